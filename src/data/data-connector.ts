@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+import type { RecordBatch, Schema, Table } from 'apache-arrow';
+
+/** A column of {@link DataConnector.toColumns}: a typed array for numbers, a plain array otherwise. */
+export type ColumnValues =
+  | Float64Array
+  | Float32Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint32Array
+  | Uint16Array
+  | Uint8Array
+  | BigInt64Array
+  | BigUint64Array
+  | unknown[];
+
+/** Options of {@link DataConnector.batches}. */
+export interface BatchOptions {
+  /**
+   * About how many rows each batch holds (the last one fewer).
+   * @defaultValue 65536
+   */
+  batchSize?: number;
+}
+
+/**
+ * A partition's data, read lazily: nothing is read until a method asks for it. Stage mode gives
+ * one file; DataFrame mode gives the partition's rows. The tabular methods read Parquet, CSV
+ * (`.csv`, `.tsv`), JSON (`.json` arrays, `.ndjson`/`.jsonl` lines; `.gz` too) and Arrow IPC
+ * (`.arrow`, `.arrows`, `.feather`) files.
+ *
+ * @example
+ * ```ts
+ * export default async function process(data: DataConnector, context: PartitionContext) {
+ *   let rows = 0;
+ *   for await (const batch of data.batches()) rows += batch.numRows; // bounded memory
+ *   await context.uploadToStage({ rows }, 'rows.json');
+ * }
+ * ```
+ */
+export interface DataConnector {
+  /** The whole partition as an apache-arrow Table, with its column types kept. */
+  toArrow(): Promise<Table>;
+  /** The partition as Arrow record batches, read incrementally so memory stays bounded. */
+  batches(options?: BatchOptions): AsyncIterable<RecordBatch>;
+  /**
+   * The rows as plain objects. Dates and timestamps become `Date`s, decimals numbers, structs
+   * objects, lists arrays; 64-bit integers are numbers when every value of the column fits in
+   * a double exactly, `bigint`s otherwise.
+   */
+  toRecords(): Promise<Record<string, unknown>[]>;
+  /**
+   * The columns by name. Numeric columns are typed arrays (a column with nulls becomes a
+   * `Float64Array` with `NaN` for null, as pandas does); 64-bit integers follow the rule of
+   * {@link DataConnector.toRecords}; other columns are plain arrays.
+   */
+  toColumns(): Promise<Record<string, ColumnValues>>;
+  /** How many rows the partition has (from file metadata where the format keeps it). */
+  numRows(): Promise<number>;
+  /** The partition's Arrow schema, without reading its rows. */
+  schema(): Promise<Schema>;
+  /** Stage mode: the absolute path of the partition's file; undefined in DataFrame mode. */
+  readonly path: string | undefined;
+  /** Stage mode: the raw bytes of the file, for any kind of file. */
+  bytes(): Promise<Buffer>;
+  /** Stage mode: the file as a byte stream, for files too big to hold in memory. */
+  stream(): Readable;
+}

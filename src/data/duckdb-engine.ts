@@ -1,0 +1,96 @@
+import { DuckDBInstance, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { arrowSchemaOf, chunksToRecordBatch } from './duckdb-to-arrow.js';
+
+/**
+ * The embedded DuckDB of one process or worker thread: created on first use (a partition that
+ * never reads tabular data never pays for it), shared by every partition the worker runs.
+ */
+
+/** Limits for the embedded DuckDB of a worker, so several workers do not oversubscribe the machine. */
+export interface DuckDBSettings {
+  /** Threads DuckDB may use. */
+  threads?: number;
+  /** Memory DuckDB may use, in MiB. */
+  memoryLimitMb?: number;
+}
+
+let settings: DuckDBSettings = {};
+let instance: Promise<DuckDBInstance> | undefined;
+
+/** Sets the limits of this worker's DuckDB; takes effect if DuckDB was not started yet. */
+export function configureDuckDB(next: DuckDBSettings): void {
+  settings = next;
+}
+
+function duckdb(): Promise<DuckDBInstance> {
+  instance ??= DuckDBInstance.create(':memory:', {
+    ...(settings.threads !== undefined ? { threads: String(settings.threads) } : {}),
+    ...(settings.memoryLimitMb !== undefined ? { memory_limit: `${settings.memoryLimitMb}MB` } : {}),
+  });
+  return instance;
+}
+
+/** Runs `fn` with a fresh connection to this worker's DuckDB, closing it afterwards. */
+export async function withDuckDB<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+  const connection = await (await duckdb()).connect();
+  try {
+    return await fn(connection);
+  } finally {
+    connection.closeSync();
+  }
+}
+
+/** Rows per Arrow batch when none is asked for: big enough to amortise, small enough to stay bounded. */
+export const DEFAULT_BATCH_ROWS = 65_536;
+
+/** The Arrow schema of a query's result, without reading its rows. */
+export async function querySchema(sql: string): Promise<Schema> {
+  return withDuckDB(async (connection) => {
+    const prepared = await connection.prepare(sql);
+    const names = Array.from({ length: prepared.columnCount }, (_, i) => prepared.columnName(i));
+    const types = Array.from({ length: prepared.columnCount }, (_, i) => prepared.columnType(i));
+    return arrowSchemaOf(names, types);
+  });
+}
+
+/**
+ * Streams a query's result as Arrow record batches of about `batchRows` rows. DuckDB produces the
+ * rows incrementally, so memory stays bounded by a few batches whatever the result's size.
+ */
+export async function* streamQueryAsArrow(sql: string, batchRows = DEFAULT_BATCH_ROWS): AsyncGenerator<RecordBatch> {
+  const connection = await (await duckdb()).connect();
+  try {
+    const result = await connection.stream(sql);
+    const types = result.columnTypes();
+    const schema = arrowSchemaOf(result.columnNames(), types);
+    let pending: DuckDBDataChunk[] = [];
+    let pendingRows = 0;
+    let emitted = false;
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (chunk === null || chunk.rowCount === 0) break;
+      pending.push(chunk);
+      pendingRows += chunk.rowCount;
+      if (pendingRows >= batchRows) {
+        yield chunksToRecordBatch(schema, types, pending);
+        emitted = true;
+        pending = [];
+        pendingRows = 0;
+      }
+    }
+    if (pendingRows > 0 || !emitted) yield chunksToRecordBatch(schema, types, pending);
+  } finally {
+    connection.closeSync();
+  }
+}
+
+/** Quotes a string as a SQL literal. */
+export function sqlString(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** Quotes a name as a SQL identifier. */
+export function sqlIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,0 +1,113 @@
+import { type DataType, type Table, type Vector, Type } from 'apache-arrow';
+import type { ColumnValues } from './data-connector.js';
+
+/**
+ * Arrow values as plain JavaScript values: what `toRecords()` and `toColumns()` hand out, and
+ * what JSON artifacts are written from.
+ */
+
+/** The rows of a table as plain objects (see {@link DataConnector.toRecords}). */
+export function tableToRecords(table: Table): Record<string, unknown>[] {
+  const names = table.schema.fields.map((field) => field.name);
+  const columns = names.map((_, i) => plainColumn(table.getChildAt(i)!));
+  const records: Record<string, unknown>[] = new Array(table.numRows);
+  for (let row = 0; row < table.numRows; row++) {
+    const record: Record<string, unknown> = {};
+    for (let c = 0; c < names.length; c++) record[names[c]!] = columns[c]![row];
+    records[row] = record;
+  }
+  return records;
+}
+
+/** The columns of a table by name (see {@link DataConnector.toColumns}). */
+export function tableToColumns(table: Table): Record<string, ColumnValues> {
+  const columns: Record<string, ColumnValues> = {};
+  table.schema.fields.forEach((field, i) => {
+    columns[field.name] = numericColumn(table.getChildAt(i)!) ?? plainColumn(table.getChildAt(i)!);
+  });
+  return columns;
+}
+
+function numericColumn(vector: Vector): ColumnValues | undefined {
+  const type = vector.type as DataType;
+  if (type.typeId !== Type.Int && type.typeId !== Type.Float) return undefined;
+  const wide = type.typeId === Type.Int && (type as unknown as { bitWidth: number }).bitWidth === 64;
+  if (wide && !fitsInDouble(vector)) return vector.nullCount === 0 ? (vector.toArray() as BigInt64Array) : plainColumn(vector);
+  if (vector.nullCount === 0 && !wide) return vector.toArray() as ColumnValues;
+  const out = new Float64Array(vector.length);
+  for (let i = 0; i < vector.length; i++) {
+    const value = vector.get(i) as number | bigint | null;
+    out[i] = value === null ? NaN : Number(value);
+  }
+  return out;
+}
+
+/** A column's values as plain JavaScript values. */
+export function plainColumn(vector: Vector): unknown[] {
+  const convert = plainConverter(vector.type as DataType, vector);
+  const out = new Array<unknown>(vector.length);
+  for (let i = 0; i < vector.length; i++) {
+    const value: unknown = vector.get(i);
+    out[i] = value === null || value === undefined ? null : convert(value);
+  }
+  return out;
+}
+
+type Converter = (value: unknown) => unknown;
+
+function plainConverter(type: DataType, vector?: Vector): Converter {
+  switch (type.typeId) {
+    case Type.Date:
+    case Type.Timestamp:
+      return (value) => new Date(Number(value));
+    case Type.Int:
+      if ((type as unknown as { bitWidth: number }).bitWidth === 64) {
+        const asNumber = vector === undefined || fitsInDouble(vector);
+        return asNumber ? (value) => Number(value) : (value) => value;
+      }
+      return (value) => value;
+    case Type.Decimal: {
+      const scale = 10 ** (type as unknown as { scale: number }).scale;
+      return (value) => Number(String(value)) / scale;
+    }
+    case Type.Struct: {
+      const fields = (type.children ?? []).map((field) => [field.name, plainConverter(field.type as DataType)] as const);
+      return (value) => {
+        const row = value as { [key: string]: unknown };
+        const out: Record<string, unknown> = {};
+        for (const [name, convert] of fields) {
+          const inner = row[name];
+          out[name] = inner === null || inner === undefined ? null : convert(inner);
+        }
+        return out;
+      };
+    }
+    case Type.List:
+    case Type.FixedSizeList: {
+      const convert = plainConverter(type.children![0]!.type as DataType);
+      return (value) => Array.from(value as Iterable<unknown>, (inner) => (inner === null ? null : convert(inner)));
+    }
+    case Type.Map: {
+      const entry = type.children![0]!.type as DataType;
+      const convertValue = plainConverter(entry.children![1]!.type as DataType);
+      return (value) => {
+        const out: Record<string, unknown> = {};
+        for (const [key, inner] of value as Iterable<[unknown, unknown]>) out[String(key)] = inner === null ? null : convertValue(inner);
+        return out;
+      };
+    }
+    case Type.Binary:
+    case Type.LargeBinary:
+      return (value) => Buffer.from(value as Uint8Array);
+    default:
+      return (value) => value;
+  }
+}
+
+function fitsInDouble(vector: Vector): boolean {
+  for (let i = 0; i < vector.length; i++) {
+    const value = vector.get(i) as bigint | null;
+    if (value !== null && (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER))) return false;
+  }
+  return true;
+}

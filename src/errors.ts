@@ -1,0 +1,124 @@
+/**
+ * Every error dpf raises is a {@link DPFError}; the subclasses say what went wrong in a way code
+ * can act on (`instanceof`), and their messages say what to do about it.
+ */
+
+/** The base class of every error dpf raises. */
+export class DPFError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An option passed to dpf has the wrong name, type or value. Raised before any work starts. */
+export class InvalidOptionError extends DPFError {
+  /** The option's path, e.g. `executionOptions.numCpusPerWorker`. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`${option}: ${message}`);
+    this.option = option;
+  }
+}
+
+/** The partition function's module cannot be found, imported, or lacks the named export. */
+export class ModuleLoadError extends DPFError {}
+
+/** The input location of a stage-mode run is missing, not a folder, or holds no file for the run. */
+export class InputLocationError extends DPFError {}
+
+/** A run with this runId already exists on the stage and `onExistingArtifacts` is `'error'`. */
+export class RunExistsError extends DPFError {}
+
+/** A run with this runId is being executed by a live driver right now. */
+export class RunInProgressError extends DPFError {}
+
+/** No run with this runId exists on the stage. */
+export class RunNotFoundError extends DPFError {}
+
+/**
+ * The driver of a run stopped reporting (it was killed or its machine went away) before the run
+ * finished. Resume it with `onExistingArtifacts: 'resume'`.
+ */
+export class RunAbandonedError extends DPFError {}
+
+/** A filename given to `uploadToStage` / `downloadFromStage` is not a flat name inside the partition's folder. */
+export class ArtifactNameError extends DPFError {}
+
+/** `uploadToStage` was called after its attempt ended (it timed out, was cancelled, or returned without awaiting). */
+export class AttemptEndedError extends DPFError {}
+
+/** An artifact or stage file that was asked for does not exist. */
+export class ArtifactNotFoundError extends DPFError {}
+
+/** A value cannot be written or read in the format its file extension names. */
+export class SerializationError extends DPFError {}
+
+/** A partition's file cannot be read as a table (unknown extension or unreadable content). */
+export class DataFormatError extends DPFError {}
+
+/** Options for {@link PartitionError}. */
+export interface PartitionErrorOptions extends ErrorOptions {
+  /**
+   * Whether dpf may retry the partition after this error. Use `false` for failures another
+   * attempt cannot fix (bad data, a missing column), so the run does not spend retries on them.
+   * @defaultValue true
+   */
+  retryable?: boolean;
+}
+
+/**
+ * An error a partition function throws to fail its partition. With `retryable: false` the
+ * partition is marked FAILED at once, without using the run's retries (BullMQ's
+ * `UnrecoverableError`).
+ *
+ * @example
+ * ```ts
+ * if (table.numRows === 0) throw new PartitionError('no rows for this store', { retryable: false });
+ * ```
+ */
+export class PartitionError extends DPFError {
+  readonly retryable: boolean;
+  constructor(message: string, options: PartitionErrorOptions = {}) {
+    super(message, options);
+    this.retryable = options.retryable ?? true;
+  }
+}
+
+/** An attempt of a partition ran longer than `executionOptions.timeoutMs`. */
+export class PartitionTimeoutError extends DPFError {}
+
+/** A partition was stopped because its run was cancelled, or failed fast after another partition failed. */
+export class PartitionCancelledError extends DPFError {}
+
+/** The worker running a partition died (crash, `process.exit`, out of memory, killed). */
+export class WorkerCrashError extends DPFError {}
+
+/** What a partition's failure looked like, as stored on the stage and shown in its details. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** False when the error said it must not be retried (a {@link PartitionError} with `retryable: false`). */
+  retryable?: boolean;
+}
+
+/** Turns anything thrown into plain, serialisable data. */
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const serialized: SerializedError = { name: error.name, message: error.message };
+    if (error.stack !== undefined) serialized.stack = error.stack;
+    const retryable = (error as { retryable?: unknown }).retryable;
+    if (retryable === false) serialized.retryable = false;
+    return serialized;
+  }
+  return { name: 'Error', message: typeof error === 'string' ? error : safeString(error) };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,95 @@
+import { existsSync, statSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { DataConnector } from '../data/data-connector.js';
+import { InvalidOptionError, ModuleLoadError } from '../errors.js';
+import type { PartitionContext } from './partition-context.js';
+
+/** The user's code: called once per partition with its data and its context. */
+export type PartitionFunction = (data: DataConnector, context: PartitionContext) => unknown;
+
+/** Which module and export hold the partition function; plain data, sent to every worker. */
+export interface ModuleReference {
+  /** `file:` URL of the module. */
+  url: string;
+  /** The export to call; `default` unless the user named another. */
+  exportName: string;
+}
+
+/** What `new DPF(module)` accepts: a path or URL, or one with the export to use. */
+export type PartitionModule = string | URL | { module: string | URL; exportName?: string };
+
+const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
+const MODULE_EXTENSIONS = new Set([...TYPESCRIPT_EXTENSIONS, '.js', '.mjs', '.cjs']);
+
+/** Checks that the module file exists and has a supported extension. Does not import it. */
+export function resolveModuleReference(input: PartitionModule): ModuleReference {
+  const { location, exportName } =
+    typeof input === 'string' || input instanceof URL
+      ? { location: input, exportName: 'default' }
+      : { location: input?.module, exportName: input?.exportName ?? 'default' };
+  if (typeof exportName !== 'string' || exportName === '') {
+    throw new InvalidOptionError('module.exportName', 'expected the name of an export, such as "default" or "train"');
+  }
+  const path = toPath(location);
+  if (!MODULE_EXTENSIONS.has(extname(path))) {
+    throw new ModuleLoadError(
+      `The partition module ${path} is not a .ts, .mts, .js or .mjs file; point DPF at the module that exports the function`,
+    );
+  }
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new ModuleLoadError(`The partition module ${path} does not exist; check the path (relative paths start at ${process.cwd()})`);
+  }
+  return { url: pathToFileURL(path).href, exportName };
+}
+
+function toPath(location: unknown): string {
+  if (location instanceof URL) {
+    if (location.protocol !== 'file:') throw new ModuleLoadError(`The partition module must be a file: URL or a path, got ${location.href}`);
+    return fileURLToPath(location);
+  }
+  if (typeof location !== 'string' || location.trim() === '') {
+    throw new InvalidOptionError('module', 'expected the path or URL of the module that exports the partition function');
+  }
+  return location.startsWith('file:') ? fileURLToPath(location) : resolve(location);
+}
+
+/**
+ * Imports the module and returns its partition function. A TypeScript module is compiled on the
+ * fly by tsx (scoped to this import), so it runs with no build step on every supported Node.
+ */
+export async function loadPartitionFunction(reference: ModuleReference): Promise<PartitionFunction> {
+  const path = fileURLToPath(reference.url);
+  let namespace: Record<string, unknown>;
+  try {
+    if (TYPESCRIPT_EXTENSIONS.has(extname(path))) {
+      const { tsImport } = await import('tsx/esm/api');
+      namespace = (await tsImport(reference.url, import.meta.url)) as Record<string, unknown>;
+    } else {
+      namespace = (await import(reference.url)) as Record<string, unknown>;
+    }
+  } catch (error) {
+    throw new ModuleLoadError(`Importing the partition module ${path} failed: ${(error as Error).message}`, { cause: error });
+  }
+  const fn = findExport(namespace, reference.exportName);
+  if (typeof fn !== 'function') {
+    const exported = Object.keys(namespace).filter((name) => typeof findExport(namespace, name) === 'function');
+    throw new ModuleLoadError(
+      fn === undefined
+        ? `The partition module ${path} has no export named "${reference.exportName}"; its function exports are: ${exported.join(', ') || 'none'}`
+        : `The export "${reference.exportName}" of ${path} is not a function`,
+    );
+  }
+  return fn as PartitionFunction;
+}
+
+// A CommonJS module (or TypeScript compiled as CommonJS) arrives with its exports under `default`.
+function findExport(namespace: Record<string, unknown>, name: string): unknown {
+  const direct = namespace[name];
+  const wrapped = namespace.default;
+  if (wrapped !== null && typeof wrapped === 'object' && name in wrapped) {
+    const inner = (wrapped as Record<string, unknown>)[name];
+    if (typeof direct !== 'function' && inner !== undefined) return inner;
+  }
+  return direct;
+}

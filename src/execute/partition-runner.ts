@@ -1,0 +1,138 @@
+import type { DataConnector } from '../data/data-connector.js';
+import { FileConnector } from '../data/file-connector.js';
+import { PartitionTimeoutError, serializeError } from '../errors.js';
+import type { TaskDescriptor } from '../plan/partition.js';
+import { AttemptArtifacts } from '../stage/attempt-artifacts.js';
+import type { RunLayout } from '../stage/run-layout.js';
+import type { Stage } from '../stage/stage.js';
+import { beginCapture, endCapture, formatLogArguments, LogCapture } from './log-capture.js';
+import type { PartitionContext, PartitionLog } from './partition-context.js';
+import type { PartitionFunction } from './partition-module.js';
+import type { TaskOutcome } from './protocol.js';
+
+/** What a worker shares across the attempts it runs. */
+export interface RunnerEnvironment {
+  stage: Stage;
+  layout: RunLayout;
+  fn: PartitionFunction;
+  timeoutMs: number | undefined;
+}
+
+/** Why an attempt was stopped from outside. */
+export type StopReason = 'cancel' | 'fail-fast' | 'timeout' | 'crash';
+
+/**
+ * Runs one attempt of one partition inside a worker: builds its data connector and context,
+ * captures its output, enforces its timeout and abort signal, then commits its artifacts and log.
+ */
+export class PartitionAttempt {
+  private readonly controller = new AbortController();
+  private readonly capture: LogCapture;
+  private readonly artifacts: AttemptArtifacts;
+  private stopped: { reason: StopReason; error: unknown } | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly environment: RunnerEnvironment,
+    readonly task: TaskDescriptor,
+  ) {
+    this.capture = new LogCapture(task.attempt);
+    this.artifacts = new AttemptArtifacts(environment.stage, environment.layout, task.folder, task.attempt);
+  }
+
+  /** The path of the partition's log, for output written as the worker dies. */
+  get logPath(): string {
+    return this.environment.layout.partitionLog(this.task.folder);
+  }
+
+  get logCapture(): LogCapture {
+    return this.capture;
+  }
+
+  /** Ends the attempt from outside: its signal fires and it resolves at once with the reason. */
+  stop(reason: StopReason, error: unknown): void {
+    if (this.stopped !== undefined) return;
+    this.stopped = { reason, error };
+    this.controller.abort(error);
+    this.wake?.();
+  }
+
+  async run(): Promise<TaskOutcome> {
+    const startedAt = Date.now();
+    const connector = connectorFor(this.task);
+    const timer =
+      this.environment.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            this.stop('timeout', new PartitionTimeoutError(`partition "${this.task.id}" ran longer than timeoutMs (${this.environment.timeoutMs} ms)`));
+          }, this.environment.timeoutMs);
+    beginCapture(this.capture);
+    let error: unknown;
+    try {
+      const stoppedFromOutside = new Promise<void>((resolve) => {
+        this.wake = resolve;
+        if (this.stopped !== undefined) resolve();
+      });
+      const call = Promise.resolve().then(() => this.environment.fn(connector, this.context()));
+      call.catch(() => undefined);
+      await Promise.race([call, stoppedFromOutside]);
+      if (this.stopped !== undefined) throw this.stopped.error;
+    } catch (thrown) {
+      error = this.stopped?.error ?? thrown;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      endCapture();
+    }
+    let status: TaskOutcome['status'] = 'DONE';
+    if (error === undefined) {
+      try {
+        await this.artifacts.commit(this.task.clearFolder);
+      } catch (commitError) {
+        error = commitError;
+      }
+    }
+    if (error !== undefined) {
+      await this.artifacts.discard();
+      status = this.stopped?.reason === 'cancel' || this.stopped?.reason === 'fail-fast' ? 'CANCELLED' : 'FAILED';
+      this.capture.write('log', `${status === 'CANCELLED' ? 'cancelled' : 'failed'}: ${describeError(error)}`);
+    }
+    await this.writeLog();
+    const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, status, startedAt, finishedAt: Date.now() };
+    const rows = (connector as { rowsRead?: number }).rowsRead;
+    if (rows !== undefined) outcome.numRows = rows;
+    if (error !== undefined) outcome.error = serializeError(error);
+    return outcome;
+  }
+
+  private async writeLog(): Promise<void> {
+    const text = this.capture.text();
+    if (text !== '') await this.environment.stage.append(this.logPath, text);
+  }
+
+  private context(): PartitionContext {
+    const { task, artifacts, capture } = this;
+    const log = ((...args: unknown[]) => capture.write('log', formatLogArguments(args))) as PartitionLog;
+    log.info = log;
+    log.warn = (...args: unknown[]) => capture.write('log', `WARN ${formatLogArguments(args)}`);
+    log.error = (...args: unknown[]) => capture.write('log', `ERROR ${formatLogArguments(args)}`);
+    return {
+      partitionId: task.id,
+      partitionKey: task.id,
+      runId: this.environment.layout.runId,
+      attempt: task.attempt,
+      signal: this.controller.signal,
+      log,
+      uploadToStage: (value, filename, options) => artifacts.upload(value, filename, options?.writeFunction),
+      downloadFromStage: (filename, options) => artifacts.download(filename, options?.stagePath, options?.readFunction),
+    };
+  }
+}
+
+function connectorFor(task: TaskDescriptor): DataConnector {
+  return new FileConnector(task.input.path);
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return formatLogArguments([error]);
+}

@@ -1,0 +1,92 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import type { DriverMessage, WorkerMessage } from './protocol.js';
+
+/** How a worker ended when nobody asked it to: what the partition it ran is told. */
+export interface WorkerExit {
+  code: number | null;
+  signal: string | null;
+  /** The worker ran out of its heap (`memoryLimitMb`). */
+  outOfMemory: boolean;
+  /** An error the runtime reported about the worker, if any. */
+  message: string | undefined;
+}
+
+/** Options of one worker. */
+export interface WorkerSpawnOptions {
+  isolation: 'thread' | 'process';
+  memoryLimitMb: number | undefined;
+  /** Extra environment variables (`CUDA_VISIBLE_DEVICES`); process isolation only. */
+  env: Record<string, string>;
+}
+
+const WORKER_ENTRY = new URL('./worker-main.js', import.meta.url);
+
+/**
+ * One worker of the local pool — a worker thread or a child process — behind one small
+ * interface: send a message, receive messages, learn how it exited, terminate it.
+ */
+export class WorkerHandle {
+  private readonly thread: Worker | undefined;
+  private readonly child: ChildProcess | undefined;
+  private exitListener: ((exit: WorkerExit) => void) | undefined;
+  private lastError: Error | undefined;
+  private exited = false;
+
+  constructor(options: WorkerSpawnOptions, onMessage: (message: WorkerMessage) => void) {
+    if (options.isolation === 'thread') {
+      this.thread = new Worker(WORKER_ENTRY, {
+        ...(options.memoryLimitMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: options.memoryLimitMb } } : {}),
+      });
+      this.thread.on('message', onMessage);
+      this.thread.on('error', (error) => {
+        this.lastError = error;
+      });
+      this.thread.on('exit', (code) => this.reportExit(code, null));
+    } else {
+      this.child = fork(WORKER_ENTRY, [], {
+        serialization: 'advanced',
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, ...options.env },
+        execArgv: options.memoryLimitMb !== undefined ? [`--max-old-space-size=${options.memoryLimitMb}`] : [],
+      });
+      this.child.on('message', (message) => onMessage(message as WorkerMessage));
+      this.child.on('error', (error) => {
+        this.lastError = error;
+      });
+      this.child.on('exit', (code, signal) => this.reportExit(code, signal));
+    }
+  }
+
+  /** Called once when the worker exits. */
+  onExit(listener: (exit: WorkerExit) => void): void {
+    this.exitListener = listener;
+  }
+
+  send(message: DriverMessage): void {
+    if (this.exited) return;
+    if (this.thread !== undefined) this.thread.postMessage(message);
+    else if (this.child?.connected) this.child.send(message);
+  }
+
+  /** Stops the worker at once, whatever it is doing. */
+  async terminate(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => {
+      if (this.thread !== undefined) this.thread.once('exit', () => resolve());
+      else this.child!.once('exit', () => resolve());
+    });
+    if (this.thread !== undefined) await this.thread.terminate();
+    else this.child!.kill('SIGKILL');
+    await exited;
+  }
+
+  private reportExit(code: number | null, signal: string | null): void {
+    this.exited = true;
+    const message = this.lastError?.message;
+    const outOfMemory =
+      (this.lastError as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY' ||
+      (this.child !== undefined && (signal === 'SIGABRT' || code === 134));
+    this.exitListener?.({ code, signal, outOfMemory, message });
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The worker side of the local pool: the entry point of each worker thread and of each child
+ * process (`isolation: 'process'`). It imports the partition module once, then runs the batches
+ * of tasks the driver sends, one attempt at a time, and reports their outcomes.
+ */
+import { parentPort } from 'node:worker_threads';
+import { configureDuckDB } from '../data/duckdb-engine.js';
+import { PartitionCancelledError, serializeError } from '../errors.js';
+import type { TaskDescriptor } from '../plan/partition.js';
+import { LocalStage } from '../stage/local-stage.js';
+import { RunLayout } from '../stage/run-layout.js';
+import { installLogCapture } from './log-capture.js';
+import { loadPartitionFunction } from './partition-module.js';
+import { PartitionAttempt, type RunnerEnvironment } from './partition-runner.js';
+import type { AbortMessage, DriverMessage, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
+
+/** Outcomes are sent together unless this long has passed since the last report. */
+const REPORT_INTERVAL_MS = 20;
+
+interface Channel {
+  send(message: WorkerMessage): void;
+  onMessage(listener: (message: DriverMessage) => void): void;
+}
+
+const channel: Channel | undefined = parentPort
+  ? { send: (message) => parentPort!.postMessage(message), onMessage: (listener) => parentPort!.on('message', listener) }
+  : process.send
+    ? { send: (message) => process.send!(message), onMessage: (listener) => process.on('message', listener as (message: unknown) => void) }
+    : undefined;
+
+let environment: RunnerEnvironment | undefined;
+let stage: LocalStage | undefined;
+let current: PartitionAttempt | undefined;
+let abortReason: AbortMessage['reason'] | undefined;
+let queue: Promise<void> = Promise.resolve();
+
+if (channel === undefined) {
+  console.error('dpf worker: started without a driver; this module is run by dpf itself');
+  process.exit(2);
+} else {
+  const driver = channel;
+  driver.onMessage((message) => {
+    switch (message.type) {
+      case 'setup':
+        queue = queue.then(() => setUp(driver, message));
+        break;
+      case 'run':
+        abortReason = undefined;
+        queue = queue.then(() => runBatch(driver, message.tasks));
+        break;
+      case 'abort':
+        abortReason = message.reason;
+        current?.stop(message.reason, new PartitionCancelledError(message.reason === 'cancel' ? 'the run was cancelled' : 'fail-fast: another partition failed'));
+        break;
+    }
+  });
+  // An error escaping the function through a timer or a forgotten promise fails the attempt
+  // that is running instead of killing the worker.
+  process.on('uncaughtException', (error) => blameCurrent(error));
+  process.on('unhandledRejection', (reason) => blameCurrent(reason));
+}
+
+function blameCurrent(error: unknown): void {
+  if (current !== undefined) current.stop('crash', error);
+  else process.stderr.write(`dpf worker: ${String((error as Error)?.stack ?? error)}\n`);
+}
+
+async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
+  try {
+    configureDuckDB(setup.duckdb);
+    stage = LocalStage.attach(setup.stageLocation);
+    const fn = await loadPartitionFunction(setup.module);
+    environment = { stage, layout: new RunLayout(setup.runId), fn, timeoutMs: setup.timeoutMs };
+    installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
+    driver.send({ type: 'ready' });
+  } catch (error) {
+    driver.send({ type: 'setup-failed', error: serializeError(error) });
+  }
+}
+
+async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {
+  let pending: TaskOutcome[] = [];
+  let lastReport = Date.now();
+  for (const task of tasks) {
+    if (abortReason !== undefined || environment === undefined) {
+      const now = Date.now();
+      pending.push({ index: task.index, attempt: task.attempt, status: 'SKIPPED', startedAt: now, finishedAt: now });
+      continue;
+    }
+    current = new PartitionAttempt(environment, task);
+    pending.push(await current.run());
+    current = undefined;
+    if (Date.now() - lastReport >= REPORT_INTERVAL_MS) {
+      driver.send({ type: 'results', outcomes: pending, batchDone: false });
+      pending = [];
+      lastReport = Date.now();
+    }
+  }
+  driver.send({ type: 'results', outcomes: pending, batchDone: true });
+}

@@ -1,0 +1,38 @@
+/**
+ * dpf — run one function over every partition of a dataset, in parallel, and keep what each
+ * partition produced. The public API; everything else in the package is internal.
+ */
+export { DPF, type DPFOptions, type StageRunOptions } from './dpf.js';
+export { DPFRun, type RunProgress, type WaitOptions } from './run/dpf-run.js';
+export type { SinglePartitionDetails } from './run/partition-details.js';
+export type { ArtifactsManager } from './run/artifacts-manager.js';
+export type { PartitionEvent } from './run/run-state.js';
+export type { OnExistingArtifacts } from './run/start-run.js';
+export { RunStatus, PartitionStatus } from './status.js';
+export type { ExecutionOptions } from './execution-options.js';
+export type { DataConnector, BatchOptions, ColumnValues } from './data/data-connector.js';
+export type { PartitionContext, PartitionLog, UploadOptions, DownloadOptions } from './execute/partition-context.js';
+export type { PartitionFunction, PartitionModule } from './execute/partition-module.js';
+export type { PartitionKey } from './plan/partition.js';
+export type { WriteFunction, ReadFunction } from './stage/artifact-format.js';
+export {
+  DPFError,
+  InvalidOptionError,
+  ModuleLoadError,
+  InputLocationError,
+  RunExistsError,
+  RunInProgressError,
+  RunNotFoundError,
+  RunAbandonedError,
+  ArtifactNameError,
+  ArtifactNotFoundError,
+  AttemptEndedError,
+  SerializationError,
+  DataFormatError,
+  PartitionError,
+  PartitionTimeoutError,
+  PartitionCancelledError,
+  WorkerCrashError,
+  type PartitionErrorOptions,
+  type SerializedError,
+} from './errors.js';

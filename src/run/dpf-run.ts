@@ -1,0 +1,301 @@
+import { EventEmitter, on } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RunAbandonedError, RunNotFoundError } from '../errors.js';
+import type { PlannedPartition } from '../plan/partition.js';
+import { openStage } from '../stage/open-stage.js';
+import { RunLayout } from '../stage/run-layout.js';
+import type { Stage } from '../stage/stage.js';
+import { finishedRunStatus, PARTITION_STATUSES, PartitionStatus, type RunStatus } from '../status.js';
+import { type JournalRecord, JournalReader } from './journal.js';
+import { PartitionDetails, type SinglePartitionDetails } from './partition-details.js';
+import { ProgressBar } from './progress-bar.js';
+import type { RunDriver } from './run-driver.js';
+import { isHolderAlive, readLockHolder, RunLock } from './run-lock.js';
+import { readPartitions, readRunSpec, type RunSpec } from './run-spec.js';
+import { type PartitionEvent, RunState } from './run-state.js';
+
+/** Options of {@link DPFRun.wait}. */
+export interface WaitOptions {
+  /**
+   * Draw a progress bar on stderr while waiting (redrawn in place on a terminal; a line per 10%
+   * otherwise).
+   * @defaultValue true when stderr is a terminal
+   */
+  showProgress?: boolean;
+  /** Stops waiting (the run goes on) when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Partition details grouped by status: what {@link DPFRun.getProgress} returns. */
+export type RunProgress = Record<PartitionStatus, SinglePartitionDetails[]>;
+
+/** Starts the driver of a live run, given where to report what it commits. */
+type DriverFactory = (onCommitted: (records: readonly JournalRecord[]) => void) => RunDriver;
+
+/** How often a restored run reads the journal while someone waits on it. */
+const POLL_MS = 250;
+
+/**
+ * A handle on a run: the one started by `dpf.run()` / `dpf.runFromStage()` in this process, or
+ * one restored from the stage with {@link DPFRun.restoreFrom} by any process, during or after the
+ * run. Everything it reports comes from the run's durable state on the stage.
+ *
+ * Emits `'partition'` ({@link PartitionEvent}) on every partition transition and `'end'`
+ * ({@link RunStatus}) when the run ends.
+ *
+ * @example
+ * ```ts
+ * const run = await dpf.runFromStage({ stageLocation: './input', runId: 'convert' });
+ * run.on('partition', (event) => console.log(event.partitionId, event.status));
+ * const status = await run.wait({ showProgress: true });
+ * const failed = (await run.getProgress()).FAILED.map((details) => details.partitionId);
+ * ```
+ */
+export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [RunStatus] }> {
+  private readonly layout: RunLayout;
+  private readonly reader: JournalReader | undefined;
+  private polling: Promise<void> | undefined;
+
+  private readonly driver: RunDriver | undefined;
+
+  private constructor(
+    readonly runId: string,
+    private readonly stage: Stage,
+    private readonly spec: RunSpec,
+    private partitions: readonly PlannedPartition[],
+    private readonly state: RunState,
+    attach: DriverFactory | undefined,
+  ) {
+    super();
+    this.layout = new RunLayout(runId);
+    this.driver = attach?.((records) => this.emitTransitions(records));
+    this.reader = this.driver === undefined ? new JournalReader(stage, this.layout.journal) : undefined;
+    if (this.reader !== undefined) {
+      (this as EventEmitter).on('newListener', (event: string) => {
+        if (event === 'partition' || event === 'end') void this.follow().catch(() => undefined);
+      });
+    }
+  }
+
+  /** @internal A handle on a run this process executes. */
+  static live(stage: Stage, spec: RunSpec, partitions: readonly PlannedPartition[], state: RunState, attach: DriverFactory): DPFRun {
+    return new DPFRun(spec.runId, stage, spec, partitions, state, attach);
+  }
+
+  /**
+   * A handle on a run stored on a stage, from any process: during the run (to watch, wait for or
+   * cancel it) or after it (to inspect results and logs).
+   *
+   * @example
+   * ```ts
+   * const run = await DPFRun.restoreFrom('sales-by-region', './stage');
+   * console.log(run.status, (await run.getProgress()).FAILED.length);
+   * ```
+   */
+  static async restoreFrom(runId: string, stage: string | URL): Promise<DPFRun> {
+    const opened = await openStage(stage, { create: false });
+    const layout = new RunLayout(runId);
+    const spec = opened === undefined ? undefined : await readRunSpec(opened, layout);
+    if (opened === undefined || spec === undefined) {
+      throw new RunNotFoundError(`No run "${runId}" on the stage ${String(stage)}; check the runId and the stage folder`);
+    }
+    const partitions = await readPartitions(opened, layout);
+    const run = new DPFRun(runId, opened, spec, partitions, new RunState(partitions.length), undefined);
+    await run.refresh();
+    return run;
+  }
+
+  /** The run's status when last observed (a restored run observes on every method call). */
+  get status(): RunStatus {
+    return this.state.status;
+  }
+
+  /** The stage folder the run lives in. */
+  get stageLocation(): string {
+    return this.stage.location;
+  }
+
+  /** How many partitions the run has. */
+  get numPartitions(): number {
+    return this.partitions.length;
+  }
+
+  /**
+   * Waits until the run ends and returns its status. Rejects with {@link RunAbandonedError} when
+   * the run's driver died before finishing it.
+   */
+  async wait(options: WaitOptions = {}): Promise<RunStatus> {
+    const bar = (options.showProgress ?? process.stderr.isTTY === true) ? new ProgressBar(this.runId, this.state) : undefined;
+    const ticker = bar === undefined ? undefined : setInterval(() => bar.render(false), 100);
+    try {
+      if (this.driver !== undefined) {
+        await abortable(this.driver.done, options.signal);
+      } else {
+        while (!this.state.ended) {
+          options.signal?.throwIfAborted();
+          await this.refresh();
+          if (this.state.ended) break;
+          await this.checkAbandoned();
+          await sleep(POLL_MS, undefined, { signal: options.signal });
+        }
+      }
+      return this.state.status;
+    } finally {
+      if (ticker !== undefined) clearInterval(ticker);
+      bar?.render(true);
+    }
+  }
+
+  /** Every partition's details, grouped by status (every status is a key, possibly with an empty list). */
+  async getProgress(): Promise<RunProgress> {
+    await this.refresh();
+    const progress = Object.fromEntries(PARTITION_STATUSES.map((status) => [status, [] as SinglePartitionDetails[]])) as RunProgress;
+    this.partitions.forEach((partition, index) => {
+      const details = this.details(partition, index);
+      progress[details.status].push(details);
+    });
+    return progress;
+  }
+
+  /** Every partition's details by partition id. */
+  async getPartitionDetails(): Promise<Record<string, SinglePartitionDetails>> {
+    await this.refresh();
+    const details: Record<string, SinglePartitionDetails> = {};
+    this.partitions.forEach((partition, index) => {
+      details[partition.id] = this.details(partition, index);
+    });
+    return details;
+  }
+
+  /**
+   * Stops the run: pending partitions become CANCELLED, running ones are aborted through
+   * `context.signal` (and terminated if they do not stop within a few seconds); finished
+   * partitions keep their results. Works on a restored run too, by asking its driver through the
+   * stage. Resolves once the run has ended.
+   */
+  async cancel(): Promise<void> {
+    if (this.driver !== undefined) return this.driver.cancel();
+    await this.refresh();
+    if (this.state.ended) return;
+    await this.stage.write(this.layout.cancelRequest, new Date().toISOString());
+    for (;;) {
+      await this.refresh();
+      if (this.state.ended) return;
+      const holder = await readLockHolder(this.stage, this.layout);
+      if (holder === undefined || !isHolderAlive(holder)) return this.cancelAbandoned();
+      await sleep(POLL_MS);
+    }
+  }
+
+  /**
+   * The run's partition transitions from now until it ends, as an async iterable.
+   *
+   * @example
+   * ```ts
+   * for await (const event of run.events()) console.log(event.partitionId, event.status);
+   * ```
+   */
+  async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<PartitionEvent> {
+    if (this.state.ended) return;
+    const controller = new AbortController();
+    const stopOnEnd = (): void => controller.abort();
+    this.once('end', stopOnEnd);
+    options.signal?.addEventListener('abort', stopOnEnd, { once: true });
+    try {
+      for await (const [event] of on(this, 'partition', { signal: controller.signal })) yield event as PartitionEvent;
+    } catch (error) {
+      if ((error as Error).name !== 'AbortError') throw error;
+    } finally {
+      this.off('end', stopOnEnd);
+    }
+  }
+
+  /** Reads what the journal gained since the last look (restored runs). */
+  private async refresh(): Promise<void> {
+    if (this.reader === undefined) return;
+    const records = await this.reader.readNew();
+    if (records.some((record) => record.t === 'start' && record.partitions > this.partitions.length)) {
+      this.partitions = await readPartitions(this.stage, this.layout);
+    }
+    this.state.apply(records);
+    this.emitTransitions(records);
+  }
+
+  private emitTransitions(records: readonly JournalRecord[]): void {
+    const listening = this.listenerCount('partition') > 0;
+    for (const record of records) {
+      if (record.t === 'partition' && listening) {
+        const event: PartitionEvent = { partitionId: this.partitions[record.i]?.id ?? String(record.i), status: record.s, attempt: record.a };
+        if (record.error !== undefined) event.error = record.error;
+        this.emit('partition', event);
+      } else if (record.t === 'end') {
+        this.emit('end', record.status);
+      }
+    }
+  }
+
+  /** Restored runs: keeps reading the journal while someone listens, until the run ends. */
+  private follow(): Promise<void> {
+    this.polling ??= (async () => {
+      while (!this.state.ended && (this.listenerCount('partition') > 0 || this.listenerCount('end') > 0)) {
+        await this.refresh();
+        await sleep(POLL_MS);
+      }
+      this.polling = undefined;
+    })();
+    return this.polling;
+  }
+
+  private async checkAbandoned(): Promise<void> {
+    const holder = await readLockHolder(this.stage, this.layout);
+    if (holder !== undefined && isHolderAlive(holder)) return;
+    await this.refresh(); // it may have ended between the two reads
+    if (this.state.ended) return;
+    throw new RunAbandonedError(
+      `The driver of run "${this.runId}" stopped before the run ended` +
+        (holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host}, last heard ${new Date(holder.heartbeatAt).toISOString()})`) +
+        `; resume it with onExistingArtifacts: 'resume' and the same runId, or cancel it`,
+    );
+  }
+
+  /** The driver is gone: record the cancellation ourselves, under the run's lock. */
+  private async cancelAbandoned(): Promise<void> {
+    const lock = await RunLock.take(this.stage, this.layout);
+    if (!(lock instanceof RunLock)) return this.cancel();
+    try {
+      await this.refresh();
+      const at = Date.now();
+      const lines: JournalRecord[] = [{ t: 'cancel', at }];
+      this.state.partitions.forEach((partition, index) => {
+        if (partition.status === PartitionStatus.PENDING || partition.status === PartitionStatus.RUNNING) {
+          lines.push({ t: 'partition', i: index, s: PartitionStatus.CANCELLED, a: partition.attempts, at });
+        }
+      });
+      const status = finishedRunStatus(this.state.count(PartitionStatus.DONE), this.partitions.length, true);
+      lines.push({ t: 'end', generation: this.state.generation, at, status });
+      await this.stage.append(this.layout.journal, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+      await this.stage.remove(this.layout.cancelRequest);
+      await this.refresh();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private details(partition: PlannedPartition, index: number): PartitionDetails {
+    return new PartitionDetails(partition.id, this.state.partitions[index]!, this.stage, this.layout, partition.folder);
+  }
+
+  /** @internal The run's spec (mode, input, options). */
+  get runSpec(): RunSpec {
+    return this.spec;
+  }
+}
+
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  signal.throwIfAborted();
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
+  ]);
+}

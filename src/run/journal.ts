@@ -1,0 +1,99 @@
+import type { SerializedError } from '../errors.js';
+import type { Stage } from '../stage/stage.js';
+import type { PartitionStatus, RunStatus } from '../status.js';
+
+/**
+ * The run's journal: every status change, one JSON line each, appended to `_dpf/journal.ndjson`.
+ *
+ * The driver buffers records and appends them in batches (one write per flush, not one file per
+ * partition), and only after a batch is written does the in-memory state change — so a partition
+ * is reported DONE only once that is durable on the stage. Anyone can rebuild the run's state by
+ * reading the journal from the start (restore, the CLI), or follow it by reading what was added.
+ */
+export type JournalRecord =
+  /** A partition changed status. `at`: when; `from`: when its attempt started (final records). */
+  | {
+      t: 'partition';
+      i: number;
+      s: PartitionStatus;
+      a: number;
+      at: number;
+      from?: number;
+      rows?: number;
+      error?: SerializedError;
+    }
+  /** A driver started (or resumed: `generation` > 1) the run, with this many partitions to run. */
+  | { t: 'start'; generation: number; at: number; partitions: number; todo: number }
+  /** Someone asked the run to stop. */
+  | { t: 'cancel'; at: number }
+  /** The driver finished this generation of the run with this status. */
+  | { t: 'end'; generation: number; at: number; status: RunStatus };
+
+/** Buffers records and appends them to the journal in batches. */
+export class JournalWriter {
+  private buffer: JournalRecord[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  constructor(
+    private readonly stage: Stage,
+    private readonly path: string,
+    /** Called with each batch once it is durable. */
+    private readonly onCommitted: (records: readonly JournalRecord[]) => void,
+    private readonly intervalMs = 50,
+  ) {}
+
+  record(record: JournalRecord): void {
+    this.buffer.push(record);
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush().catch(() => undefined);
+    }, this.intervalMs);
+  }
+
+  /** Writes what is buffered; resolves once it is durable and applied. Rejects if a write failed. */
+  flush(): Promise<void> {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.buffer;
+    this.buffer = [];
+    this.writing = this.writing.then(async () => {
+      if (this.failure !== undefined) throw this.failure;
+      if (batch.length === 0) return;
+      try {
+        await this.stage.append(this.path, batch.map((record) => JSON.stringify(record)).join('\n') + '\n');
+      } catch (error) {
+        this.failure = error;
+        throw error;
+      }
+      this.onCommitted(batch);
+    });
+    return this.writing;
+  }
+}
+
+/** Reads a journal from the start, then what was appended since the last read. */
+export class JournalReader {
+  private offset = 0;
+  private partial = '';
+
+  constructor(
+    private readonly stage: Stage,
+    private readonly path: string,
+  ) {}
+
+  async readNew(): Promise<JournalRecord[]> {
+    const size = (await this.stage.size(this.path)) ?? 0;
+    if (size <= this.offset) return [];
+    const bytes = await this.stage.readRange(this.path, this.offset, size - this.offset);
+    this.offset += bytes.length;
+    const text = this.partial + bytes.toString('utf8');
+    const lines = text.split('\n');
+    // A line still being appended has no newline yet: keep it for the next read.
+    this.partial = lines.pop()!;
+    return lines.filter((line) => line !== '').map((line) => JSON.parse(line) as JournalRecord);
+  }
+}

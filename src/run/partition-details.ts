@@ -1,0 +1,58 @@
+import type { SerializedError } from '../errors.js';
+import type { RunLayout } from '../stage/run-layout.js';
+import type { Stage } from '../stage/stage.js';
+import type { PartitionStatus } from '../status.js';
+import { ArtifactsManager } from './artifacts-manager.js';
+import type { PartitionState } from './run-state.js';
+
+/** Everything known about one partition of a run (Snowflake DPF's `SinglePartitionDetails`). */
+export interface SinglePartitionDetails {
+  readonly partitionId: string;
+  readonly status: PartitionStatus;
+  /** Attempts made so far (across resumed runs too). */
+  readonly attempts: number;
+  /** The last failure: the function's error, a timeout, or the worker's death. */
+  readonly error: SerializedError | undefined;
+  readonly startedAt: Date | undefined;
+  readonly finishedAt: Date | undefined;
+  readonly durationMs: number | undefined;
+  /** Rows the function read, when it read the partition as a table. */
+  readonly numRows: number | undefined;
+  /** The partition's log (every attempt, with timestamps), read from the stage; empty when it logged nothing. */
+  logs(): Promise<string>;
+  /** The partition's artifacts. */
+  readonly artifacts: ArtifactsManager;
+}
+
+/** A snapshot of one partition's state, with its log and artifacts on the stage. */
+export class PartitionDetails implements SinglePartitionDetails {
+  readonly status: PartitionStatus;
+  readonly attempts: number;
+  readonly error: SerializedError | undefined;
+  readonly startedAt: Date | undefined;
+  readonly finishedAt: Date | undefined;
+  readonly durationMs: number | undefined;
+  readonly numRows: number | undefined;
+  readonly artifacts: ArtifactsManager;
+
+  constructor(
+    readonly partitionId: string,
+    state: PartitionState,
+    private readonly stage: Stage,
+    private readonly layout: RunLayout,
+    private readonly folder: string,
+  ) {
+    this.status = state.status;
+    this.attempts = state.attempts;
+    this.error = state.error;
+    this.startedAt = state.startedAt === undefined ? undefined : new Date(state.startedAt);
+    this.finishedAt = state.finishedAt === undefined ? undefined : new Date(state.finishedAt);
+    this.durationMs = state.startedAt !== undefined && state.finishedAt !== undefined ? state.finishedAt - state.startedAt : undefined;
+    this.numRows = state.numRows;
+    this.artifacts = new ArtifactsManager(stage, layout, folder);
+  }
+
+  async logs(): Promise<string> {
+    return ((await this.stage.read(this.layout.partitionLog(this.folder))) ?? Buffer.alloc(0)).toString('utf8');
+  }
+}

@@ -1,0 +1,51 @@
+import { RunNotFoundError } from '../errors.js';
+import type { ModuleReference } from '../execute/partition-module.js';
+import type { ResolvedExecutionOptions } from '../execution-options.js';
+import type { PartitionInput, PlannedPartition } from '../plan/partition.js';
+import type { FolderEncoding } from '../stage/partition-folder.js';
+import type { RunLayout } from '../stage/run-layout.js';
+import type { Stage } from '../stage/stage.js';
+
+/** What a run is: kept in `_dpf/run.json`, so anyone can restore, inspect or resume it. */
+export interface RunSpec {
+  format: 1;
+  runId: string;
+  mode: 'stage';
+  /** Stage mode: the absolute input folder and the glob that chose its files. */
+  input: { location: string; filePattern: string };
+  module: ModuleReference;
+  executionOptions: ResolvedExecutionOptions;
+  folderEncoding: FolderEncoding;
+  createdAt: string;
+}
+
+/** The planned partitions in `_dpf/partitions.json`, column by column (compact for many partitions). */
+interface StoredPartitions {
+  ids: string[];
+  folders: string[];
+  sizes: number[];
+  inputs: PartitionInput[];
+}
+
+export function encodePartitions(partitions: readonly PlannedPartition[]): string {
+  const stored: StoredPartitions = {
+    ids: partitions.map((p) => p.id),
+    folders: partitions.map((p) => p.folder),
+    sizes: partitions.map((p) => p.size),
+    inputs: partitions.map((p) => p.input),
+  };
+  return JSON.stringify(stored);
+}
+
+export async function readPartitions(stage: Stage, layout: RunLayout): Promise<PlannedPartition[]> {
+  const bytes = await stage.read(layout.partitions);
+  if (bytes === undefined) throw new RunNotFoundError(`run "${layout.runId}" has no partition list on the stage ${stage.location}`);
+  const stored = JSON.parse(bytes.toString('utf8')) as StoredPartitions;
+  return stored.ids.map((id, i) => ({ id, folder: stored.folders[i]!, size: stored.sizes[i]!, input: stored.inputs[i]! }));
+}
+
+/** The run's spec, or undefined when no run of that id is on the stage. */
+export async function readRunSpec(stage: Stage, layout: RunLayout): Promise<RunSpec | undefined> {
+  const bytes = await stage.read(layout.spec);
+  return bytes === undefined ? undefined : (JSON.parse(bytes.toString('utf8')) as RunSpec);
+}

@@ -1,0 +1,128 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { RecordBatch, Table, tableFromJSON, tableToIPC } from 'apache-arrow';
+import { appendArrowTable } from '../data/arrow-to-duckdb.js';
+import { sqlIdentifier, sqlString, withDuckDB } from '../data/duckdb-engine.js';
+import { FileConnector } from '../data/file-connector.js';
+import { tableToRecords } from '../data/table-values.js';
+import { SerializationError } from '../errors.js';
+
+/**
+ * How `uploadToStage` writes a value and how artifacts are read back when no custom function is
+ * given, chosen by the file's extension:
+ *
+ * | extension | written from | read back as |
+ * | --- | --- | --- |
+ * | `.json` | any JSON-able value (an Arrow table becomes its rows; bigints numbers or text) | the parsed value |
+ * | `.ndjson`, `.jsonl` | an array of records or an Arrow table | an array of records |
+ * | `.parquet`, `.csv` | an Arrow table or an array of records | an Arrow table |
+ * | `.arrow`, `.feather` (file), `.arrows` (stream) | an Arrow table or an array of records | an Arrow table |
+ * | `.txt`, `.log`, `.md` | a string (other values through `String`) | a string |
+ * | anything | a `Buffer`/`Uint8Array` or a string, as raw bytes | a `Buffer` |
+ */
+
+/** A function that writes `value` to the local file `path` (Snowflake DPF's `write_function`). */
+export type WriteFunction = (value: unknown, path: string) => unknown;
+/** A function that reads the local file `path` (Snowflake DPF's `read_function`). */
+export type ReadFunction<T> = (path: string) => T | Promise<T>;
+
+const TEXT_EXTENSIONS = new Set(['.txt', '.log', '.md']);
+
+export async function writeArtifactFile(value: unknown, name: string, path: string): Promise<void> {
+  const extension = extname(name).toLowerCase();
+  switch (extension) {
+    case '.json':
+      return writeFile(path, toJson(value));
+    case '.ndjson':
+    case '.jsonl':
+      return writeFile(path, recordsOf(value, name).map((record) => toJson(record) + '\n').join(''));
+    case '.parquet':
+    case '.csv':
+      return writeThroughDuckDB(tableOf(value, name), path, extension === '.parquet' ? 'PARQUET' : 'CSV');
+    case '.arrow':
+    case '.feather':
+    case '.arrows':
+      return writeFile(path, tableToIPC(tableOf(value, name), extension === '.arrows' ? 'stream' : 'file'));
+  }
+  if (typeof value === 'string') return writeFile(path, value);
+  if (value instanceof Uint8Array) return writeFile(path, value);
+  if (TEXT_EXTENSIONS.has(extension)) return writeFile(path, String(value));
+  throw new SerializationError(
+    `dpf has no default way to write ${describeValue(value)} to "${name}"; pass { writeFunction: (value, path) => … } ` +
+      'or use an extension it knows (.json, .parquet, .csv, .arrow, .txt)',
+  );
+}
+
+export async function readArtifactFile(path: string, name: string): Promise<unknown> {
+  const extension = extname(name).toLowerCase();
+  switch (extension) {
+    case '.json':
+      return JSON.parse(await readFile(path, 'utf8'));
+    case '.ndjson':
+    case '.jsonl':
+      return (await readFile(path, 'utf8'))
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as unknown);
+    case '.parquet':
+    case '.csv':
+    case '.tsv':
+    case '.arrow':
+    case '.feather':
+    case '.arrows':
+      return new FileConnector(path).toArrow();
+  }
+  if (TEXT_EXTENSIONS.has(extension)) return readFile(path, 'utf8');
+  return readFile(path);
+}
+
+/** JSON text of a value, with what JSON cannot hold made plain: bigints, Maps, Sets, typed arrays, Arrow tables. */
+export function toJson(value: unknown): string {
+  const text = JSON.stringify(value, (_, inner: unknown) => {
+    if (typeof inner === 'bigint') return Number.isSafeInteger(Number(inner)) ? Number(inner) : inner.toString();
+    if (inner instanceof Table) return tableToRecords(inner);
+    if (inner instanceof Map) return Object.fromEntries(inner);
+    if (inner instanceof Set) return [...inner];
+    if (ArrayBuffer.isView(inner) && !(inner instanceof DataView)) return Array.from(inner as unknown as ArrayLike<number>);
+    return inner;
+  });
+  if (text === undefined) throw new SerializationError(`${describeValue(value)} cannot be written as JSON`);
+  return text;
+}
+
+function tableOf(value: unknown, name: string): Table {
+  if (value instanceof Table) return value;
+  if (value instanceof RecordBatch) return new Table(value);
+  if (Array.isArray(value) && value.every((row) => row !== null && typeof row === 'object' && !Array.isArray(row))) {
+    return tableFromJSON(value as Record<string, unknown>[]);
+  }
+  throw new SerializationError(`"${name}" is written from an Arrow table or an array of records, not ${describeValue(value)}`);
+}
+
+function recordsOf(value: unknown, name: string): unknown[] {
+  if (value instanceof Table) return tableToRecords(value);
+  if (Array.isArray(value)) return value;
+  throw new SerializationError(`"${name}" is written from an array of records or an Arrow table, not ${describeValue(value)}`);
+}
+
+let scratchTables = 0;
+
+async function writeThroughDuckDB(table: Table, path: string, format: 'PARQUET' | 'CSV'): Promise<void> {
+  const tableName = `dpf_artifact_${process.pid}_${scratchTables++}`;
+  await withDuckDB(async (connection) => {
+    await appendArrowTable(connection, tableName, table, true);
+    try {
+      const options = format === 'CSV' ? '(FORMAT CSV, HEADER)' : '(FORMAT PARQUET)';
+      await connection.run(`COPY ${sqlIdentifier(tableName)} TO ${sqlString(path)} ${options}`);
+    } finally {
+      await connection.run(`DROP TABLE ${sqlIdentifier(tableName)}`);
+    }
+  });
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `a ${value.constructor?.name ?? 'object'}`;
+  return `a ${typeof value}`;
+}
