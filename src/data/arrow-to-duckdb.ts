@@ -26,7 +26,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import { type Data, type DataType, makeVector, type Table, TimeUnit, Type, type Vector } from 'apache-arrow';
-import { sqlIdentifier } from './duckdb-engine.js';
+import { sqlIdentifier } from './sql.js';
 import { plainColumn } from './table-values.js';
 
 /**

@@ -1,29 +1,17 @@
 import { DuckDBInstance, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { arrowSchemaOf, chunksToRecordBatch } from './duckdb-to-arrow.js';
+import { duckdbSettings } from './duckdb-settings.js';
 
 /**
  * The embedded DuckDB of one process or worker thread: created on first use (a partition that
  * never reads tabular data never pays for it), shared by every partition the worker runs.
  */
 
-/** Limits for the embedded DuckDB of a worker, so several workers do not oversubscribe the machine. */
-export interface DuckDBSettings {
-  /** Threads DuckDB may use. */
-  threads?: number;
-  /** Memory DuckDB may use, in MiB. */
-  memoryLimitMb?: number;
-}
-
-let settings: DuckDBSettings = {};
 let instance: Promise<DuckDBInstance> | undefined;
 
-/** Sets the limits of this worker's DuckDB; takes effect if DuckDB was not started yet. */
-export function configureDuckDB(next: DuckDBSettings): void {
-  settings = next;
-}
-
 function duckdb(): Promise<DuckDBInstance> {
+  const settings = duckdbSettings();
   instance ??= DuckDBInstance.create(':memory:', {
     ...(settings.threads !== undefined ? { threads: String(settings.threads) } : {}),
     ...(settings.memoryLimitMb !== undefined ? { memory_limit: `${settings.memoryLimitMb}MB` } : {}),
@@ -41,9 +29,6 @@ export async function withDuckDB<T>(fn: (connection: DuckDBConnection) => Promis
   }
 }
 
-/** Rows per Arrow batch when none is asked for: big enough to amortise, small enough to stay bounded. */
-export const DEFAULT_BATCH_ROWS = 65_536;
-
 /** The Arrow schema of a query's result, without reading its rows. */
 export async function querySchema(sql: string): Promise<Schema> {
   return withDuckDB(async (connection) => {
@@ -58,7 +43,7 @@ export async function querySchema(sql: string): Promise<Schema> {
  * Streams a query's result as Arrow record batches of about `batchRows` rows. DuckDB produces the
  * rows incrementally, so memory stays bounded by a few batches whatever the result's size.
  */
-export async function* streamQueryAsArrow(sql: string, batchRows = DEFAULT_BATCH_ROWS): AsyncGenerator<RecordBatch> {
+export async function* streamQueryAsArrow(sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
   const connection = await (await duckdb()).connect();
   try {
     const result = await connection.stream(sql);
@@ -83,14 +68,4 @@ export async function* streamQueryAsArrow(sql: string, batchRows = DEFAULT_BATCH
   } finally {
     connection.closeSync();
   }
-}
-
-/** Quotes a string as a SQL literal. */
-export function sqlString(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-/** Quotes a name as a SQL identifier. */
-export function sqlIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }

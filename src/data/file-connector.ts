@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { type RecordBatch, RecordBatchReader, type Schema, Table, tableFromIPC } from 'apache-arrow';
+import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import { DataFormatError } from '../errors.js';
 import type { BatchOptions, ColumnValues, DataConnector } from './data-connector.js';
-import { DEFAULT_BATCH_ROWS, querySchema, streamQueryAsArrow, withDuckDB } from './duckdb-engine.js';
 import { duckdbReader, type TableFormat, tableFormatOf } from './file-format.js';
-import { tableToColumns, tableToRecords } from './table-values.js';
+import { loadArrow, loadDuckDBEngine, loadTableValues } from './lazy-modules.js';
+
+/** Rows per Arrow batch when none is asked for: big enough to amortise, small enough to stay bounded. */
+const DEFAULT_BATCH_ROWS = 65_536;
 
 /**
  * Stage mode's {@link DataConnector}: one file. Parquet, CSV and JSON are read by the worker's
@@ -24,8 +26,16 @@ export class FileConnector implements DataConnector {
 
   async toArrow(): Promise<Table> {
     const format = this.format();
-    const table =
-      format === 'arrow' ? tableFromIPC(await readFile(this.path)) : new Table(await collect(streamQueryAsArrow(this.selectAll(format))));
+    const { Table, tableFromIPC } = await loadArrow();
+    let table: Table;
+    if (format === 'arrow') {
+      table = tableFromIPC(await readFile(this.path));
+    } else {
+      const { streamQueryAsArrow } = await loadDuckDBEngine();
+      const batches: RecordBatch[] = [];
+      for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format), DEFAULT_BATCH_ROWS))) batches.push(batch);
+      table = new Table(batches);
+    }
     this.rowsRead = table.numRows;
     return table;
   }
@@ -33,9 +43,9 @@ export class FileConnector implements DataConnector {
   async *batches(options: BatchOptions = {}): AsyncGenerator<RecordBatch> {
     const format = this.format();
     const batchRows = options.batchSize ?? DEFAULT_BATCH_ROWS;
+    const source = format === 'arrow' ? readArrowBatches(this.path) : (await loadDuckDBEngine()).streamQueryAsArrow(this.selectAll(format), batchRows);
     let rows = 0;
-    const source = format === 'arrow' ? readArrowBatches(this.path) : streamQueryAsArrow(this.selectAll(format), batchRows);
-    for await (const batch of source) {
+    for await (const batch of this.readFailingClearly(source)) {
       rows += batch.numRows;
       yield batch;
     }
@@ -43,11 +53,13 @@ export class FileConnector implements DataConnector {
   }
 
   async toRecords(): Promise<Record<string, unknown>[]> {
-    return tableToRecords(await this.toArrow());
+    const table = await this.toArrow();
+    return (await loadTableValues()).tableToRecords(table);
   }
 
   async toColumns(): Promise<Record<string, ColumnValues>> {
-    return tableToColumns(await this.toArrow());
+    const table = await this.toArrow();
+    return (await loadTableValues()).tableToColumns(table);
   }
 
   async numRows(): Promise<number> {
@@ -58,9 +70,12 @@ export class FileConnector implements DataConnector {
       for await (const batch of readArrowBatches(this.path)) rows += batch.numRows;
       this.cachedRows = rows;
     } else {
+      const { withDuckDB } = await loadDuckDBEngine();
       this.cachedRows = await withDuckDB(async (connection) => {
         const reader = await connection.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${duckdbReader(format, this.path)}`);
         return Number(reader.getRowsJS()[0]![0]);
+      }).catch((error: unknown) => {
+        throw this.unreadable(error);
       });
     }
     return this.cachedRows;
@@ -69,13 +84,16 @@ export class FileConnector implements DataConnector {
   async schema(): Promise<Schema> {
     const format = this.format();
     if (format === 'arrow') {
+      const { RecordBatchReader } = await loadArrow();
       const reader = await RecordBatchReader.from(createReadStream(this.path));
       await reader.open();
       const schema = reader.schema;
       await reader.cancel();
       return schema;
     }
-    return querySchema(this.selectAll(format));
+    return (await loadDuckDBEngine()).querySchema(this.selectAll(format)).catch((error: unknown) => {
+      throw this.unreadable(error);
+    });
   }
 
   bytes(): Promise<Buffer> {
@@ -100,15 +118,22 @@ export class FileConnector implements DataConnector {
   private selectAll(format: Exclude<TableFormat, 'arrow'>): string {
     return `SELECT * FROM ${duckdbReader(format, this.path)}`;
   }
+
+  private async *readFailingClearly(source: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {
+    try {
+      yield* source;
+    } catch (error) {
+      throw this.unreadable(error);
+    }
+  }
+
+  private unreadable(error: unknown): DataFormatError {
+    return new DataFormatError(`cannot read ${this.path} as a table: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 async function* readArrowBatches(path: string): AsyncGenerator<RecordBatch> {
+  const { RecordBatchReader } = await loadArrow();
   const reader = await RecordBatchReader.from(createReadStream(path));
   for await (const batch of reader) yield batch;
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of iterable) items.push(item);
-  return items;
 }

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { sqlString } from './duckdb-engine.js';
+import { sqlString } from './sql.js';
 
 /** The tabular formats dpf reads and writes, named by file extension. */
 export type TableFormat = 'parquet' | 'csv' | 'json' | 'ndjson' | 'arrow';

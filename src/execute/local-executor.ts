@@ -338,7 +338,10 @@ export class LocalExecutor {
 }
 
 function describeExit(exit: WorkerExit): string {
-  if (exit.outOfMemory) return `it ran out of memory${exit.message ? ` (${exit.message})` : ''}; raise executionOptions.memoryLimitMb or process the partition in batches()`;
-  if (exit.signal !== null) return `it was killed by ${exit.signal}`;
-  return `it exited with code ${exit.code}${exit.message ? ` (${exit.message})` : ''}`;
+  const said = exit.lastWords === '' ? '' : `; its last output:\n${exit.lastWords}`;
+  if (exit.outOfMemory) {
+    return `it ran out of memory${exit.message ? ` (${exit.message})` : ''}; raise executionOptions.memoryLimitMb or read the partition with batches()${said}`;
+  }
+  if (exit.signal !== null) return `it was killed by ${exit.signal}${said}`;
+  return `it exited with code ${exit.code}${exit.message ? ` (${exit.message})` : ''}${said}`;
 }

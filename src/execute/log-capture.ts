@@ -1,4 +1,5 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { format } from 'node:util';
 
 /**
@@ -66,8 +67,14 @@ export function installLogCapture(onExit: (capture: LogCapture) => string | unde
   }
   process.on('exit', () => {
     if (active === undefined) return;
-    const path = onExit(active);
-    if (path !== undefined) appendFileSync(path, active.text());
+    try {
+      const path = onExit(active);
+      if (path === undefined) return;
+      mkdirSync(dirname(path), { recursive: true });
+      appendFileSync(path, active.text());
+    } catch {
+      // The worker is going away; losing its last lines must not keep it alive.
+    }
   });
 }
 

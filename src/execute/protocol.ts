@@ -1,4 +1,4 @@
-import type { DuckDBSettings } from '../data/duckdb-engine.js';
+import type { DuckDBSettings } from '../data/duckdb-settings.js';
 import type { SerializedError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import type { ModuleReference } from './partition-module.js';

@@ -10,6 +10,8 @@ export interface WorkerExit {
   outOfMemory: boolean;
   /** An error the runtime reported about the worker, if any. */
   message: string | undefined;
+  /** The last lines a child process wrote to stderr (what a native crash or V8 prints as it dies). */
+  lastWords: string;
 }
 
 /** Options of one worker. */
@@ -21,6 +23,7 @@ export interface WorkerSpawnOptions {
 }
 
 const WORKER_ENTRY = new URL('./worker-main.js', import.meta.url);
+const STDERR_TAIL_BYTES = 2048;
 
 /**
  * One worker of the local pool — a worker thread or a child process — behind one small
@@ -32,6 +35,7 @@ export class WorkerHandle {
   private exitListener: ((exit: WorkerExit) => void) | undefined;
   private lastError: Error | undefined;
   private exited = false;
+  private stderrTail = '';
 
   constructor(options: WorkerSpawnOptions, onMessage: (message: WorkerMessage) => void) {
     if (options.isolation === 'thread') {
@@ -46,11 +50,16 @@ export class WorkerHandle {
     } else {
       this.child = fork(WORKER_ENTRY, [], {
         serialization: 'advanced',
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
         env: { ...process.env, ...options.env },
         execArgv: options.memoryLimitMb !== undefined ? [`--max-old-space-size=${options.memoryLimitMb}`] : [],
       });
       this.child.on('message', (message) => onMessage(message as WorkerMessage));
+      // Output outside partitions still reaches the driver's stderr; the tail is kept for crash reports.
+      this.child.stderr!.on('data', (chunk: Buffer) => {
+        process.stderr.write(chunk);
+        this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+      });
       this.child.on('error', (error) => {
         this.lastError = error;
       });
@@ -79,6 +88,7 @@ export class WorkerHandle {
     if (this.thread !== undefined) await this.thread.terminate();
     else this.child!.kill('SIGKILL');
     await exited;
+    this.child?.stderr?.destroy();
   }
 
   private reportExit(code: number | null, signal: string | null): void {
@@ -87,6 +97,7 @@ export class WorkerHandle {
     const outOfMemory =
       (this.lastError as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY' ||
       (this.child !== undefined && (signal === 'SIGABRT' || code === 134));
-    this.exitListener?.({ code, signal, outOfMemory, message });
+    const lastWords = this.stderrTail.trim().split('\n').slice(-5).join('\n');
+    this.exitListener?.({ code, signal, outOfMemory, message, lastWords });
   }
 }

@@ -4,7 +4,7 @@
  * of tasks the driver sends, one attempt at a time, and reports their outcomes.
  */
 import { parentPort } from 'node:worker_threads';
-import { configureDuckDB } from '../data/duckdb-engine.js';
+import { configureDuckDB } from '../data/duckdb-settings.js';
 import { PartitionCancelledError, serializeError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import { LocalStage } from '../stage/local-stage.js';
@@ -81,6 +81,14 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
 async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {
   let pending: TaskOutcome[] = [];
   let lastReport = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const report = (batchDone: boolean): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    driver.send({ type: 'results', outcomes: pending, batchDone });
+    pending = [];
+    lastReport = Date.now();
+  };
   for (const task of tasks) {
     if (abortReason !== undefined || environment === undefined) {
       const now = Date.now();
@@ -88,13 +96,13 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
       continue;
     }
     current = new PartitionAttempt(environment, task);
-    pending.push(await current.run());
+    const outcome = await current.run();
     current = undefined;
-    if (Date.now() - lastReport >= REPORT_INTERVAL_MS) {
-      driver.send({ type: 'results', outcomes: pending, batchDone: false });
-      pending = [];
-      lastReport = Date.now();
-    }
+    pending.push(outcome);
+    // Failures go out at once (retries and fail-fast depend on them); successes of quick
+    // partitions travel together, at most REPORT_INTERVAL_MS late.
+    if (outcome.status !== 'DONE' || Date.now() - lastReport >= REPORT_INTERVAL_MS) report(false);
+    else timer ??= setTimeout(() => report(false), REPORT_INTERVAL_MS - (Date.now() - lastReport));
   }
-  driver.send({ type: 'results', outcomes: pending, batchDone: true });
+  report(true);
 }

@@ -1,10 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { RecordBatch, Table, tableFromJSON, tableToIPC } from 'apache-arrow';
-import { appendArrowTable } from '../data/arrow-to-duckdb.js';
-import { sqlIdentifier, sqlString, withDuckDB } from '../data/duckdb-engine.js';
+import type { Table } from 'apache-arrow';
 import { FileConnector } from '../data/file-connector.js';
-import { tableToRecords } from '../data/table-values.js';
+import { loadArrow, loadArrowToDuckDB, loadDuckDBEngine, loadTableValues } from '../data/lazy-modules.js';
+import { sqlIdentifier, sqlString } from '../data/sql.js';
 import { SerializationError } from '../errors.js';
 
 /**
@@ -32,17 +31,19 @@ export async function writeArtifactFile(value: unknown, name: string, path: stri
   const extension = extname(name).toLowerCase();
   switch (extension) {
     case '.json':
-      return writeFile(path, toJson(value));
+      return writeFile(path, toJson(await plainTables(value)));
     case '.ndjson':
     case '.jsonl':
-      return writeFile(path, recordsOf(value, name).map((record) => toJson(record) + '\n').join(''));
+      return writeFile(path, (await recordsOf(value, name)).map((record) => toJson(record) + '\n').join(''));
     case '.parquet':
     case '.csv':
-      return writeThroughDuckDB(tableOf(value, name), path, extension === '.parquet' ? 'PARQUET' : 'CSV');
+      return writeThroughDuckDB(await tableOf(value, name), path, extension === '.parquet' ? 'PARQUET' : 'CSV');
     case '.arrow':
     case '.feather':
-    case '.arrows':
-      return writeFile(path, tableToIPC(tableOf(value, name), extension === '.arrows' ? 'stream' : 'file'));
+    case '.arrows': {
+      const { tableToIPC } = await loadArrow();
+      return writeFile(path, tableToIPC(await tableOf(value, name), extension === '.arrows' ? 'stream' : 'file'));
+    }
   }
   if (typeof value === 'string') return writeFile(path, value);
   if (value instanceof Uint8Array) return writeFile(path, value);
@@ -76,11 +77,10 @@ export async function readArtifactFile(path: string, name: string): Promise<unkn
   return readFile(path);
 }
 
-/** JSON text of a value, with what JSON cannot hold made plain: bigints, Maps, Sets, typed arrays, Arrow tables. */
+/** JSON text of a value, with what JSON cannot hold made plain: bigints, Maps, Sets, typed arrays. */
 export function toJson(value: unknown): string {
   const text = JSON.stringify(value, (_, inner: unknown) => {
     if (typeof inner === 'bigint') return Number.isSafeInteger(Number(inner)) ? Number(inner) : inner.toString();
-    if (inner instanceof Table) return tableToRecords(inner);
     if (inner instanceof Map) return Object.fromEntries(inner);
     if (inner instanceof Set) return [...inner];
     if (ArrayBuffer.isView(inner) && !(inner instanceof DataView)) return Array.from(inner as unknown as ArrayLike<number>);
@@ -90,8 +90,19 @@ export function toJson(value: unknown): string {
   return text;
 }
 
-function tableOf(value: unknown, name: string): Table {
-  if (value instanceof Table) return value;
+/** Whether a value is an apache-arrow Table (told by shape, so arrow need not be loaded to ask). */
+function isArrowTable(value: unknown): value is Table {
+  return value !== null && typeof value === 'object' && 'schema' in value && 'batches' in value && 'numRows' in value;
+}
+
+/** An Arrow table given for a JSON file becomes its rows. */
+async function plainTables(value: unknown): Promise<unknown> {
+  return isArrowTable(value) ? (await loadTableValues()).tableToRecords(value) : value;
+}
+
+async function tableOf(value: unknown, name: string): Promise<Table> {
+  if (isArrowTable(value)) return value;
+  const { RecordBatch, Table, tableFromJSON } = await loadArrow();
   if (value instanceof RecordBatch) return new Table(value);
   if (Array.isArray(value) && value.every((row) => row !== null && typeof row === 'object' && !Array.isArray(row))) {
     return tableFromJSON(value as Record<string, unknown>[]);
@@ -99,8 +110,8 @@ function tableOf(value: unknown, name: string): Table {
   throw new SerializationError(`"${name}" is written from an Arrow table or an array of records, not ${describeValue(value)}`);
 }
 
-function recordsOf(value: unknown, name: string): unknown[] {
-  if (value instanceof Table) return tableToRecords(value);
+async function recordsOf(value: unknown, name: string): Promise<unknown[]> {
+  if (isArrowTable(value)) return (await loadTableValues()).tableToRecords(value);
   if (Array.isArray(value)) return value;
   throw new SerializationError(`"${name}" is written from an array of records or an Arrow table, not ${describeValue(value)}`);
 }
@@ -109,6 +120,7 @@ let scratchTables = 0;
 
 async function writeThroughDuckDB(table: Table, path: string, format: 'PARQUET' | 'CSV'): Promise<void> {
   const tableName = `dpf_artifact_${process.pid}_${scratchTables++}`;
+  const [{ withDuckDB }, { appendArrowTable }] = await Promise.all([loadDuckDBEngine(), loadArrowToDuckDB()]);
   await withDuckDB(async (connection) => {
     await appendArrowTable(connection, tableName, table, true);
     try {

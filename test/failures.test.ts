@@ -1,0 +1,141 @@
+import { join } from 'node:path';
+import { DPF, type ExecutionOptions, PartitionStatus, RunStatus } from 'dpf';
+import { describe, expect, it } from 'vitest';
+import { tempDir, writeFiles, writeModule } from './helpers.js';
+
+/** Runs `body` over files named `ids` (each holding one CSV row) and returns the run and its details. */
+async function runFiles(ids: string[], body: string, executionOptions: ExecutionOptions, prelude = '') {
+  const dir = await tempDir();
+  await writeFiles(join(dir, 'input'), Object.fromEntries(ids.map((id) => [id, 'x\n1\n'])));
+  const module = await writeModule(dir, body, { prelude });
+  const run = await new DPF(module, { stage: join(dir, 'stage') }).runFromStage({
+    stageLocation: join(dir, 'input'),
+    runId: 'failures',
+    filePattern: '*',
+    executionOptions: { retryBackoffMs: 0, ...executionOptions },
+  });
+  const started = Date.now();
+  const status = await run.wait();
+  return { run, status, elapsed: Date.now() - started, details: await run.getPartitionDetails() };
+}
+
+describe('a function that throws', () => {
+  it('is retried maxRetries times, then FAILED with its error; the other partitions are DONE', async () => {
+    const { status, details } = await runFiles(['ok.csv', 'bad.csv'], `if (context.partitionId === 'bad.csv') throw new TypeError('bad row ' + context.attempt);`, { maxRetries: 2 });
+    expect(status).toBe(RunStatus.PARTIAL_FAILURE);
+    expect(details['ok.csv']).toMatchObject({ status: PartitionStatus.DONE, attempts: 1 });
+    expect(details['bad.csv']).toMatchObject({ status: PartitionStatus.FAILED, attempts: 3 });
+    expect(details['bad.csv']!.error).toMatchObject({ name: 'TypeError', message: 'bad row 3' });
+    expect(details['bad.csv']!.error!.stack).toContain('TypeError: bad row 3');
+  });
+
+  it('is not retried when it throws a PartitionError marked not retryable', async () => {
+    const { status, details } = await runFiles(['bad.csv'], `throw new PartitionError('hopeless', { retryable: false });`, { maxRetries: 3 }, `import { PartitionError } from 'dpf';`);
+    expect(status).toBe(RunStatus.FAILURE);
+    expect(details['bad.csv']).toMatchObject({ status: PartitionStatus.FAILED, attempts: 1, error: { name: 'PartitionError', message: 'hopeless', retryable: false } });
+  });
+
+  it('waits longer before each retry (exponential backoff)', async () => {
+    const { details, elapsed } = await runFiles(['bad.csv'], `throw new Error('always');`, { maxRetries: 2, retryBackoffMs: 200 });
+    expect(details['bad.csv']).toMatchObject({ status: PartitionStatus.FAILED, attempts: 3 });
+    expect(elapsed).toBeGreaterThanOrEqual(200 + 400);
+  });
+
+  it('fails an attempt whose error escapes through a timer, without killing the worker', async () => {
+    const { details } = await runFiles(['a.csv'], `await new Promise(() => setTimeout(() => { throw new RangeError('escaped'); }, 10));`, { maxRetries: 0 });
+    expect(details['a.csv']).toMatchObject({ status: PartitionStatus.FAILED, error: { name: 'RangeError', message: 'escaped' } });
+  });
+});
+
+describe('timeoutMs', () => {
+  it('aborts an attempt that hangs on a promise and fails it with PartitionTimeoutError', async () => {
+    const { details, elapsed } = await runFiles(
+      ['hang.csv', 'quick.csv'],
+      `if (context.partitionId === 'hang.csv') await new Promise((resolve) => context.signal.addEventListener('abort', () => setTimeout(resolve, 5000)));`,
+      { timeoutMs: 300, maxRetries: 1 },
+    );
+    expect(details['hang.csv']).toMatchObject({ status: PartitionStatus.FAILED, attempts: 2, error: { name: 'PartitionTimeoutError' } });
+    expect(details['quick.csv']!.status).toBe(PartitionStatus.DONE);
+    expect(elapsed).toBeLessThan(4000);
+  });
+
+  it('terminates a worker that blocks its thread past the limit and fails the partition with PartitionTimeoutError', async () => {
+    const { details } = await runFiles(['spin.csv', 'a.csv', 'b.csv'], `if (context.partitionId === 'spin.csv') for (;;) {}`, { timeoutMs: 300, maxRetries: 0, availableCpus: 1 });
+    expect(details['spin.csv']).toMatchObject({ status: PartitionStatus.FAILED, error: { name: 'PartitionTimeoutError' } });
+    expect(details['a.csv']!.status).toBe(PartitionStatus.DONE);
+    expect(details['b.csv']!.status).toBe(PartitionStatus.DONE);
+  });
+});
+
+describe('failFast', () => {
+  it('stops at the first partition that fails for good: pending ones CANCELLED, running ones aborted', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `p${String(i).padStart(2, '0')}.csv`);
+    const { status, details } = await runFiles(
+      ids,
+      `
+      if (context.partitionId === 'p00.csv') {
+        await new Promise((resolve) => setTimeout(resolve, 300)); // the other worker is busy by then
+        throw new Error('first failure');
+      }
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, 2000);
+        context.signal.addEventListener('abort', () => { clearTimeout(timer); reject(context.signal.reason); });
+      });
+    `,
+      { failFast: true, maxRetries: 0, availableCpus: 2 },
+    );
+    expect([RunStatus.FAILURE, RunStatus.PARTIAL_FAILURE]).toContain(status);
+    expect(details['p00.csv']!.status).toBe(PartitionStatus.FAILED);
+    const others = ids.slice(1).map((id) => details[id]!);
+    expect(others.every((d) => d.status === PartitionStatus.CANCELLED)).toBe(true);
+    expect(others.filter((d) => d.error?.name === 'PartitionCancelledError').length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a worker that dies', () => {
+  it("with isolation: 'process', process.exit costs one attempt (INTERNAL_ERROR), not the run", async () => {
+    const { status, details } = await runFiles(['exit.csv', 'a.csv', 'b.csv'], `if (context.partitionId === 'exit.csv') { console.log('about to exit'); process.exit(3); }`, {
+      isolation: 'process',
+      maxRetries: 1,
+    });
+    expect(status).toBe(RunStatus.PARTIAL_FAILURE);
+    expect(details['exit.csv']).toMatchObject({ status: PartitionStatus.INTERNAL_ERROR, attempts: 2, error: { name: 'WorkerCrashError' } });
+    expect(details['exit.csv']!.error!.message).toContain('exited with code 3');
+    expect(await details['exit.csv']!.logs()).toContain('[stdout] about to exit');
+    expect(details['a.csv']!.status).toBe(PartitionStatus.DONE);
+    expect(details['b.csv']!.status).toBe(PartitionStatus.DONE);
+  });
+
+  it("with isolation: 'process', a segfault costs one attempt", async () => {
+    const { details } = await runFiles(['crash.csv', 'a.csv'], `if (context.partitionId === 'crash.csv') process.kill(process.pid, 'SIGSEGV');`, { isolation: 'process', maxRetries: 0 });
+    expect(details['crash.csv']).toMatchObject({ status: PartitionStatus.INTERNAL_ERROR, error: { name: 'WorkerCrashError', message: expect.stringContaining('SIGSEGV') } });
+    expect(details['a.csv']!.status).toBe(PartitionStatus.DONE);
+  });
+
+  it("with isolation: 'process' and memoryLimitMb, running out of memory costs one attempt", async () => {
+    const { details } = await runFiles(
+      ['hog.csv', 'a.csv'],
+      `if (context.partitionId === 'hog.csv') { const keep = []; for (;;) keep.push(new Array(100000).fill(Math.random())); }`,
+      { isolation: 'process', memoryLimitMb: 64, maxRetries: 0 },
+    );
+    expect(details['hog.csv']).toMatchObject({ status: PartitionStatus.INTERNAL_ERROR, error: { name: 'WorkerCrashError', message: expect.stringContaining('out of memory') } });
+    expect(details['a.csv']!.status).toBe(PartitionStatus.DONE);
+  });
+
+  it('in a worker thread, process.exit ends that worker only; the partition is INTERNAL_ERROR and the run goes on', async () => {
+    const { details } = await runFiles(['exit.csv', 'a.csv', 'b.csv'], `if (context.partitionId === 'exit.csv') process.exit(7);`, { maxRetries: 0 });
+    expect(details['exit.csv']).toMatchObject({ status: PartitionStatus.INTERNAL_ERROR, error: { message: expect.stringContaining('code 7') } });
+    expect(details['a.csv']!.status).toBe(PartitionStatus.DONE);
+    expect(details['b.csv']!.status).toBe(PartitionStatus.DONE);
+  });
+
+  it('in a worker thread with memoryLimitMb, running out of heap costs one attempt', async () => {
+    const { details } = await runFiles(
+      ['hog.csv', 'a.csv'],
+      `if (context.partitionId === 'hog.csv') { const keep = []; for (;;) keep.push(new Array(100000).fill(Math.random())); }`,
+      { memoryLimitMb: 64, maxRetries: 0 },
+    );
+    expect(details['hog.csv']).toMatchObject({ status: PartitionStatus.INTERNAL_ERROR, error: { message: expect.stringContaining('out of memory') } });
+    expect(details['a.csv']!.status).toBe(PartitionStatus.DONE);
+  });
+});

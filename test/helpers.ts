@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterEach } from 'vitest';
+
+/** The project's root folder. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+/**
+ * A fresh temporary folder, removed after the test. It lies inside the project (`tmp/`, ignored by
+ * git) so partition modules written there can `import … from 'dpf'`, as a user's modules do.
+ */
+export async function tempDir(prefix = 'test-'): Promise<string> {
+  await mkdir(join(ROOT, 'tmp'), { recursive: true });
+  const dir = await mkdtemp(join(ROOT, 'tmp', prefix));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Writes files (path relative to `dir` → content), creating folders. */
+export async function writeFiles(dir: string, files: Record<string, string | Uint8Array>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), content);
+  }
+}
+
+/**
+ * Writes a partition-function module into `dir` and returns its path. `body` is the function's
+ * body, with `data` and `context` in scope; `prelude` goes at the module's top level.
+ */
+export async function writeModule(dir: string, body: string, options: { name?: string; prelude?: string } = {}): Promise<string> {
+  const path = join(dir, options.name ?? 'fn.mjs');
+  await writeFile(path, `${options.prelude ?? ''}\nexport default async function (data, context) {\n${body}\n}\n`);
+  return path;
+}
+
+/** Runs SQL in a throw-away DuckDB (to write Parquet/CSV/JSON fixtures, or to compute expected answers). */
+export async function duckdb<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    const reader = await connection.runAndReadAll(sql);
+    return reader.getRowObjectsJS() as T[];
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** Every file under a folder, relative to it, sorted. */
+export async function listFiles(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Runs a Node script (ES module text) in a child process with the built package; resolves with its output. */
+export function runNodeScript(
+  script: string,
+  options: { cwd?: string; node?: string; env?: Record<string, string>; onStdout?: (text: string) => void } = {},
+): { done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; pid: number; kill: (signal?: NodeJS.Signals) => void } {
+  const child = spawn(options.node ?? process.execPath, ['--input-type=module', '-e', script], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    options.onStdout?.(chunk.toString());
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await done;
+  });
+  return { done, pid: child.pid!, kill: (signal = 'SIGKILL') => child.kill(signal) };
+}
+
+/** Waits until `check` returns true, polling; fails after `timeoutMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
