@@ -40,6 +40,7 @@ export class WorkerHandle {
   constructor(options: WorkerSpawnOptions, onMessage: (message: WorkerMessage) => void) {
     if (options.isolation === 'thread') {
       this.thread = new Worker(WORKER_ENTRY, {
+        execArgv: inheritedExecArgv(),
         ...(options.memoryLimitMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: options.memoryLimitMb } } : {}),
       });
       this.thread.on('message', onMessage);
@@ -52,7 +53,7 @@ export class WorkerHandle {
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
         env: { ...process.env, ...options.env },
-        execArgv: options.memoryLimitMb !== undefined ? [`--max-old-space-size=${options.memoryLimitMb}`] : [],
+        execArgv: [...inheritedExecArgv(), ...(options.memoryLimitMb !== undefined ? [`--max-old-space-size=${options.memoryLimitMb}`] : [])],
       });
       this.child.on('message', (message) => onMessage(message as WorkerMessage));
       // Output outside partitions still reaches the driver's stderr; the tail is kept for crash reports.
@@ -100,4 +101,19 @@ export class WorkerHandle {
     const lastWords = this.stderrTail.trim().split('\n').slice(-5).join('\n');
     this.exitListener?.({ code, signal, outOfMemory, message, lastWords });
   }
+}
+
+/**
+ * The driver's Node options that workers inherit (loaders such as tsx, `--conditions`, source
+ * maps), without those that describe the driver's own entry (`--input-type`, `-e`) or its heap.
+ */
+function inheritedExecArgv(): string[] {
+  const skipped = /^(--input-type|--eval|-e|--print|-p|--max-old-space-size)(=|$)/;
+  const kept: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const arg = process.execArgv[i]!;
+    if (!skipped.test(arg)) kept.push(arg);
+    else if (!arg.includes('=') && ['--input-type', '--eval', '-e', '--print', '-p'].includes(arg)) i++;
+  }
+  return kept;
 }

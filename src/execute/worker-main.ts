@@ -57,6 +57,8 @@ if (channel === undefined) {
   // An error escaping the function through a timer or a forgotten promise fails the attempt
   // that is running instead of killing the worker.
   process.on('uncaughtException', (error) => blameCurrent(error));
+  // A child process whose driver died (even by SIGKILL) loses its IPC channel: it must not linger.
+  if (parentPort === null) process.on('disconnect', () => process.exit(1));
   process.on('unhandledRejection', (reason) => blameCurrent(reason));
 }
 

@@ -1,0 +1,11 @@
+import type { DataConnector, PartitionContext } from 'dpf';
+
+// One call per partition (here: per file). Whatever it uploads lands in {stage}/{runId}/{partition}/.
+export default async function process(data: DataConnector, context: PartitionContext): Promise<void> {
+  const table = await data.toArrow(); // an apache-arrow Table, column types kept
+  const amounts = table.getChild('amount')!.toArray() as Float64Array;
+  const total = amounts.reduce((sum, amount) => sum + amount, 0);
+  context.log(`read ${table.numRows} rows`); // goes to the partition's partition.log
+  await context.uploadToStage({ store: context.partitionId, rows: table.numRows, total }, 'summary.json');
+  await context.uploadToStage(table, 'sales.parquet'); // format chosen by the extension
+}

@@ -1,0 +1,45 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { DPF } from 'dpf';
+import { describe, expect, it } from 'vitest';
+import { ROOT, tempDir, writeFiles, writeModule } from './helpers.js';
+
+function dpfCommand(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), ...args], { encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('the dpf command', () => {
+  it('shows a run and a table of its partitions, and a partition log', async () => {
+    const dir = await tempDir();
+    await writeFiles(join(dir, 'input'), { 'ok.csv': 'x\n1\n2\n', 'sub/bad.csv': 'x\n1\n' });
+    const module = await writeModule(dir, `await data.toArrow(); console.log('processing', context.partitionId); if (context.partitionId.startsWith('sub/')) throw new Error('bad input');`);
+    const stage = join(dir, 'stage');
+    await (await new DPF(module, { stage }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'cli-run', filePattern: '**/*.csv', executionOptions: { maxRetries: 0 } })).wait();
+
+    const status = dpfCommand('status', 'cli-run', '--stage', stage);
+    expect(status.status).toBe(0);
+    const lines = status.stdout.split('\n');
+    expect(lines[0]).toBe('run cli-run: PARTIAL_FAILURE — 2 partition(s): 1 DONE, 1 FAILED');
+    expect(lines).toContainEqual(expect.stringMatching(/^PARTITION\s+STATUS\s+ATTEMPTS\s+DURATION\s+ROWS\s+ERROR$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^ok\.csv\s+DONE\s+1\s+\d+ ms\s+2$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^sub\/bad\.csv\s+FAILED\s+1\s+\d+ ms\s+1\s+Error: bad input$/));
+
+    const failedOnly = dpfCommand('status', 'cli-run', '--stage', stage, '--status', 'failed');
+    expect(failedOnly.stdout).not.toContain('ok.csv');
+
+    const logs = dpfCommand('logs', 'cli-run', 'sub/bad.csv', '--stage', stage);
+    expect(logs.status).toBe(0);
+    expect(logs.stdout).toMatch(/\[attempt 1\] \[stdout\] processing sub\/bad\.csv\n.*failed: Error: bad input/);
+  });
+
+  it('says clearly what is wrong, with a non-zero exit', async () => {
+    const dir = await tempDir();
+    const missing = dpfCommand('status', 'nope', '--stage', dir);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('dpf: No run "nope"');
+    const noStage = dpfCommand('status', 'nope');
+    expect(noStage.status).not.toBe(0);
+    expect(noStage.stderr).toContain("required option '--stage <dir>'");
+  });
+});

@@ -1,0 +1,29 @@
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, tempDir } from './helpers.js';
+
+describe('the README', () => {
+  it('starts with exactly the two quick-start commands', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const quickStart = readme.split('## Quick start')[1]!.split('```sh\n')[1]!.split('```')[0]!;
+    expect(quickStart.trim().split('\n')).toEqual(['npm install && npm start', 'npm test']);
+  });
+
+  it('shows the quick-start example files exactly as they are, and they run', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    for (const file of ['process.ts', 'run.ts']) {
+      const source = await readFile(join(ROOT, 'examples/quickstart', file), 'utf8');
+      expect(readme, `README shows examples/quickstart/${file}`).toContain('```ts\n' + source + '```');
+    }
+    const cwd = await tempDir();
+    const result = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/quickstart/run.ts')], { cwd, encoding: 'utf8', timeout: 60_000 });
+    expect(result.status, result.stderr).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toBe('SUCCESS');
+    expect(lines[1]).toBe('3 done, 0 failed');
+    expect(result.stdout).toContain("{ store: 'berlin.csv', rows: 100, total: 7425 }");
+    expect(result.stdout).toMatch(/\[attempt 1\] \[log\] read 100 rows/);
+  });
+});

@@ -1,0 +1,118 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DPF, DPFRun, PartitionStatus, RunExistsError, RunInProgressError, RunStatus } from 'dpf';
+import { describe, expect, it } from 'vitest';
+import { exists, listFiles, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
+
+/** A module that records every execution in `executions.log` (outside the stage) and takes `ms`. */
+async function countingModule(dir: string, ms: number): Promise<string> {
+  return writeModule(
+    dir,
+    `
+    fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
+    await new Promise((resolve) => setTimeout(resolve, ${ms}));
+    await context.uploadToStage({ attempt: context.attempt }, 'result.json');
+  `,
+    { prelude: `import fs from 'node:fs';` },
+  );
+}
+
+async function executions(dir: string): Promise<string[]> {
+  return (await readFile(join(dir, 'executions.log'), 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
+}
+
+async function inputFiles(dir: string, count: number): Promise<string> {
+  const input = join(dir, 'input');
+  await writeFiles(input, Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${String(i).padStart(2, '0')}.csv`, 'x\n1\n'])));
+  return input;
+}
+
+describe('resume after the driver was killed', () => {
+  it('keeps the partitions that were DONE and runs the rest', async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 8);
+    const stage = join(dir, 'stage');
+    const module = await countingModule(dir, 300);
+    const driver = runNodeScript(`
+      import { DPF } from 'dpf';
+      const run = await new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)} })
+        .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'killed', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
+      await run.wait();
+    `);
+    await waitFor(async () => (await listFiles(join(stage, 'killed'))).filter((file) => file.endsWith('result.json')).length >= 3, 30_000, '3 results');
+    driver.kill('SIGKILL');
+    await driver.done;
+
+    const before = await DPFRun.restoreFrom('killed', stage);
+    const doneBefore = (await before.getProgress()).DONE.map((details) => details.partitionId);
+    expect(doneBefore.length).toBeGreaterThanOrEqual(2);
+    expect(before.status).toBe(RunStatus.IN_PROGRESS);
+
+    const resumed = await new DPF(module, { stage }).runFromStage({ stageLocation: input, runId: 'killed', filePattern: '*.csv', onExistingArtifacts: 'resume' });
+    expect(await resumed.wait()).toBe(RunStatus.SUCCESS);
+    const details = await resumed.getPartitionDetails();
+    expect(Object.values(details).every((d) => d.status === PartitionStatus.DONE)).toBe(true);
+    const runs = await executions(dir);
+    for (const id of doneBefore) {
+      expect(runs.filter((run) => run === id), `${id} ran again`).toHaveLength(1);
+      expect(details[id]!.attempts).toBe(1);
+    }
+    expect(new Set(runs).size).toBe(8);
+    // No staging file of the interrupted attempt is left in any partition folder.
+    expect((await listFiles(join(stage, 'killed'))).filter((file) => file.includes('.dpf-attempt-'))).toEqual([]);
+  });
+});
+
+describe('onExistingArtifacts', () => {
+  it("'error' refuses an existing runId and leaves the run as it was", async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 2);
+    const stage = join(dir, 'stage');
+    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    await (await dpf.runFromStage({ stageLocation: input, runId: 'once', filePattern: '*.csv' })).wait();
+    const before = await listFiles(join(stage, 'once'));
+    await expect(dpf.runFromStage({ stageLocation: input, runId: 'once', filePattern: '*.csv' })).rejects.toBeInstanceOf(RunExistsError);
+    await expect(dpf.runFromStage({ stageLocation: input, runId: 'once', filePattern: '*.csv' })).rejects.toThrow(/'overwrite'.*'resume'/);
+    expect(await listFiles(join(stage, 'once'))).toEqual(before);
+    expect(await executions(dir)).toHaveLength(2);
+  });
+
+  it("'overwrite' replaces the run: nothing of the old one is left", async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 2);
+    const stage = join(dir, 'stage');
+    const old = new DPF(await writeModule(dir, `await context.uploadToStage('old', 'old.txt');`, { name: 'old.mjs' }), { stage });
+    await (await old.runFromStage({ stageLocation: input, runId: 'twice', filePattern: '*.csv' })).wait();
+    const fresh = new DPF(await writeModule(dir, `await context.uploadToStage('new', 'new.txt');`, { name: 'new.mjs' }), { stage });
+    const run = await fresh.runFromStage({ stageLocation: input, runId: 'twice', filePattern: 'p00.csv', onExistingArtifacts: 'overwrite' });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const files = (await listFiles(join(stage, 'twice'))).filter((file) => !file.startsWith('_dpf/'));
+    expect(files).toEqual(['p00.csv/new.txt']);
+    expect((await listFiles(stage)).every((file) => file.startsWith('twice/'))).toBe(true);
+  });
+
+  it('refuses to start a run whose runId is running right now, whatever onExistingArtifacts says', async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 2);
+    const stage = join(dir, 'stage');
+    const dpf = new DPF(await countingModule(dir, 1500), { stage });
+    const first = await dpf.runFromStage({ stageLocation: input, runId: 'busy', filePattern: '*.csv' });
+    for (const onExistingArtifacts of ['error', 'overwrite', 'resume'] as const) {
+      await expect(dpf.runFromStage({ stageLocation: input, runId: 'busy', filePattern: '*.csv', onExistingArtifacts })).rejects.toBeInstanceOf(RunInProgressError);
+    }
+    expect(await first.wait()).toBe(RunStatus.SUCCESS);
+    expect(await executions(dir)).toHaveLength(2);
+    expect(await exists(join(stage, 'busy/_dpf/lock'))).toBe(false);
+  });
+
+  it("'resume' of a finished run with nothing left to do ends at once as it was", async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 3);
+    const stage = join(dir, 'stage');
+    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    await (await dpf.runFromStage({ stageLocation: input, runId: 'complete', filePattern: '*.csv' })).wait();
+    const again = await dpf.runFromStage({ stageLocation: input, runId: 'complete', filePattern: '*.csv', onExistingArtifacts: 'resume' });
+    expect(await again.wait()).toBe(RunStatus.SUCCESS);
+    expect(await executions(dir)).toHaveLength(3);
+  });
+});
