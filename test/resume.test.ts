@@ -116,3 +116,19 @@ describe('onExistingArtifacts', () => {
     expect(await executions(dir)).toHaveLength(3);
   });
 });
+
+describe('a folder on the stage that is not a run', () => {
+  it("is never deleted by 'resume', only by an explicit 'overwrite'", async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 1);
+    const stage = join(dir, 'stage');
+    await writeFiles(stage, { 'reports/keep-me.txt': 'precious' });
+    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    await expect(dpf.runFromStage({ stageLocation: input, runId: 'reports', filePattern: '*.csv', onExistingArtifacts: 'resume' })).rejects.toThrow(/not a dpf run/);
+    await expect(dpf.runFromStage({ stageLocation: input, runId: 'reports', filePattern: '*.csv' })).rejects.toBeInstanceOf(RunExistsError);
+    expect(await readFile(join(stage, 'reports/keep-me.txt'), 'utf8')).toBe('precious');
+    const run = await dpf.runFromStage({ stageLocation: input, runId: 'reports', filePattern: '*.csv', onExistingArtifacts: 'overwrite' });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    expect(await exists(join(stage, 'reports/keep-me.txt'))).toBe(false);
+  });
+});

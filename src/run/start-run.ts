@@ -47,8 +47,12 @@ export async function startRun(request: RunRequest): Promise<DPFRun> {
     const lock = await RunLock.take(stage, layout);
     if (!(lock instanceof RunLock)) throw inProgress(spec.runId, lock);
     try {
-      if (request.onExistingArtifacts === 'resume' && (await readRunSpec(stage, layout)) !== undefined) {
-        return await resumeRun(request, layout, lock);
+      if (request.onExistingArtifacts === 'resume') {
+        if ((await readRunSpec(stage, layout)) !== undefined) return await resumeRun(request, layout, lock);
+        throw new RunExistsError(
+          `${stage.location}/${spec.runId} exists but is not a dpf run, so there is nothing to resume; ` +
+            "use another runId, or 'overwrite' to replace the folder",
+        );
       }
       await discardRun(stage, layout);
     } catch (error) {
