@@ -7,11 +7,18 @@ import {
   type PartitionModule,
   resolveModuleReference,
 } from './execute/partition-module.js';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
+import { choosePartitions } from './plan/partition.js';
 import { planStagePartitions } from './plan/stage-partitions.js';
 import type { DPFRun } from './run/dpf-run.js';
-import type { RunSpec } from './run/run-spec.js';
-import { type OnExistingArtifacts, startRun } from './run/start-run.js';
+import { readPartitions, readRunSpec, type RunSpec } from './run/run-spec.js';
+import { checkRunCanStart, type OnExistingArtifacts, startRun } from './run/start-run.js';
 import { openStage, stageFolder } from './stage/open-stage.js';
+import { RunLayout } from './stage/run-layout.js';
+import type { Stage } from './stage/stage.js';
 import { checkOneOf, checkOptionsObject, checkString } from './validate.js';
 
 /** Options of {@link DPF}. */
@@ -53,7 +60,42 @@ export interface StageRunOptions {
   executionOptions?: ExecutionOptions;
 }
 
+/** Options of {@link DPF.run}. */
+export interface DataFrameRunOptions {
+  /**
+   * The column whose distinct values are the partitions (SQL NULL included), or several columns
+   * for a composite key.
+   */
+  partitionBy: string | readonly string[];
+  /**
+   * Orders the rows within each partition by these columns (`'day'`, `'amount DESC'`). Without
+   * it rows come in no particular order, as with Spark's groupBy.
+   */
+  orderBy?: string | readonly string[];
+  /**
+   * What to partition: SQL text in DuckDB's dialect (`SELECT * FROM 'sales.parquet'`), a table
+   * name in `database`, an apache-arrow `Table`, an array of records, or
+   * `{ postgres: 'postgres://…', query: 'SELECT …' }`. It is read once, when the run is planned.
+   * A resumed run uses its planned input and does not read the source again (it may be omitted).
+   */
+  source?: DataFrameSource;
+  /** A DuckDB database file that `source` (a table name or SQL) reads from, opened read-only. */
+  database?: string;
+  /** Names the run; its results go to `{stage}/{runId}/`. */
+  runId: string;
+  /** Run only these partitions (ids as the run reports them) — to rerun the ones that failed. */
+  partitionIds?: readonly string[];
+  /**
+   * What to do when the stage already holds a run with this runId.
+   * @defaultValue `'error'`
+   */
+  onExistingArtifacts?: OnExistingArtifacts;
+  /** How partitions are executed. */
+  executionOptions?: ExecutionOptions;
+}
+
 const STAGE_RUN_KEYS = ['stageLocation', 'runId', 'filePattern', 'partitionIds', 'onExistingArtifacts', 'executionOptions'] as const;
+const DATAFRAME_RUN_KEYS = ['partitionBy', 'orderBy', 'source', 'database', 'runId', 'partitionIds', 'onExistingArtifacts', 'executionOptions'] as const;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
@@ -96,35 +138,90 @@ export class DPF {
    */
   async runFromStage(options: StageRunOptions): Promise<DPFRun> {
     const checked = checkOptionsObject(options, 'runFromStage options', STAGE_RUN_KEYS);
-    const runId = checkRunId(checked.runId);
+    const common = checkCommonOptions(checked, 'file paths relative to stageLocation');
     const filePattern = checked.filePattern === undefined ? '*.parquet' : checkString(checked.filePattern, 'filePattern');
-    const onExistingArtifacts =
-      checked.onExistingArtifacts === undefined ? 'error' : checkOneOf(checked.onExistingArtifacts, 'onExistingArtifacts', ['error', 'overwrite', 'resume'] as const);
-    if (checked.partitionIds !== undefined && !Array.isArray(checked.partitionIds)) {
-      throw new InvalidOptionError('partitionIds', 'expected an array of file paths relative to stageLocation');
-    }
-    const executionOptions = resolveExecutionOptions(checked.executionOptions);
     await this.checkFunction();
-    const stage = (await openStage(this.stageLocation, { create: true }))!;
-    const encoding = { caseInsensitive: stage.caseInsensitive };
+    const stage = await this.openStage();
     const { location, partitions } = await planStagePartitions({
       stageLocation: checked.stageLocation as string | URL,
       filePattern,
-      partitionIds: checked.partitionIds as readonly string[] | undefined,
+      partitionIds: common.partitionIds,
       stageFolder: this.stageLocation,
-      encoding,
+      encoding: { caseInsensitive: stage.caseInsensitive },
     });
-    const spec: RunSpec = {
+    const spec = this.spec(common, stage, { mode: 'stage', location, filePattern }, true);
+    return startRun({ stage, spec, partitions, onExistingArtifacts: common.onExistingArtifacts });
+  }
+
+  /**
+   * DataFrame mode: runs the function once per distinct value of `partitionBy` in `source`. The
+   * source is read once, sorted by the key, and written to the run's input on the stage; each
+   * worker reads exactly its partition's rows from there. Everything is checked before any work
+   * starts; the returned run is already executing.
+   *
+   * @example
+   * ```ts
+   * const run = await dpf.run({ partitionBy: 'origin', source: "SELECT * FROM 'flights.parquet'", runId: 'by-airport' });
+   * console.log(await run.wait());
+   * ```
+   */
+  async run(options: DataFrameRunOptions): Promise<DPFRun> {
+    const checked = checkOptionsObject(options, 'run options', DATAFRAME_RUN_KEYS);
+    const common = checkCommonOptions(checked, 'partition ids');
+    const partitionBy = checkColumns(checked.partitionBy, 'partitionBy', 'a column name, or a non-empty list of column names for a composite key');
+    const orderBy = checked.orderBy === undefined ? [] : checkColumns(checked.orderBy, 'orderBy', "a column name such as 'day' or 'amount DESC', or a list of them");
+    const database = checked.database === undefined ? undefined : checkDatabaseFile(checked.database);
+    await this.checkFunction();
+    const stage = await this.openStage();
+    const layout = new RunLayout(common.runId);
+
+    const existing = common.onExistingArtifacts === 'resume' ? await readRunSpec(stage, layout) : undefined;
+    if (existing?.input.mode === 'dataframe') {
+      // Resuming continues the planned input; the source is not read again.
+      const stored = await readPartitions(stage, layout);
+      const partitions = common.partitionIds === undefined ? stored : choosePartitions(stored, common.partitionIds);
+      const spec = this.spec(common, stage, existing.input, existing.folderEncoding.keepSlashes);
+      return startRun({ stage, spec, partitions, onExistingArtifacts: 'resume' });
+    }
+
+    if (checked.source === undefined) throw new InvalidOptionError('source', 'is required to plan a new run; give SQL text, a table name, an Arrow table, records or { postgres, query }');
+    const source = checkSource(checked.source, database);
+    await checkRunCanStart(stage, common.runId, common.onExistingArtifacts);
+    const scratch = `.dpf-plan-${common.runId}-${randomBytes(4).toString('hex')}`;
+    try {
+      const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
+      const plan = await planDataFramePartitions({
+        source,
+        partitionBy,
+        orderBy,
+        database,
+        partitionIds: common.partitionIds,
+        stage,
+        inputFolder: scratch,
+        caseInsensitive: stage.caseInsensitive,
+      });
+      const input = { mode: 'dataframe' as const, partitionBy: plan.partitionBy, source: describeSource(source), rows: plan.rows };
+      const spec = this.spec(common, stage, input, plan.partitionBy.length > 1);
+      return await startRun({ stage, spec, partitions: plan.partitions, onExistingArtifacts: common.onExistingArtifacts, plannedInput: scratch });
+    } finally {
+      await stage.remove(scratch);
+    }
+  }
+
+  private spec(common: CommonOptions, stage: Stage, input: RunSpec['input'], keepSlashes: boolean): RunSpec {
+    return {
       format: 1,
-      runId,
-      mode: 'stage',
-      input: { location, filePattern },
+      runId: common.runId,
+      input,
       module: this.module,
-      executionOptions,
-      folderEncoding: { ...encoding, keepSlashes: true },
+      executionOptions: common.executionOptions,
+      folderEncoding: { keepSlashes, caseInsensitive: stage.caseInsensitive },
       createdAt: new Date().toISOString(),
     };
-    return startRun({ stage, spec, partitions, onExistingArtifacts });
+  }
+
+  private async openStage(): Promise<Stage> {
+    return (await openStage(this.stageLocation, { create: true }))!;
   }
 
   /** Imports the module once in this process, so a missing export fails here and not in every worker. */
@@ -133,6 +230,40 @@ export class DPF {
     this.loaded.catch(() => (this.loaded = undefined));
     return this.loaded;
   }
+}
+
+interface CommonOptions {
+  runId: string;
+  onExistingArtifacts: OnExistingArtifacts;
+  partitionIds: readonly string[] | undefined;
+  executionOptions: ReturnType<typeof resolveExecutionOptions>;
+}
+
+/** The options both modes share. */
+function checkCommonOptions(checked: Record<string, unknown>, idsAre: string): CommonOptions {
+  const runId = checkRunId(checked.runId);
+  const onExistingArtifacts =
+    checked.onExistingArtifacts === undefined ? 'error' : checkOneOf(checked.onExistingArtifacts, 'onExistingArtifacts', ['error', 'overwrite', 'resume'] as const);
+  const partitionIds = checked.partitionIds;
+  if (partitionIds !== undefined && (!Array.isArray(partitionIds) || !partitionIds.every((id) => typeof id === 'string'))) {
+    throw new InvalidOptionError('partitionIds', `expected an array of ${idsAre}`);
+  }
+  return { runId, onExistingArtifacts, partitionIds: partitionIds as readonly string[] | undefined, executionOptions: resolveExecutionOptions(checked.executionOptions) };
+}
+
+function checkColumns(value: unknown, option: string, expected: string): string[] {
+  const columns = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(columns) || columns.length === 0 || !columns.every((column) => typeof column === 'string' && column.trim() !== '')) {
+    throw new InvalidOptionError(option, `expected ${expected}`);
+  }
+  if (new Set(columns).size !== columns.length) throw new InvalidOptionError(option, `lists a column twice: ${columns.join(', ')}`);
+  return columns as string[];
+}
+
+function checkDatabaseFile(value: unknown): string {
+  const path = resolve(checkString(value, 'database'));
+  if (!existsSync(path)) throw new InvalidOptionError('database', `${path} does not exist; give the DuckDB database file the source reads from`);
+  return path;
 }
 
 function checkRunId(value: unknown): string {

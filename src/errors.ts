@@ -27,6 +27,9 @@ export class ModuleLoadError extends DPFError {}
 /** The input location of a stage-mode run is missing, not a folder, or holds no file for the run. */
 export class InputLocationError extends DPFError {}
 
+/** A DataFrame-mode source cannot be read: SQL that does not parse, a missing table, an unreachable database. */
+export class SourceError extends DPFError {}
+
 /** A run with this runId already exists on the stage and `onExistingArtifacts` is `'error'`. */
 export class RunExistsError extends DPFError {}
 

@@ -2,7 +2,9 @@
  * dpf — run one function over every partition of a dataset, in parallel, and keep what each
  * partition produced. The public API; everything else in the package is internal.
  */
-export { DPF, type DPFOptions, type StageRunOptions } from './dpf.js';
+export { DPF, type DPFOptions, type StageRunOptions, type DataFrameRunOptions } from './dpf.js';
+export type { DataFrameSource } from './plan/dataframe-source.js';
+export type { PostgresSource } from './plan/postgres-source.js';
 export { DPFRun, type RunProgress, type WaitOptions } from './run/dpf-run.js';
 export type { SinglePartitionDetails } from './run/partition-details.js';
 export type { ArtifactsManager } from './run/artifacts-manager.js';
@@ -28,6 +30,7 @@ export {
   ArtifactNotFoundError,
   AttemptEndedError,
   SerializationError,
+  SourceError,
   DataFormatError,
   PartitionError,
   PartitionTimeoutError,

@@ -110,3 +110,33 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** The PostgreSQL server the tests use: 127.0.0.1:5432, database `test` (override with DPF_TEST_POSTGRES). */
+export const POSTGRES_URL = process.env.DPF_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * Runs SQL on the test PostgreSQL server. A test that needs the server fails with a message that
+ * says it is not reachable, rather than passing without it.
+ */
+export async function postgres<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(
+      `These tests need PostgreSQL at ${POSTGRES_URL}, which is not reachable (${(error as Error).message}). ` +
+        'Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set DPF_TEST_POSTGRES.',
+    );
+  }
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** A name unique to this test run, for tables shared on the PostgreSQL server. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+}

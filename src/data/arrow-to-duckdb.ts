@@ -34,13 +34,18 @@ import { plainColumn } from './table-values.js';
  * time. Fixed-width columns are copied into DuckDB's vectors as bytes; strings are assigned
  * without a round trip through JavaScript strings; nested columns are stored as JSON text.
  */
-export async function appendArrowTable(connection: DuckDBConnection, tableName: string, table: Table, create: boolean): Promise<void> {
+export async function appendArrowTable(
+  connection: DuckDBConnection,
+  tableName: string,
+  table: Table,
+  options: { create: boolean | 'temporary' },
+): Promise<void> {
   const columns = table.schema.fields.map((field, i) => ({ name: field.name, plan: planColumn(field.type as DataType), index: i }));
-  if (create) {
+  if (options.create !== false) {
     const definitions = columns.map(({ name, plan }) => `${sqlIdentifier(name)} ${plan.duckdbType.toString()}`).join(', ');
-    await connection.run(`CREATE TABLE ${sqlIdentifier(tableName)} (${definitions})`);
+    await connection.run(`CREATE ${options.create === 'temporary' ? 'TEMP ' : ''}TABLE ${sqlIdentifier(tableName)} (${definitions})`);
   }
-  const appender = await connection.createAppender(tableName);
+  const appender = options.create === 'temporary' ? await connection.createAppender(tableName, 'main', 'temp') : await connection.createAppender(tableName);
   try {
     const types = columns.map(({ plan }) => plan.duckdbType);
     const vectorSize = duckdb.vector_size();

@@ -46,26 +46,31 @@ export async function querySchema(sql: string): Promise<Schema> {
 export async function* streamQueryAsArrow(sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
   const connection = await (await duckdb()).connect();
   try {
-    const result = await connection.stream(sql);
-    const types = result.columnTypes();
-    const schema = arrowSchemaOf(result.columnNames(), types);
-    let pending: DuckDBDataChunk[] = [];
-    let pendingRows = 0;
-    let emitted = false;
-    for (;;) {
-      const chunk = await result.fetchChunk();
-      if (chunk === null || chunk.rowCount === 0) break;
-      pending.push(chunk);
-      pendingRows += chunk.rowCount;
-      if (pendingRows >= batchRows) {
-        yield chunksToRecordBatch(schema, types, pending);
-        emitted = true;
-        pending = [];
-        pendingRows = 0;
-      }
-    }
-    if (pendingRows > 0 || !emitted) yield chunksToRecordBatch(schema, types, pending);
+    yield* streamQueryAsArrowOn(connection, sql, batchRows);
   } finally {
     connection.closeSync();
   }
+}
+
+/** {@link streamQueryAsArrow} on a connection the caller owns. */
+export async function* streamQueryAsArrowOn(connection: DuckDBConnection, sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
+  const result = await connection.stream(sql);
+  const types = result.columnTypes();
+  const schema = arrowSchemaOf(result.columnNames(), types);
+  let pending: DuckDBDataChunk[] = [];
+  let pendingRows = 0;
+  let emitted = false;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (chunk === null || chunk.rowCount === 0) break;
+    pending.push(chunk);
+    pendingRows += chunk.rowCount;
+    if (pendingRows >= batchRows) {
+      yield chunksToRecordBatch(schema, types, pending);
+      emitted = true;
+      pending = [];
+      pendingRows = 0;
+    }
+  }
+  if (pendingRows > 0 || !emitted) yield chunksToRecordBatch(schema, types, pending);
 }

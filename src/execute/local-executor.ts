@@ -196,6 +196,7 @@ export class LocalExecutor {
         id: partition.id,
         folder: partition.folder,
         input: partition.input,
+        ...(partition.key !== undefined ? { key: partition.key } : {}),
         attempt,
         clearFolder: this.plan.resumed || attempt > 1,
       } satisfies TaskDescriptor;

@@ -1,7 +1,10 @@
 import type { DataConnector } from '../data/data-connector.js';
 import { FileConnector } from '../data/file-connector.js';
+import { InputReader } from '../data/input-segments.js';
+import { RowsConnector } from '../data/rows-connector.js';
 import { PartitionTimeoutError, serializeError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
+import { restoreKey } from '../plan/partition-keys.js';
 import { AttemptArtifacts } from '../stage/attempt-artifacts.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
@@ -16,6 +19,13 @@ export interface RunnerEnvironment {
   layout: RunLayout;
   fn: PartitionFunction;
   timeoutMs: number | undefined;
+  /** DataFrame mode: the run's planned input, shared by the worker's attempts (it caches segments). */
+  input: InputReader;
+}
+
+/** What a worker needs to run attempts of one run. */
+export function runnerEnvironment(stage: Stage, layout: RunLayout, fn: PartitionFunction, timeoutMs: number | undefined): RunnerEnvironment {
+  return { stage, layout, fn, timeoutMs, input: new InputReader(stage, layout.inputFolder) };
 }
 
 /** Why an attempt was stopped from outside. */
@@ -59,7 +69,7 @@ export class PartitionAttempt {
 
   async run(): Promise<TaskOutcome> {
     const startedAt = Date.now();
-    const connector = connectorFor(this.task);
+    const connector = this.connector();
     const timer =
       this.environment.timeoutMs === undefined
         ? undefined
@@ -104,6 +114,11 @@ export class PartitionAttempt {
     return outcome;
   }
 
+  private connector(): DataConnector {
+    const { input } = this.task;
+    return input.kind === 'file' ? new FileConnector(input.path) : new RowsConnector(this.environment.input, input.start, input.rows);
+  }
+
   private async writeLog(): Promise<void> {
     const text = this.capture.text();
     if (text !== '') await this.environment.stage.append(this.logPath, text);
@@ -117,7 +132,7 @@ export class PartitionAttempt {
     log.error = (...args: unknown[]) => capture.write('log', `ERROR ${formatLogArguments(args)}`);
     return {
       partitionId: task.id,
-      partitionKey: task.id,
+      partitionKey: task.key === undefined ? task.id : restoreKey(task.key),
       runId: this.environment.layout.runId,
       attempt: task.attempt,
       signal: this.controller.signal,
@@ -128,9 +143,7 @@ export class PartitionAttempt {
   }
 }
 
-function connectorFor(task: TaskDescriptor): DataConnector {
-  return new FileConnector(task.input.path);
-}
+
 
 function describeError(error: unknown): string {
   if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;

@@ -11,7 +11,7 @@ import { LocalStage } from '../stage/local-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import { installLogCapture } from './log-capture.js';
 import { loadPartitionFunction } from './partition-module.js';
-import { PartitionAttempt, type RunnerEnvironment } from './partition-runner.js';
+import { PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
 import type { AbortMessage, DriverMessage, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
 
 /** Outcomes are sent together unless this long has passed since the last report. */
@@ -72,7 +72,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
     configureDuckDB(setup.duckdb);
     stage = LocalStage.attach(setup.stageLocation);
     const fn = await loadPartitionFunction(setup.module);
-    environment = { stage, layout: new RunLayout(setup.runId), fn, timeoutMs: setup.timeoutMs };
+    environment = runnerEnvironment(stage, new RunLayout(setup.runId), fn, setup.timeoutMs);
     installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
     driver.send({ type: 'ready' });
   } catch (error) {

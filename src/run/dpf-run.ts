@@ -1,4 +1,5 @@
 import { EventEmitter, on } from 'node:events';
+import type { Table } from 'apache-arrow';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RunAbandonedError, RunNotFoundError } from '../errors.js';
 import type { PlannedPartition } from '../plan/partition.js';
@@ -185,6 +186,28 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
       if (holder === undefined || !isHolderAlive(holder)) return this.cancelAbandoned();
       await sleep(POLL_MS);
     }
+  }
+
+  /**
+   * Runs SQL (DuckDB's dialect) over what the partitions uploaded. Each entry of `views` names a
+   * view over one artifact — a Parquet, CSV or JSON file every DONE partition uploaded under that
+   * name — read as one table whose first column, `partition_id`, says which partition wrote the
+   * row. The view `partitions` is always there: `partition_id`, `status`, `attempts`, `num_rows`,
+   * `duration_ms`, `folder`.
+   *
+   * @example
+   * ```ts
+   * const top = await run.query(
+   *   'SELECT partition_id, mean_delay FROM models ORDER BY mean_delay DESC LIMIT 5',
+   *   { models: 'model.json' },
+   * );
+   * console.log(top.toArray().map((row) => row.toJSON()));
+   * ```
+   */
+  async query(sql: string, views: Readonly<Record<string, string>> = {}): Promise<Table> {
+    await this.refresh();
+    const { queryRunResults } = await import('./results-query.js');
+    return queryRunResults(this.stage, this.layout, this.partitions, this.state, sql, views);
   }
 
   /**

@@ -6,13 +6,26 @@ import type { FolderEncoding } from '../stage/partition-folder.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 
+/** Stage mode's input: the absolute input folder and the glob that chose its files. */
+export interface StageInput {
+  mode: 'stage';
+  location: string;
+  filePattern: string;
+}
+
+/** DataFrame mode's input: what was partitioned, by which columns (the rows are in `_dpf/input/`). */
+export interface DataFrameInput {
+  mode: 'dataframe';
+  partitionBy: string[];
+  source: string;
+  rows: number;
+}
+
 /** What a run is: kept in `_dpf/run.json`, so anyone can restore, inspect or resume it. */
 export interface RunSpec {
   format: 1;
   runId: string;
-  mode: 'stage';
-  /** Stage mode: the absolute input folder and the glob that chose its files. */
-  input: { location: string; filePattern: string };
+  input: StageInput | DataFrameInput;
   module: ModuleReference;
   executionOptions: ResolvedExecutionOptions;
   folderEncoding: FolderEncoding;

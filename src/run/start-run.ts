@@ -21,6 +21,20 @@ export interface RunRequest {
   /** The partitions this request asks for. */
   partitions: readonly PlannedPartition[];
   onExistingArtifacts: OnExistingArtifacts;
+  /** DataFrame mode: a stage folder holding the planned input, moved into the new run's `_dpf/input/`. */
+  plannedInput?: string;
+}
+
+/**
+ * Refuses early — before planning reads a large source — a run that {@link startRun} would
+ * refuse: one a live driver is executing, or an existing one with `onExistingArtifacts: 'error'`.
+ */
+export async function checkRunCanStart(stage: Stage, runId: string, onExistingArtifacts: OnExistingArtifacts): Promise<void> {
+  const layout = new RunLayout(runId);
+  if (!(await stage.exists(layout.root))) return;
+  const holder = await readLockHolder(stage, layout);
+  if (holder !== undefined && isHolderAlive(holder)) throw inProgress(runId, holder);
+  if (onExistingArtifacts === 'error') throw runExists(stage, runId);
 }
 
 /**
@@ -36,14 +50,7 @@ export async function startRun(request: RunRequest): Promise<DPFRun> {
   const { stage, spec } = request;
   const layout = new RunLayout(spec.runId);
   if (await stage.exists(layout.root)) {
-    const holder = await readLockHolder(stage, layout);
-    if (holder !== undefined && isHolderAlive(holder)) throw inProgress(spec.runId, holder);
-    if (request.onExistingArtifacts === 'error') {
-      throw new RunExistsError(
-        `A run "${spec.runId}" already exists on the stage ${stage.location}. Pass onExistingArtifacts: 'overwrite' to replace it, ` +
-          `'resume' to keep its DONE partitions and run the rest, or choose another runId`,
-      );
-    }
+    await checkRunCanStart(stage, spec.runId, request.onExistingArtifacts);
     const lock = await RunLock.take(stage, layout);
     if (!(lock instanceof RunLock)) throw inProgress(spec.runId, lock);
     try {
@@ -71,6 +78,7 @@ async function createRun(request: RunRequest, layout: RunLayout): Promise<DPFRun
   await stage.write(draftLayout.spec, JSON.stringify(spec, null, 2));
   await stage.write(draftLayout.partitions, encodePartitions(partitions));
   await stage.write(draftLayout.lock, lock.content);
+  if (request.plannedInput !== undefined) await stage.move(request.plannedInput, draftLayout.inputFolder);
   try {
     await stage.move(draft, layout.root);
   } catch {
@@ -87,12 +95,9 @@ async function createRun(request: RunRequest, layout: RunLayout): Promise<DPFRun
 async function resumeRun(request: RunRequest, layout: RunLayout, lock: RunLock): Promise<DPFRun> {
   const { stage, spec } = request;
   const previous = (await readRunSpec(stage, layout))!;
-  if (previous.mode !== spec.mode || previous.input.location !== spec.input.location) {
-    throw new InvalidOptionError(
-      'onExistingArtifacts',
-      `run "${spec.runId}" was planned from ${previous.input.location} (${previous.mode} mode), not ${spec.input.location}; ` +
-        "'resume' continues the same input — use 'overwrite' or another runId",
-    );
+  const mismatch = inputMismatch(previous, spec);
+  if (mismatch !== undefined) {
+    throw new InvalidOptionError('onExistingArtifacts', `run "${spec.runId}" ${mismatch}; 'resume' continues the same input — use 'overwrite' or another runId`);
   }
   const partitions = [...(await readPartitions(stage, layout))];
   const state = new RunState(partitions.length);
@@ -125,6 +130,25 @@ async function discardRun(stage: Stage, layout: RunLayout): Promise<void> {
   const trash = joinStagePath(`.dpf-trash-${layout.runId}-${randomBytes(4).toString('hex')}`);
   await stage.move(layout.root, trash);
   await stage.remove(trash);
+}
+
+function inputMismatch(previous: RunSpec, next: RunSpec): string | undefined {
+  const [before, after] = [previous.input, next.input];
+  if (before.mode !== after.mode) return `is a ${before.mode}-mode run, not a ${after.mode}-mode one`;
+  if (before.mode === 'stage' && after.mode === 'stage' && before.location !== after.location) {
+    return `was planned from ${before.location}, not ${after.location}`;
+  }
+  if (before.mode === 'dataframe' && after.mode === 'dataframe' && before.partitionBy.join() !== after.partitionBy.join()) {
+    return `is partitioned by ${before.partitionBy.join(', ')}, not ${after.partitionBy.join(', ')}`;
+  }
+  return undefined;
+}
+
+function runExists(stage: Stage, runId: string): RunExistsError {
+  return new RunExistsError(
+    `A run "${runId}" already exists on the stage ${stage.location}. Pass onExistingArtifacts: 'overwrite' to replace it, ` +
+      `'resume' to keep its DONE partitions and run the rest, or choose another runId`,
+  );
 }
 
 function inProgress(runId: string, holder: LockHolder): RunInProgressError {

@@ -122,7 +122,7 @@ async function writeThroughDuckDB(table: Table, path: string, format: 'PARQUET' 
   const tableName = `dpf_artifact_${process.pid}_${scratchTables++}`;
   const [{ withDuckDB }, { appendArrowTable }] = await Promise.all([loadDuckDBEngine(), loadArrowToDuckDB()]);
   await withDuckDB(async (connection) => {
-    await appendArrowTable(connection, tableName, table, true);
+    await appendArrowTable(connection, tableName, table, { create: 'temporary' });
     try {
       const options = format === 'CSV' ? '(FORMAT CSV, HEADER)' : '(FORMAT PARQUET)';
       await connection.run(`COPY ${sqlIdentifier(tableName)} TO ${sqlString(path)} ${options}`);

@@ -1,0 +1,143 @@
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { joinStagePath, type Stage } from '../stage/stage.js';
+import { loadArrow } from './lazy-modules.js';
+
+/**
+ * DataFrame mode's planned input: the source's rows sorted by the partition key, written once as
+ * Arrow IPC stream files ("segments") of bounded size under the run's `_dpf/input/`, with a
+ * manifest of where each segment starts. A partition is a row range `[start, start + rows)`; a
+ * worker reads the segments that hold it (keeping the last two in memory, so neighbouring small
+ * partitions cost one read) and slices its rows out without copying them.
+ */
+
+/** Where the segments of a run's input start, in rows. */
+export interface InputManifest {
+  format: 1;
+  rows: number;
+  segments: Array<{ file: string; firstRow: number; rows: number }>;
+}
+
+export const MANIFEST_FILE = 'manifest.json';
+/** A segment is closed once it holds this many bytes, bounding what a worker holds in memory. */
+const SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Segments a worker keeps decoded. */
+const CACHED_SEGMENTS = 2;
+
+/** Writes sorted batches into segments and, at the end, the manifest. */
+export class SegmentWriter {
+  private pending: RecordBatch[] = [];
+  private pendingBytes = 0;
+  private pendingRows = 0;
+  private readonly manifest: InputManifest = { format: 1, rows: 0, segments: [] };
+
+  constructor(
+    private readonly stage: Stage,
+    private readonly folder: string,
+  ) {}
+
+  async add(batch: RecordBatch): Promise<void> {
+    if (batch.numRows === 0) return;
+    this.pending.push(batch);
+    this.pendingBytes += batch.data.byteLength;
+    this.pendingRows += batch.numRows;
+    if (this.pendingBytes >= SEGMENT_BYTES) await this.flush();
+  }
+
+  async finish(): Promise<InputManifest> {
+    await this.flush();
+    await this.stage.write(joinStagePath(this.folder, MANIFEST_FILE), JSON.stringify(this.manifest));
+    return this.manifest;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const { RecordBatchStreamWriter } = await loadArrow();
+    const file = `segment-${String(this.manifest.segments.length).padStart(5, '0')}.arrows`;
+    await this.stage.write(joinStagePath(this.folder, file), RecordBatchStreamWriter.writeAll(this.pending).toUint8Array(true));
+    this.manifest.segments.push({ file, firstRow: this.manifest.rows, rows: this.pendingRows });
+    this.manifest.rows += this.pendingRows;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingRows = 0;
+  }
+}
+
+interface LoadedSegment {
+  batches: RecordBatch[];
+  /** Row at which each batch starts, within the segment. */
+  starts: number[];
+  schema: Schema;
+}
+
+/** Reads row ranges of a run's planned input, for the partitions a worker runs. */
+export class InputReader {
+  private manifest: Promise<InputManifest> | undefined;
+  private readonly segments = new Map<string, Promise<LoadedSegment>>();
+
+  constructor(
+    private readonly stage: Stage,
+    private readonly folder: string,
+  ) {}
+
+  /** The rows `[start, start + count)` as batches (slices of the stored ones, not copies). */
+  async *rows(start: number, count: number): AsyncGenerator<RecordBatch> {
+    const manifest = await this.readManifest();
+    const end = start + count;
+    for (const segment of manifest.segments) {
+      const segmentEnd = segment.firstRow + segment.rows;
+      if (segmentEnd <= start || segment.firstRow >= end) continue;
+      const loaded = await this.segment(segment.file);
+      for (let i = 0; i < loaded.batches.length; i++) {
+        const batchStart = segment.firstRow + loaded.starts[i]!;
+        const batch = loaded.batches[i]!;
+        const batchEnd = batchStart + batch.numRows;
+        if (batchEnd <= start || batchStart >= end) continue;
+        const from = Math.max(start, batchStart) - batchStart;
+        const to = Math.min(end, batchEnd) - batchStart;
+        yield from === 0 && to === batch.numRows ? batch : batch.slice(from, to);
+      }
+    }
+  }
+
+  /** The schema of the input (all segments share it). */
+  async schema(): Promise<Schema> {
+    const manifest = await this.readManifest();
+    return (await this.segment(manifest.segments[0]!.file)).schema;
+  }
+
+  private readManifest(): Promise<InputManifest> {
+    this.manifest ??= this.stage.read(joinStagePath(this.folder, MANIFEST_FILE)).then((bytes) => {
+      if (bytes === undefined) throw new Error(`the run's planned input is missing (${joinStagePath(this.folder, MANIFEST_FILE)})`);
+      return JSON.parse(bytes.toString('utf8')) as InputManifest;
+    });
+    return this.manifest;
+  }
+
+  private segment(file: string): Promise<LoadedSegment> {
+    let loaded = this.segments.get(file);
+    if (loaded === undefined) {
+      loaded = this.load(file);
+      this.segments.set(file, loaded);
+      if (this.segments.size > CACHED_SEGMENTS) this.segments.delete(this.segments.keys().next().value!);
+    } else {
+      // Most recently used last.
+      this.segments.delete(file);
+      this.segments.set(file, loaded);
+    }
+    return loaded;
+  }
+
+  private async load(file: string): Promise<LoadedSegment> {
+    const { tableFromIPC } = await loadArrow();
+    const bytes = await this.stage.read(joinStagePath(this.folder, file));
+    if (bytes === undefined) throw new Error(`the run's planned input segment ${file} is missing`);
+    const table = tableFromIPC(bytes);
+    const starts: number[] = [];
+    let row = 0;
+    for (const batch of table.batches) {
+      starts.push(row);
+      row += batch.numRows;
+    }
+    return { batches: table.batches, starts, schema: table.schema };
+  }
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { SegmentWriter } from '../data/input-segments.js';
+import { loadDuckDBEngine } from '../data/lazy-modules.js';
+import { sqlIdentifier, sqlString } from '../data/sql.js';
+import { InvalidOptionError, SourceError } from '../errors.js';
+import { encodePartitionFolder } from '../stage/partition-folder.js';
+import type { Stage } from '../stage/stage.js';
+import { type DataFrameSource, describeRelation, relationOf } from './dataframe-source.js';
+import { choosePartitions, type PartitionKey, type PlannedPartition } from './partition.js';
+import { partitionIdOf, storeKey, uniqueIds } from './partition-keys.js';
+
+/** What DataFrame mode plans from. */
+export interface DataFramePlanRequest {
+  source: DataFrameSource;
+  /** The partition columns, as the user named them. */
+  partitionBy: readonly string[];
+  /** Columns that order the rows within each partition (`DESC` allowed after a name). */
+  orderBy: readonly string[];
+  /** A DuckDB database file the source's SQL or table name reads from. */
+  database: string | undefined;
+  /** Keep only these partitions (ids as a run reports them). */
+  partitionIds: readonly string[] | undefined;
+  stage: Stage;
+  /** The stage folder the sorted input is written to. */
+  inputFolder: string;
+  caseInsensitive: boolean;
+}
+
+/** The plan: the partitions, and the partition columns as the source spells them. */
+export interface DataFramePlan {
+  partitions: PlannedPartition[];
+  partitionBy: string[];
+  rows: number;
+}
+
+/** Rows per Arrow batch of the planned input. */
+const BATCH_ROWS = 65_536;
+const SORTED = 'dpf_sorted';
+
+/**
+ * DataFrame mode's plan, in the driver's own DuckDB: the source is read once into a temporary
+ * table sorted by the partition columns; one GROUP BY over it gives every distinct key (NULL
+ * included) with its row count, so each partition is a row range of the sorted data; the sorted
+ * rows are written once to the run's input as Arrow segments. Workers never query the source.
+ */
+export async function planDataFramePartitions(request: DataFramePlanRequest): Promise<DataFramePlan> {
+  const instance = await DuckDBInstance.create(':memory:', { temp_directory: join(tmpdir(), `dpf-duckdb-${process.pid}-${randomBytes(3).toString('hex')}`) });
+  const connection = await instance.connect();
+  try {
+    if (request.database !== undefined) {
+      await run(connection, `ATTACH ${sqlString(request.database)} AS dpf_database (READ_ONLY)`, `Cannot open the database ${request.database}`);
+      await connection.run('USE dpf_database');
+    }
+    const relation = await relationOf(connection, request.source);
+    const columns = await describeRelation(connection, relation);
+    const names = columns.map((column) => column.name);
+    const partitionBy = request.partitionBy.map((name) => resolveColumn(name, names, 'partitionBy'));
+    const order = partitionBy.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', ');
+    const within = request.orderBy.map((term) => {
+      const [, name, direction] = /^(.*?)(?:\s+(ASC|DESC))?$/i.exec(term.trim())!;
+      return `${sqlIdentifier(resolveColumn(name!, names, 'orderBy'))} ${direction?.toUpperCase() ?? 'ASC'}`;
+    });
+    const sortBy = [order, ...within].join(', ');
+    await run(connection, `CREATE TEMP TABLE ${SORTED} AS SELECT * FROM ${relation} AS source ORDER BY ${sortBy}`, 'The source cannot be read');
+
+    const keys = await distinctKeys(connection, partitionBy, order);
+    const ids = uniqueIds(keys.map((key) => partitionIdOf(partitionBy, key.texts)));
+    const encoding = { keepSlashes: partitionBy.length > 1, caseInsensitive: request.caseInsensitive };
+    let start = 0;
+    const all = keys.map((key, i) => {
+      const partition: PlannedPartition = {
+        id: ids[i]!,
+        folder: encodePartitionFolder(partitionBy.length === 1 && key.texts[0] === null && ids[i] === 'null' ? null : ids[i]!, encoding),
+        size: key.rows,
+        input: { kind: 'rows', start, rows: key.rows },
+        key: storeKey(partitionBy.length === 1 ? key.values[0]! : key.values),
+      };
+      start += key.rows;
+      return partition;
+    });
+    const partitions = request.partitionIds === undefined ? all : choosePartitions(all, request.partitionIds);
+    await writeSortedInput(connection, request.stage, request.inputFolder);
+    return { partitions, partitionBy, rows: start };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+interface DistinctKey {
+  values: PartitionKey[];
+  texts: Array<string | null>;
+  rows: number;
+}
+
+async function distinctKeys(connection: DuckDBConnection, partitionBy: readonly string[], order: string): Promise<DistinctKey[]> {
+  const keyColumns = partitionBy.map(sqlIdentifier);
+  const texts = keyColumns.map((column, i) => `CAST(${column} AS VARCHAR) AS dpf_text_${i}`);
+  const reader = await connection.runAndReadAll(
+    `SELECT ${keyColumns.join(', ')}, ${texts.join(', ')}, count(*)::BIGINT AS dpf_rows FROM ${SORTED} GROUP BY ALL ORDER BY ${order}`,
+  );
+  const width = partitionBy.length;
+  return reader.getRowsJS().map((row) => ({
+    values: row.slice(0, width).map(toKeyValue),
+    texts: row.slice(width, 2 * width).map((text) => (text === null ? null : String(text))),
+    rows: Number(row[2 * width]),
+  }));
+}
+
+/** DuckDB's JavaScript value of a key column as a partition key: number, bigint, string, boolean, Date or null. */
+function toKeyValue(value: unknown): PartitionKey {
+  if (value === null || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'string' || typeof value === 'boolean' || value instanceof Date) {
+    return value;
+  }
+  return JSON.stringify(value, (_, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner));
+}
+
+async function writeSortedInput(connection: DuckDBConnection, stage: Stage, folder: string): Promise<void> {
+  const { streamQueryAsArrowOn } = await loadDuckDBEngine();
+  const writer = new SegmentWriter(stage, folder);
+  for await (const batch of streamQueryAsArrowOn(connection, `SELECT * FROM ${SORTED}`, BATCH_ROWS)) await writer.add(batch);
+  await writer.finish();
+}
+
+function resolveColumn(name: string, columns: readonly string[], option: string): string {
+  if (columns.includes(name)) return name;
+  const folded = columns.filter((column) => column.toLowerCase() === name.toLowerCase());
+  if (folded.length === 1) return folded[0]!;
+  throw new InvalidOptionError(option, `Column "${name}" not found in the source; its columns are: ${columns.join(', ')}`);
+}
+
+async function run(connection: DuckDBConnection, sql: string, what: string): Promise<void> {
+  try {
+    await connection.run(sql);
+  } catch (error) {
+    throw new SourceError(`${what}: ${(error as Error).message}`, { cause: error });
+  }
+}

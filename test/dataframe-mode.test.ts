@@ -1,0 +1,239 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunStatus, SourceError } from 'dpf';
+import { tableFromArrays } from 'apache-arrow';
+import { describe, expect, it } from 'vitest';
+import { duckdb, listFiles, POSTGRES_URL, postgres, tempDir, uniqueName, writeModule } from './helpers.js';
+
+/** A module that saves what it saw of its partition as `seen.json`. */
+const SEE = `
+  const table = await data.toArrow();
+  const records = await data.toRecords();
+  const key = context.partitionKey;
+  await context.uploadToStage({
+    id: context.partitionId,
+    key: key instanceof Date ? { date: key.toISOString() } : typeof key === 'bigint' ? { bigint: String(key) } : Array.isArray(key) ? key.map(String) : key,
+    keyType: key === null ? 'null' : key instanceof Date ? 'Date' : Array.isArray(key) ? 'array' : typeof key,
+    rows: table.numRows,
+    numRows: await data.numRows(),
+    fields: (await data.schema()).fields.map((f) => f.name + ':' + String(f.type)),
+    first: records[0],
+    path: data.path ?? null,
+  }, 'seen.json');
+`;
+
+async function runDataFrame(options: Record<string, unknown>, body = SEE) {
+  const dir = await tempDir();
+  const module = await writeModule(dir, body);
+  const dpf = new DPF(module, { stage: join(dir, 'stage') });
+  const run = await dpf.run({ runId: 'df', executionOptions: { maxRetries: 0 }, ...options } as never);
+  const status = await run.wait();
+  const details = await run.getPartitionDetails();
+  const seen: Record<string, Record<string, unknown>> = {};
+  for (const [id, d] of Object.entries(details)) {
+    if ((await d.artifacts.list()).includes('seen.json')) seen[id] = (await d.artifacts.get('seen.json')) as Record<string, unknown>;
+  }
+  return { dir, dpf, run, status, details, seen, stage: join(dir, 'stage') };
+}
+
+describe('DataFrame mode', () => {
+  it('makes each distinct value one partition holding exactly its rows, with the column types kept', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'sales.parquet');
+    await duckdb(`COPY (
+      SELECT (i % 7)::INTEGER AS store, i::BIGINT AS id, i * 0.5::DOUBLE AS amount, (i % 100 / 10)::DECIMAL(10, 2) AS price,
+             'item-' || (i % 13) AS item, i % 2 = 0 AS even, DATE '2024-01-01' + (i % 30)::INTEGER AS day,
+             TIMESTAMP '2024-01-01 00:00:00' + INTERVAL (i) MINUTE AS at, CASE WHEN i % 5 = 0 THEN NULL ELSE i END AS maybe
+      FROM range(10000) t(i)) TO '${file}' (FORMAT PARQUET)`);
+    const { status, seen, run } = await runDataFrame({ partitionBy: 'store', source: `SELECT * FROM '${file}'` });
+    expect(status).toBe(RunStatus.SUCCESS);
+    expect(Object.keys(seen).sort()).toEqual(['0', '1', '2', '3', '4', '5', '6']);
+    expect(seen['3']).toMatchObject({ id: '3', key: 3, keyType: 'number', rows: 1429, numRows: 1429, path: null });
+    expect(seen['3']!.fields).toEqual([
+      'store:Int32', 'id:Int64', 'amount:Float64', 'price:Decimal[10e+2]', 'item:Utf8', 'even:Bool', 'day:Date32<DAY>', 'at:Timestamp<MICROSECOND>', 'maybe:Int64',
+    ]);
+    expect(seen['3']!.first).toMatchObject({ store: 3, item: expect.stringMatching(/^item-/), even: expect.any(Boolean) });
+
+    // Each partition's rows are exactly the source's rows with that key: compare an aggregate.
+    const sums = await run.query('SELECT partition_id, count(*) AS n FROM partitions GROUP BY ALL ORDER BY 1');
+    expect(sums.numRows).toBe(7);
+    const expected = await duckdb<{ store: number; n: bigint }>(`SELECT store, count(*) AS n FROM '${file}' GROUP BY store ORDER BY store`);
+    const details = await run.getPartitionDetails();
+    for (const row of expected) expect(details[String(row.store)]!.numRows).toBe(Number(row.n));
+  });
+
+  it('keeps NULL, mixed-case and odd keys apart, each in its own safe folder', async () => {
+    const keys = ['ATL', 'atl', 'Atl', null, 'null', 'a/b', '..', '', '_dpf', 'ünï', 'x%41'];
+    const records = keys.flatMap((key, i) => Array.from({ length: i + 1 }, (_, j) => ({ code: key, n: j })));
+    const { status, seen, stage, details } = await runDataFrame({ partitionBy: 'code', source: records });
+    expect(status).toBe(RunStatus.SUCCESS);
+    expect(Object.keys(seen).sort()).toEqual(['', '..', 'ATL', 'Atl', '_dpf', 'a/b', 'atl', 'null', 'null#2', 'x%41', 'ünï'].sort());
+    expect(seen['null#2']).toMatchObject({ key: null, keyType: 'null', rows: 4 });
+    expect(seen['null']).toMatchObject({ key: 'null', keyType: 'string', rows: 5 });
+    expect(seen['Atl']).toMatchObject({ key: 'Atl', rows: 3 });
+    expect(seen['a/b']).toMatchObject({ key: 'a/b', rows: 6 });
+    // One folder per partition, all inside the run, the run's state untouched.
+    const files = (await listFiles(join(stage, 'df'))).filter((file) => file.endsWith('/seen.json'));
+    expect(new Set(files.map((file) => file.slice(0, -'/seen.json'.length))).size).toBe(keys.length);
+    expect(files.every((file) => !file.startsWith('_dpf/'))).toBe(true);
+    expect(Object.keys(details)).toHaveLength(keys.length);
+  });
+
+  it('partitions by several columns, naming partitions like Hive paths with typed keys', async () => {
+    const source = tableFromArrays({ region: ['EU', 'EU', 'US', 'EU'], store: Int32Array.from([1, 2, 1, 1]), amount: Float64Array.from([1, 2, 3, 4]) });
+    const { status, seen } = await runDataFrame({ partitionBy: ['region', 'store'], source });
+    expect(status).toBe(RunStatus.SUCCESS);
+    expect(Object.keys(seen).sort()).toEqual(['region=EU/store=1', 'region=EU/store=2', 'region=US/store=1']);
+    expect(seen['region=EU/store=1']).toMatchObject({ key: ['EU', '1'], keyType: 'array', rows: 2 });
+  });
+
+  it('gives typed keys: bigint, boolean, Date, number', async () => {
+    const typed = await runDataFrame({ partitionBy: ['big'], source: 'SELECT 10000000000::BIGINT AS big, 1 AS x' });
+    expect(typed.seen['10000000000']).toMatchObject({ key: { bigint: '10000000000' }, keyType: 'bigint' });
+    const flags = await runDataFrame({ partitionBy: 'flag', source: 'SELECT i % 2 = 0 AS flag FROM range(4) t(i)' });
+    expect(flags.seen['true']).toMatchObject({ key: true, keyType: 'boolean', rows: 2 });
+    const days = await runDataFrame({ partitionBy: 'day', source: "SELECT DATE '2024-02-29' AS day, 1.5::DECIMAL(4,1) AS price" });
+    expect(days.seen['2024-02-29']).toMatchObject({ key: { date: '2024-02-29T00:00:00.000Z' }, keyType: 'Date' });
+    const prices = await runDataFrame({ partitionBy: 'price', source: 'SELECT 1.50::DECIMAL(4,2) AS price' });
+    expect(prices.seen['1.50']).toMatchObject({ key: 1.5, keyType: 'number' });
+  });
+
+  it('reads a table of a DuckDB database file', async () => {
+    const dir = await tempDir();
+    const database = join(dir, 'warehouse.duckdb');
+    await duckdb(`ATTACH '${database}' AS w; CREATE TABLE w.sales AS SELECT i % 3 AS region, i AS amount FROM range(30) t(i); DETACH w;`);
+    const { status, seen } = await runDataFrame({ partitionBy: 'region', source: 'sales', database });
+    expect(status).toBe(RunStatus.SUCCESS);
+    expect(Object.keys(seen).sort()).toEqual(['0', '1', '2']);
+    expect(seen['1']!.rows).toBe(10);
+  });
+
+  it('reads a PostgreSQL query once, keeping its column types (needs PostgreSQL on 127.0.0.1:5432)', async () => {
+    const table = uniqueName('dpf_source');
+    await postgres(`CREATE TABLE ${table} AS SELECT (i % 4)::int AS shop, i::bigint AS id, (i * 1.25)::numeric(10,2) AS price, 'name ' || i AS name,
+      i % 2 = 0 AS even, DATE '2024-01-01' + i AS day, TIMESTAMP '2024-01-01 10:00' + i * INTERVAL '1 hour' AS at,
+      CASE WHEN i % 3 = 0 THEN NULL ELSE 'x,"y"' END AS tricky FROM generate_series(1, 40) i`);
+    try {
+      const { status, seen } = await runDataFrame({ partitionBy: 'shop', orderBy: 'id', source: { postgres: POSTGRES_URL, query: `SELECT * FROM ${table}` } });
+      expect(status).toBe(RunStatus.SUCCESS);
+      expect(Object.keys(seen).sort()).toEqual(['0', '1', '2', '3']);
+      expect(seen['1']).toMatchObject({ key: 1, rows: 10 });
+      expect(seen['1']!.fields).toEqual([
+        'shop:Int32', 'id:Int64', 'price:Decimal[10e+2]', 'name:Utf8', 'even:Bool', 'day:Date32<DAY>', 'at:Timestamp<MICROSECOND>', 'tricky:Utf8',
+      ]);
+      expect(seen['1']!.first).toMatchObject({ shop: 1, id: 1, price: 1.25, name: 'name 1', even: false, day: '2024-01-02T00:00:00.000Z', at: '2024-01-01T11:00:00.000Z', tricky: 'x,"y"' });
+    } finally {
+      await postgres(`DROP TABLE ${table}`);
+    }
+  });
+
+  it('plans once: the run finishes, restores, resumes and reruns chosen partitions after the source is gone', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'events.csv');
+    await duckdb(`COPY (SELECT 'k' || (i % 5) AS k, i AS v FROM range(50) t(i)) TO '${file}' (HEADER)`);
+    const stage = join(dir, 'stage');
+    const flaky = await writeModule(dir, `if (context.partitionKey === 'k3') throw new Error('k3 fails'); await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`, { name: 'flaky.mjs' });
+    const run = await new DPF(flaky, { stage }).run({ partitionBy: 'k', source: `SELECT * FROM read_csv('${file}')`, runId: 'once', executionOptions: { maxRetries: 0 } });
+    await rm(file);
+    expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    const failed = (await (await DPFRun.restoreFrom('once', stage)).getProgress()).FAILED.map((d) => d.partitionId);
+    expect(failed).toEqual(['k3']);
+
+    const fixed = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`, { name: 'fixed.mjs' });
+    const rerun = await new DPF(fixed, { stage }).run({ partitionBy: 'k', runId: 'once', partitionIds: failed, onExistingArtifacts: 'resume' });
+    expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
+    const details = await rerun.getPartitionDetails();
+    expect(details['k3']).toMatchObject({ status: PartitionStatus.DONE, attempts: 2 });
+    expect(details['k0']).toMatchObject({ status: PartitionStatus.DONE, attempts: 1 });
+    expect(await details['k3']!.artifacts.get('r.json')).toEqual({ rows: 10 });
+  });
+
+  it('orders the rows within each partition by orderBy', async () => {
+    const { seen } = await runDataFrame(
+      { partitionBy: 'g', orderBy: ['x DESC'], source: 'SELECT i % 3 AS g, (i * 7919) % 101 AS x FROM range(60) t(i)' },
+      `await context.uploadToStage((await data.toRecords()).map((r) => r.x), 'seen.json');`,
+    );
+    for (const values of Object.values(seen) as unknown as number[][]) expect(values).toEqual([...values].sort((a, b) => b - a));
+    const missing = runDataFrame({ partitionBy: 'g', orderBy: 'nope', source: 'SELECT 1 AS g' });
+    await expect(missing).rejects.toThrow(/orderBy: Column "nope" not found/);
+  });
+
+  it('runs only the listed partitionIds of a new run', async () => {
+    const { seen, run } = await runDataFrame({ partitionBy: 'k', source: 'SELECT i % 4 AS k FROM range(20) t(i)', partitionIds: ['1', '3'] });
+    expect(Object.keys(seen).sort()).toEqual(['1', '3']);
+    expect(run.numPartitions).toBe(2);
+  });
+
+  it('gives the DataConnector API over the partition rows', async () => {
+    const { seen } = await runDataFrame(
+      { partitionBy: 'g', source: 'SELECT i % 2 AS g, i::DOUBLE AS x, CASE WHEN i = 3 THEN NULL ELSE i END AS y FROM range(10) t(i)' },
+      `
+      let batches = 0, rows = 0;
+      for await (const batch of data.batches({ batchSize: 2 })) { batches++; rows += batch.numRows; }
+      const columns = await data.toColumns();
+      let bytes;
+      try { await data.bytes(); } catch (error) { bytes = error.name; }
+      await context.uploadToStage({ batches, rows, x: Array.from(columns.x), y: Array.from(columns.y, (v) => (Number.isNaN(v) ? null : v)), bytes }, 'seen.json');
+    `,
+    );
+    expect(seen['1']).toEqual({ batches: 3, rows: 5, x: [1, 3, 5, 7, 9], y: [1, null, 5, 7, 9], bytes: 'DataFormatError' });
+  });
+
+  it('ends at once with SUCCESS and no partition when the source is empty', async () => {
+    const { status, run } = await runDataFrame({ partitionBy: 'k', source: 'SELECT 1 AS k WHERE false' });
+    expect(status).toBe(RunStatus.SUCCESS);
+    expect(run.numPartitions).toBe(0);
+  });
+
+  it('answers a results query over every partition\'s artifact the same as DuckDB over the source', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'm.parquet');
+    await duckdb(`COPY (SELECT (i * 7919) % 23 AS k, (i * 31 % 1000) / 10.0 AS v FROM range(5000) t(i)) TO '${file}' (FORMAT PARQUET)`);
+    const { status, run } = await runDataFrame(
+      { partitionBy: 'k', source: `SELECT * FROM '${file}'` },
+      `
+      const v = (await data.toColumns()).v;
+      let sum = 0; for (const x of v) sum += x;
+      await context.uploadToStage([{ k: context.partitionKey, n: v.length, mean: sum / v.length }], 'stats.parquet');
+    `,
+    );
+    expect(status).toBe(RunStatus.SUCCESS);
+    const fromRun = (await run.query('SELECT partition_id, k, n, mean FROM stats ORDER BY k', { stats: 'stats.parquet' })).toArray().map((row) => row.toJSON());
+    const direct = await duckdb<{ k: number; n: bigint; mean: number }>(`SELECT k, count(*) AS n, avg(v) AS mean FROM '${file}' GROUP BY k ORDER BY k`);
+    expect(fromRun).toHaveLength(direct.length);
+    fromRun.forEach((row, i) => {
+      expect(row.partition_id).toBe(String(direct[i]!.k));
+      expect(Number(row.k)).toBe(Number(direct[i]!.k));
+      expect(Number(row.n)).toBe(Number(direct[i]!.n));
+      expect(Math.abs((row.mean as number) - direct[i]!.mean)).toBeLessThan(1e-9 * Math.abs(direct[i]!.mean));
+    });
+  });
+});
+
+describe('DataFrame mode refuses bad input before any work', () => {
+  async function refuse(options: Record<string, unknown>, errorClass: new (...args: never[]) => Error, message: RegExp): Promise<void> {
+    const dir = await tempDir();
+    const module = await writeModule(dir, '');
+    const stage = join(dir, 'stage');
+    const attempt = new DPF(module, { stage }).run({ runId: 'bad', ...options } as never);
+    await expect(attempt).rejects.toBeInstanceOf(errorClass);
+    await expect(attempt).rejects.toThrow(message);
+    expect(await listFiles(stage)).toEqual([]);
+  }
+
+  it('a partition column that does not exist, listing the columns there are', () =>
+    refuse({ partitionBy: 'regoin', source: 'SELECT 1 AS region, 2 AS store, 3 AS amount' }, InvalidOptionError, /Column "regoin" not found in the source; its columns are: region, store, amount/));
+  it('SQL that does not parse', () => refuse({ partitionBy: 'k', source: 'SELEC k FROM nowhere' }, SourceError, /syntax error/));
+  it('SQL over a file that does not exist', () => refuse({ partitionBy: 'k', source: "SELECT * FROM 'missing.parquet'" }, SourceError, /missing\.parquet/));
+  it('an unreachable PostgreSQL', () =>
+    refuse({ partitionBy: 'k', source: { postgres: 'postgres://postgres@127.0.0.1:1/test', query: 'SELECT 1 AS k' } }, SourceError, /Cannot connect to PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/test/));
+  it('a PostgreSQL query the server refuses (needs PostgreSQL on 127.0.0.1:5432)', async () => {
+    await postgres('SELECT 1');
+    await refuse({ partitionBy: 'k', source: { postgres: POSTGRES_URL, query: 'SELECT k FROM no_such_table_here' } }, SourceError, /PostgreSQL refused the source query: .*no_such_table_here/);
+  });
+  it('a source of an unsupported type', () => refuse({ partitionBy: 'k', source: 42 }, InvalidOptionError, /source: cannot partition 42; give SQL text/));
+  it('a table name without a database', () => refuse({ partitionBy: 'k', source: 'sales' }, InvalidOptionError, /reads as a table name, but no database is set/));
+  it('no source', () => refuse({ partitionBy: 'k' }, InvalidOptionError, /source: is required/));
+  it('no partition column', () => refuse({ partitionBy: [], source: 'SELECT 1 AS k' }, InvalidOptionError, /partitionBy: expected a column name/));
+  it('partitionIds the source does not have', () => refuse({ partitionBy: 'k', source: 'SELECT 1 AS k', partitionIds: ['2'] }, InvalidOptionError, /partitionIds: names 1 partition\(s\) the run does not have: "2"/));
+});
