@@ -1,39 +1,62 @@
 /**
- * `npm start`: profiles every tabular file that ships in the vega-datasets package (CSV, TSV,
- * Arrow and Parquet — 3 million flights among them), one partition per file, in parallel on this
- * machine, and converts the ones that are not Parquet yet to Parquet.
+ * `npm start`: a delay model per origin airport over the 3 million flights of vega-datasets'
+ * flights-3m.parquet — DataFrame mode, one partition per airport, in parallel on this machine —
+ * then one SQL query over every airport's model, checked against DuckDB computing the same
+ * figures directly from the Parquet file.
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DPF, type RunStatus } from 'dpf';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { DPF } from 'dpf';
 
 // The package exports only its JavaScript entry (build/index.js); its data folder sits beside build/.
-const datasets = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))), '..', 'data');
+const flights = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))), '..', 'data', 'flights-3m.parquet');
 const stage = resolve('stage');
 
-const dpf = new DPF(new URL('./profile.ts', import.meta.url), { stage });
+const dpf = new DPF(new URL('./delay-model.ts', import.meta.url), { stage });
 const started = Date.now();
-const run = await dpf.runFromStage({
-  stageLocation: datasets,
-  runId: 'vega-profile',
-  filePattern: '*.{csv,tsv,arrow,parquet}',
+const run = await dpf.run({
+  partitionBy: 'origin',
+  source: `SELECT origin, delay, distance FROM '${flights}'`,
+  runId: 'delay-by-origin',
   onExistingArtifacts: 'overwrite',
-  executionOptions: { maxRetries: 1, timeoutMs: 120_000 },
+  executionOptions: { maxRetries: 1 },
 });
-console.log(`Profiling ${run.numPartitions} files from ${datasets}`);
-const status: RunStatus = await run.wait({ showProgress: true });
+console.log(`Planned ${run.numPartitions} airports from ${flights} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const status = await run.wait({ showProgress: true });
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
-
 const progress = await run.getProgress();
 const failed = [...progress.FAILED, ...progress.INTERNAL_ERROR];
-console.log(`\nStatus: ${status} — ${progress.DONE.length} done, ${failed.length} failed, in ${seconds} s`);
+console.log(`\nStatus: ${status} — ${progress.DONE.length} airports done, ${failed.length} failed, in ${seconds} s`);
 for (const details of failed) console.log(`  ${details.partitionId}: ${details.error?.name}: ${details.error?.message}`);
 
-const profiles = await Promise.all(progress.DONE.map((details) => details.artifacts.get<{ file: string; rows: number; columns: unknown[] }>('profile.json')));
-profiles.sort((a, b) => b.rows - a.rows);
-console.log('\nLargest files:');
-for (const profile of profiles.slice(0, 5)) console.log(`  ${profile.file.padEnd(28)} ${String(profile.rows).padStart(9)} rows  ${profile.columns.length} columns`);
+// One table over every partition's model.json.
+const worst = await run.query(
+  `SELECT partition_id AS origin, flights::INTEGER AS flights, round(meanDelay, 2) AS mean_delay, round(slope * 1000, 3) AS delay_per_1000_miles
+   FROM models WHERE flights >= 10000 ORDER BY meanDelay DESC LIMIT 10`,
+  { models: 'model.json' },
+);
+console.log('\nBusiest airports with the longest mean delay:');
+console.table(worst.toArray().map((row) => row.toJSON()));
 
-console.log(`\nArtifacts: ${join(stage, run.runId)}/<file>/{profile.json,data.parquet,partition.log}`);
+// Check every model against DuckDB computing the same figures from the source.
+const models = await run.query('SELECT partition_id AS origin, flights, meanDelay, slope FROM models', { models: 'model.json' });
+const duckdb = await (await DuckDBInstance.create(':memory:')).connect();
+const direct = new Map(
+  (await duckdb.runAndReadAll(`SELECT origin, count(*) AS n, avg(delay) AS mean, regr_slope(delay, distance) AS slope FROM '${flights}' GROUP BY origin`))
+    .getRowObjectsJS()
+    .map((row) => [row.origin as string, row]),
+);
+let worstDifference = 0;
+for (const model of models.toArray().map((row) => row.toJSON())) {
+  const expected = direct.get(model.origin as string)!;
+  if (Number(expected.n) !== Number(model.flights)) throw new Error(`${model.origin}: ${model.flights} flights, DuckDB counts ${expected.n}`);
+  for (const [mine, theirs] of [[model.meanDelay, expected.mean], [model.slope, expected.slope]] as Array<[number | null, number | null]>) {
+    if (mine === null || theirs === null) continue;
+    worstDifference = Math.max(worstDifference, Math.abs(mine - theirs) / Math.max(Math.abs(theirs), 1e-12));
+  }
+}
+console.log(`\nAll ${models.numRows} models agree with DuckDB's avg and regr_slope (largest relative difference ${worstDifference.toExponential(1)}).`);
+console.log(`Artifacts: ${join(stage, run.runId)}/<airport>/{model.json,partition.log}`);
 console.log(`Inspect:   npm run dpf -- status ${run.runId} --stage ${stage}`);
-if (status !== 'SUCCESS') process.exitCode = 1;
+if (status !== 'SUCCESS' || worstDifference > 1e-9) process.exitCode = 1;

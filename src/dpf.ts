@@ -9,7 +9,8 @@ import {
 } from './execute/partition-module.js';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { SessionTarget } from './execute/protocol.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
 import { choosePartitions } from './plan/partition.js';
 import { planStagePartitions } from './plan/stage-partitions.js';
@@ -28,6 +29,12 @@ export interface DPFOptions {
    * folder on a file system every worker machine mounts.
    */
   stage: string | URL;
+  /**
+   * The database `context.withSession` connects to: a DuckDB database file, or a PostgreSQL URL
+   * (`postgres://user@host:5432/db`).
+   * @defaultValue `{stage}/dpf.duckdb`
+   */
+  sessionDatabase?: string;
 }
 
 /** Options of {@link DPF.runFromStage}. */
@@ -112,6 +119,7 @@ const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export class DPF {
   private readonly module: ModuleReference;
   private readonly stageLocation: string;
+  private readonly session: SessionTarget;
   private loaded: Promise<PartitionFunction> | undefined;
 
   /**
@@ -121,8 +129,9 @@ export class DPF {
    */
   constructor(module: PartitionModule, options: DPFOptions) {
     this.module = resolveModuleReference(module);
-    const checked = checkOptionsObject(options, 'options', ['stage']);
+    const checked = checkOptionsObject(options, 'options', ['stage', 'sessionDatabase']);
     this.stageLocation = stageFolder(checked.stage);
+    this.session = sessionTarget(checked.sessionDatabase, this.stageLocation);
   }
 
   /**
@@ -215,6 +224,7 @@ export class DPF {
       input,
       module: this.module,
       executionOptions: common.executionOptions,
+      session: this.session,
       folderEncoding: { keepSlashes, caseInsensitive: stage.caseInsensitive },
       createdAt: new Date().toISOString(),
     };
@@ -264,6 +274,16 @@ function checkDatabaseFile(value: unknown): string {
   const path = resolve(checkString(value, 'database'));
   if (!existsSync(path)) throw new InvalidOptionError('database', `${path} does not exist; give the DuckDB database file the source reads from`);
   return path;
+}
+
+function sessionTarget(value: unknown, stage: string): SessionTarget {
+  if (value === undefined) return { kind: 'duckdb', path: join(stage, 'dpf.duckdb') };
+  const database = checkString(value, 'sessionDatabase');
+  if (/^postgres(ql)?:\/\//.test(database)) return { kind: 'postgres', url: database };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(database)) {
+    throw new InvalidOptionError('sessionDatabase', 'expected a DuckDB database file path or a postgres:// URL');
+  }
+  return { kind: 'duckdb', path: resolve(database) };
 }
 
 function checkRunId(value: unknown): string {

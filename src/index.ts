@@ -14,6 +14,7 @@ export { RunStatus, PartitionStatus } from './status.js';
 export type { ExecutionOptions } from './execution-options.js';
 export type { DataConnector, BatchOptions, ColumnValues } from './data/data-connector.js';
 export type { PartitionContext, PartitionLog, UploadOptions, DownloadOptions } from './execute/partition-context.js';
+export type { SqlSession } from './execute/sql-session.js';
 export type { PartitionFunction, PartitionModule } from './execute/partition-module.js';
 export type { PartitionKey } from './plan/partition.js';
 export type { WriteFunction, ReadFunction } from './stage/artifact-format.js';

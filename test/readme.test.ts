@@ -13,7 +13,7 @@ describe('the README', () => {
 
   it('shows the quick-start example files exactly as they are, and they run', async () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-    for (const file of ['process.ts', 'run.ts']) {
+    for (const file of ['process.ts', 'run.ts', 'dataframe.ts', 'to-database.ts']) {
       const source = await readFile(join(ROOT, 'examples/quickstart', file), 'utf8');
       expect(readme, `README shows examples/quickstart/${file}`).toContain('```ts\n' + source + '```');
     }
@@ -25,5 +25,20 @@ describe('the README', () => {
     expect(lines[1]).toBe('3 done, 0 failed');
     expect(result.stdout).toContain("{ store: 'berlin.csv', rows: 100, total: 7425 }");
     expect(result.stdout).toMatch(/\[attempt 1\] \[log\] read 100 rows/);
+
+    const dataframe = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/quickstart/dataframe.ts')], { cwd, encoding: 'utf8', timeout: 60_000 });
+    expect(dataframe.status, dataframe.stderr).toBe(0);
+    expect(dataframe.stdout).toContain("{ partition_id: 'store-2', rows: 100n, total: 22575n }");
+    expect(dataframe.stdout).toContain("{ store: 'store-0', days: 100n }");
+  });
+});
+
+describe('npm start', () => {
+  it('fits a delay model per airport and agrees with DuckDB', async () => {
+    const cwd = await tempDir();
+    const result = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/main.ts')], { cwd, encoding: 'utf8', timeout: 120_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/Status: SUCCESS — 229 airports done, 0 failed/);
+    expect(result.stdout).toMatch(/All 229 models agree with DuckDB's avg and regr_slope/);
   });
 });

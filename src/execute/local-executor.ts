@@ -5,7 +5,8 @@ import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
 import type { ModuleReference } from './partition-module.js';
-import type { TaskOutcome, WorkerMessage } from './protocol.js';
+import type { DuckDBSessionHost } from './duckdb-session-host.js';
+import type { SessionTarget, TaskOutcome, WorkerMessage } from './protocol.js';
 import { Schedule } from './schedule.js';
 import { type WorkerExit, WorkerHandle } from './worker-handle.js';
 
@@ -22,6 +23,10 @@ export interface ExecutionPlan {
   previousAttempts: (index: number) => number;
   /** The run was resumed: partition folders may hold files of interrupted attempts. */
   resumed: boolean;
+  /** Where `context.withSession` connects. */
+  session: SessionTarget;
+  /** Serves DuckDB sessions when `session` is a DuckDB file. */
+  sessionHost: DuckDBSessionHost | undefined;
 }
 
 /** A final or intermediate status of an attempt, as the executor reports it. */
@@ -151,6 +156,7 @@ export class LocalExecutor {
       module: this.plan.module,
       timeoutMs: options.timeoutMs,
       duckdb: { threads: Math.max(1, Math.floor(options.numCpusPerWorker)), ...(options.memoryLimitMb !== undefined ? { memoryLimitMb: options.memoryLimitMb } : {}) },
+      session: this.plan.session,
     });
     return slot;
   }
@@ -167,6 +173,15 @@ export class LocalExecutor {
       case 'setup-failed':
         this.failEverything(message.error);
         break;
+      case 'session': {
+        const host = this.plan.sessionHost;
+        if (host === undefined) {
+          slot.handle.send({ type: 'session-result', id: message.id, error: { name: 'DPFError', message: 'this run has no DuckDB session database' } });
+          break;
+        }
+        void host.handle(message.request).then((result) => slot.handle.send({ type: 'session-result', id: message.id, ...result }));
+        break;
+      }
       case 'results':
         for (const outcome of message.outcomes) {
           slot.reported++;
@@ -274,6 +289,7 @@ export class LocalExecutor {
     const running = batch[slot.reported];
     slot.batch = undefined;
     if (running !== undefined) {
+      void this.plan.sessionHost?.rollback([`${running.index}:${running.attempt}`]);
       const now = Date.now();
       if (this.stopping !== undefined) {
         this.finishPartition(running.index, { status: PartitionStatus.CANCELLED, attempt: running.attempt, startedAt: slot.lastActivity, finishedAt: now });

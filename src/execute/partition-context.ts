@@ -1,5 +1,6 @@
 import type { PartitionKey } from '../plan/partition.js';
 import type { ReadFunction, WriteFunction } from '../stage/artifact-format.js';
+import type { SqlSession } from './sql-session.js';
 
 /** Options of {@link PartitionContext.uploadToStage}. */
 export interface UploadOptions {
@@ -64,4 +65,10 @@ export interface PartitionContext {
   uploadToStage(value: unknown, filename: string, options?: UploadOptions): Promise<void>;
   /** Reads an artifact back: by default this partition's, or one under `stagePath`. */
   downloadFromStage<T = unknown>(filename: string, options?: DownloadOptions<T>): Promise<T>;
+  /**
+   * Runs `fn` with a SQL session on the DPF's `sessionDatabase` (a DuckDB file by default, or
+   * PostgreSQL). All sessions of one attempt share one transaction, committed only when the
+   * attempt succeeds.
+   */
+  withSession<T>(fn: (session: SqlSession) => T | Promise<T>): Promise<T>;
 }

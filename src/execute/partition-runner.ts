@@ -6,6 +6,7 @@ import { PartitionTimeoutError, serializeError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import { restoreKey } from '../plan/partition-keys.js';
 import { AttemptArtifacts } from '../stage/attempt-artifacts.js';
+import { AttemptSession, type SessionProvider } from './attempt-session.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { beginCapture, endCapture, formatLogArguments, LogCapture } from './log-capture.js';
@@ -21,11 +22,19 @@ export interface RunnerEnvironment {
   timeoutMs: number | undefined;
   /** DataFrame mode: the run's planned input, shared by the worker's attempts (it caches segments). */
   input: InputReader;
+  /** Where `context.withSession` opens each attempt's transaction. */
+  sessions: SessionProvider;
 }
 
 /** What a worker needs to run attempts of one run. */
-export function runnerEnvironment(stage: Stage, layout: RunLayout, fn: PartitionFunction, timeoutMs: number | undefined): RunnerEnvironment {
-  return { stage, layout, fn, timeoutMs, input: new InputReader(stage, layout.inputFolder) };
+export function runnerEnvironment(
+  stage: Stage,
+  layout: RunLayout,
+  fn: PartitionFunction,
+  timeoutMs: number | undefined,
+  sessions: SessionProvider,
+): RunnerEnvironment {
+  return { stage, layout, fn, timeoutMs, input: new InputReader(stage, layout.inputFolder), sessions };
 }
 
 /** Why an attempt was stopped from outside. */
@@ -39,6 +48,7 @@ export class PartitionAttempt {
   private readonly controller = new AbortController();
   private readonly capture: LogCapture;
   private readonly artifacts: AttemptArtifacts;
+  private readonly session: AttemptSession;
   private stopped: { reason: StopReason; error: unknown } | undefined;
   private wake: (() => void) | undefined;
 
@@ -48,6 +58,7 @@ export class PartitionAttempt {
   ) {
     this.capture = new LogCapture(task.attempt);
     this.artifacts = new AttemptArtifacts(environment.stage, environment.layout, task.folder, task.attempt);
+    this.session = new AttemptSession(environment.sessions, `${task.index}:${task.attempt}`);
   }
 
   /** The path of the partition's log, for output written as the worker dies. */
@@ -96,12 +107,15 @@ export class PartitionAttempt {
     let status: TaskOutcome['status'] = 'DONE';
     if (error === undefined) {
       try {
+        // The database first: if its commit fails, the attempt fails and leaves no artifact.
+        await this.session.end(true);
         await this.artifacts.commit(this.task.clearFolder);
       } catch (commitError) {
         error = commitError;
       }
     }
     if (error !== undefined) {
+      await this.session.end(false).catch(() => undefined);
       await this.artifacts.discard();
       status = this.stopped?.reason === 'cancel' || this.stopped?.reason === 'fail-fast' ? 'CANCELLED' : 'FAILED';
       this.capture.write('log', `${status === 'CANCELLED' ? 'cancelled' : 'failed'}: ${describeError(error)}`);
@@ -125,7 +139,7 @@ export class PartitionAttempt {
   }
 
   private context(): PartitionContext {
-    const { task, artifacts, capture } = this;
+    const { task, artifacts, capture, session } = this;
     const log = ((...args: unknown[]) => capture.write('log', formatLogArguments(args))) as PartitionLog;
     log.info = log;
     log.warn = (...args: unknown[]) => capture.write('log', `WARN ${formatLogArguments(args)}`);
@@ -139,6 +153,7 @@ export class PartitionAttempt {
       log,
       uploadToStage: (value, filename, options) => artifacts.upload(value, filename, options?.writeFunction),
       downloadFromStage: (filename, options) => artifacts.download(filename, options?.stagePath, options?.readFunction),
+      withSession: (fn) => session.withSession(fn),
     };
   }
 }

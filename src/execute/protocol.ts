@@ -9,6 +9,7 @@ import type { ModuleReference } from './partition-module.js';
  *
  * driver → worker: `setup` once, then `run` batches of tasks and `abort` at cancel or fail-fast.
  * worker → driver: `ready` (or `setup-failed`), then `results` as tasks finish.
+ * DuckDB sessions: the worker sends `session` requests, the driver answers `session-result`.
  */
 
 /** What every task of a run shares; sent to a worker once. */
@@ -20,6 +21,24 @@ export interface WorkerSetup {
   module: ModuleReference;
   timeoutMs: number | undefined;
   duckdb: DuckDBSettings;
+  /** Where `context.withSession` connects. */
+  session: SessionTarget;
+}
+
+/** The database of `context.withSession`: a DuckDB file the driver serves, or PostgreSQL by URL. */
+export type SessionTarget = { kind: 'duckdb'; path: string } | { kind: 'postgres'; url: string };
+
+/** A statement of an attempt's DuckDB session, sent to the driver. `attempt` names the transaction. */
+export type SessionRequest =
+  | { op: 'query'; attempt: string; sql: string; params: readonly unknown[] }
+  | { op: 'append'; attempt: string; table: string; ipc: Uint8Array }
+  | { op: 'end'; attempt: string; commit: boolean };
+
+export interface SessionResultMessage {
+  type: 'session-result';
+  id: number;
+  value?: unknown;
+  error?: SerializedError;
 }
 
 export interface RunBatchMessage {
@@ -33,7 +52,7 @@ export interface AbortMessage {
   reason: 'cancel' | 'fail-fast';
 }
 
-export type DriverMessage = WorkerSetup | RunBatchMessage | AbortMessage;
+export type DriverMessage = WorkerSetup | RunBatchMessage | AbortMessage | SessionResultMessage;
 
 /** How one attempt ended, seen from the worker. `SKIPPED`: dropped by an abort before it started. */
 export interface TaskOutcome {
@@ -49,4 +68,5 @@ export interface TaskOutcome {
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'setup-failed'; error: SerializedError }
-  | { type: 'results'; outcomes: TaskOutcome[]; batchDone: boolean };
+  | { type: 'results'; outcomes: TaskOutcome[]; batchDone: boolean }
+  | { type: 'session'; id: number; request: SessionRequest };

@@ -12,7 +12,9 @@ import { RunLayout } from '../stage/run-layout.js';
 import { installLogCapture } from './log-capture.js';
 import { loadPartitionFunction } from './partition-module.js';
 import { PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
-import type { AbortMessage, DriverMessage, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
+import type { SessionProvider } from './attempt-session.js';
+import { DuckDBSessionClient } from './duckdb-session-client.js';
+import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
 
 /** Outcomes are sent together unless this long has passed since the last report. */
 const REPORT_INTERVAL_MS = 20;
@@ -33,6 +35,7 @@ let stage: LocalStage | undefined;
 let current: PartitionAttempt | undefined;
 let abortReason: AbortMessage['reason'] | undefined;
 let queue: Promise<void> = Promise.resolve();
+let duckdbSessions: DuckDBSessionClient | undefined;
 
 if (channel === undefined) {
   console.error('dpf worker: started without a driver; this module is run by dpf itself');
@@ -47,6 +50,9 @@ if (channel === undefined) {
       case 'run':
         abortReason = undefined;
         queue = queue.then(() => runBatch(driver, message.tasks));
+        break;
+      case 'session-result':
+        duckdbSessions?.receive(message);
         break;
       case 'abort':
         abortReason = message.reason;
@@ -72,12 +78,21 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
     configureDuckDB(setup.duckdb);
     stage = LocalStage.attach(setup.stageLocation);
     const fn = await loadPartitionFunction(setup.module);
-    environment = runnerEnvironment(stage, new RunLayout(setup.runId), fn, setup.timeoutMs);
+    environment = runnerEnvironment(stage, new RunLayout(setup.runId), fn, setup.timeoutMs, await sessionProvider(driver, setup.session));
     installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
     driver.send({ type: 'ready' });
   } catch (error) {
     driver.send({ type: 'setup-failed', error: serializeError(error) });
   }
+}
+
+async function sessionProvider(driver: Channel, target: SessionTarget): Promise<SessionProvider> {
+  if (target.kind === 'duckdb') {
+    duckdbSessions = new DuckDBSessionClient((message) => driver.send(message));
+    return duckdbSessions;
+  }
+  const { PostgresSessions } = await import('./postgres-session.js');
+  return new PostgresSessions(target.url);
 }
 
 async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {

@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
-import { loadArrow, loadArrowToDuckDB } from '../data/lazy-modules.js';
+import { loadArrowToDuckDB } from '../data/lazy-modules.js';
+import { isArrowTable, recordsToTable } from '../data/records.js';
 import { sqlIdentifier } from '../data/sql.js';
 import { InvalidOptionError, SourceError } from '../errors.js';
 import { describe } from '../validate.js';
@@ -89,18 +90,6 @@ export async function describeRelation(connection: DuckDBConnection, relation: s
   }
 }
 
-async function recordsToTable(records: ReadonlyArray<Record<string, unknown>>): Promise<Table> {
-  const { tableFromJSON } = await loadArrow();
-  // tableFromJSON moves columns whose first value is null to the end; keep the records' order.
-  const names = [...new Set(records.flatMap((record) => Object.keys(record)))];
-  const table = tableFromJSON(records as Array<Record<string, unknown>>);
-  return table.select(names);
-}
-
 function isPostgres(source: unknown): source is PostgresSource {
   return source !== null && typeof source === 'object' && 'postgres' in source;
-}
-
-function isArrowTable(value: unknown): value is Table {
-  return value !== null && typeof value === 'object' && 'schema' in value && 'batches' in value && 'numRows' in value;
 }

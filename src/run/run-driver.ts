@@ -1,3 +1,4 @@
+import { DuckDBSessionHost } from '../execute/duckdb-session-host.js';
 import { type AttemptReport, type ExecutionReporter, LocalExecutor } from '../execute/local-executor.js';
 import type { PlannedPartition } from '../plan/partition.js';
 import type { RunLayout } from '../stage/run-layout.js';
@@ -34,6 +35,7 @@ export class RunDriver {
   readonly done: Promise<RunStatus>;
   private readonly journal: JournalWriter;
   private readonly executor: LocalExecutor;
+  private readonly sessionHost: DuckDBSessionHost | undefined;
   private cancelPoll: NodeJS.Timeout | undefined;
 
   constructor(
@@ -46,6 +48,8 @@ export class RunDriver {
       onCommitted(records);
     });
     const previousAttempts = (index: number): number => this.state.partitions[index]?.attempts ?? 0;
+    const session = plan.spec.session;
+    this.sessionHost = session.kind === 'duckdb' ? new DuckDBSessionHost(session.path) : undefined;
     this.executor = new LocalExecutor(
       {
         stage: plan.stage,
@@ -56,6 +60,8 @@ export class RunDriver {
         todo: plan.todo,
         previousAttempts,
         resumed: plan.resumed,
+        session,
+        sessionHost: this.sessionHost,
       },
       this.reporter(),
     );
@@ -104,6 +110,7 @@ export class RunDriver {
       return status;
     } finally {
       if (this.cancelPoll !== undefined) clearInterval(this.cancelPoll);
+      await this.sessionHost?.close().catch(() => undefined);
       await stage.remove(layout.cancelRequest).catch(() => undefined);
       await lock.release().catch(() => undefined);
     }

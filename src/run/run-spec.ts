@@ -1,5 +1,6 @@
 import { RunNotFoundError } from '../errors.js';
 import type { ModuleReference } from '../execute/partition-module.js';
+import type { SessionTarget } from '../execute/protocol.js';
 import type { ResolvedExecutionOptions } from '../execution-options.js';
 import type { PartitionInput, PlannedPartition } from '../plan/partition.js';
 import type { FolderEncoding } from '../stage/partition-folder.js';
@@ -28,6 +29,8 @@ export interface RunSpec {
   input: StageInput | DataFrameInput;
   module: ModuleReference;
   executionOptions: ResolvedExecutionOptions;
+  /** Where `context.withSession` connects. */
+  session: SessionTarget;
   folderEncoding: FolderEncoding;
   createdAt: string;
 }

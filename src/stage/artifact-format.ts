@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Table } from 'apache-arrow';
 import { FileConnector } from '../data/file-connector.js';
+import { isArrowTable, recordsToTable } from '../data/records.js';
 import { loadArrow, loadArrowToDuckDB, loadDuckDBEngine, loadTableValues } from '../data/lazy-modules.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
 import { SerializationError } from '../errors.js';
@@ -90,11 +91,6 @@ export function toJson(value: unknown): string {
   return text;
 }
 
-/** Whether a value is an apache-arrow Table (told by shape, so arrow need not be loaded to ask). */
-function isArrowTable(value: unknown): value is Table {
-  return value !== null && typeof value === 'object' && 'schema' in value && 'batches' in value && 'numRows' in value;
-}
-
 /** An Arrow table given for a JSON file becomes its rows. */
 async function plainTables(value: unknown): Promise<unknown> {
   return isArrowTable(value) ? (await loadTableValues()).tableToRecords(value) : value;
@@ -102,10 +98,10 @@ async function plainTables(value: unknown): Promise<unknown> {
 
 async function tableOf(value: unknown, name: string): Promise<Table> {
   if (isArrowTable(value)) return value;
-  const { RecordBatch, Table, tableFromJSON } = await loadArrow();
+  const { RecordBatch, Table } = await loadArrow();
   if (value instanceof RecordBatch) return new Table(value);
   if (Array.isArray(value) && value.every((row) => row !== null && typeof row === 'object' && !Array.isArray(row))) {
-    return tableFromJSON(value as Record<string, unknown>[]);
+    return recordsToTable(value as Record<string, unknown>[]);
   }
   throw new SerializationError(`"${name}" is written from an Arrow table or an array of records, not ${describeValue(value)}`);
 }

@@ -1,0 +1,107 @@
+import { join } from 'node:path';
+import { DPF, type ExecutionOptions, PartitionStatus, RunStatus } from 'dpf';
+import { describe, expect, it } from 'vitest';
+import { duckdb, POSTGRES_URL, postgres, tempDir, uniqueName, writeModule } from './helpers.js';
+
+/** 8 partitions (k0…k7) of 25 rows each. */
+const SOURCE = "SELECT 'k' || (i % 8) AS k, i AS v, i * 0.5::DOUBLE AS w FROM range(200) t(i)";
+
+async function runWithSessions(body: string, options: { sessionDatabase?: string; executionOptions?: ExecutionOptions } = {}) {
+  const dir = await tempDir();
+  const module = await writeModule(dir, body);
+  const stage = join(dir, 'stage');
+  const dpf = new DPF(module, { stage, ...(options.sessionDatabase !== undefined ? { sessionDatabase: options.sessionDatabase } : {}) });
+  const run = await dpf.run({ partitionBy: 'k', source: SOURCE, runId: 'sessions', executionOptions: { retryBackoffMs: 0, availableCpus: 4, ...options.executionOptions } });
+  const status = await run.wait();
+  return { dir, stage, run, status, details: await run.getPartitionDetails() };
+}
+
+/** Appends the partition's rows to `table` and reads its own count back inside the transaction. */
+const APPEND = (table: string) => `
+  const rows = await data.toArrow();
+  const seen = await context.withSession(async (session) => {
+    const appended = await session.append(${JSON.stringify(table)}, rows);
+    const [{ n }] = await session.query('SELECT count(*) AS n FROM ${table} WHERE k = $1', [context.partitionKey]);
+    return { dialect: session.dialect, appended, n: Number(n) };
+  });
+  await context.uploadToStage(seen, 'seen.json');
+`;
+
+/** Appends, then fails on the first attempt: only the second attempt's rows may remain. */
+const APPEND_THEN_FAIL_ONCE = (table: string) => `
+  await context.withSession((session) => session.append(${JSON.stringify(table)}, [{ k: context.partitionKey, attempt: context.attempt }]));
+  if (context.attempt === 1) throw new Error('fails after writing');
+`;
+
+describe('context.withSession on the embedded DuckDB file', () => {
+  it('lets many partitions append to one table at once, each reading its own writes', async () => {
+    const { status, stage, details } = await runWithSessions(APPEND('copied'));
+    expect(status).toBe(RunStatus.SUCCESS);
+    expect(await details['k3']!.artifacts.get('seen.json')).toEqual({ dialect: 'duckdb', appended: 25, n: 25 });
+    const rows = await duckdb<{ n: bigint; keys: bigint; total: bigint }>(
+      `ATTACH '${join(stage, 'dpf.duckdb')}' AS s (READ_ONLY); SELECT count(*) AS n, count(DISTINCT k) AS keys, sum(v) AS total FROM s.copied`,
+    );
+    expect(rows).toEqual([{ n: 200n, keys: 8n, total: 19900n }]);
+  });
+
+  it('rolls back the writes of an attempt that fails, keeping the retry\'s', async () => {
+    const { status, stage } = await runWithSessions(APPEND_THEN_FAIL_ONCE('attempts'), { executionOptions: { maxRetries: 1 } });
+    expect(status).toBe(RunStatus.SUCCESS);
+    const rows = await duckdb(`ATTACH '${join(stage, 'dpf.duckdb')}' AS s (READ_ONLY); SELECT attempt, count(*) AS n FROM s.attempts GROUP BY attempt`);
+    expect(rows).toEqual([{ attempt: 2, n: 8n }]);
+  });
+
+  it('works from child processes too, and rolls back the writes of a worker that dies', async () => {
+    const body = `
+      await context.withSession((session) => session.append('deaths', [{ k: context.partitionKey, attempt: context.attempt }]));
+      if (context.partitionKey === 'k5' && context.attempt === 1) process.exit(9);
+    `;
+    const { status, stage, details } = await runWithSessions(body, { executionOptions: { isolation: 'process', maxRetries: 1 } });
+    expect(status).toBe(RunStatus.SUCCESS);
+    expect(details['k5']).toMatchObject({ status: PartitionStatus.DONE, attempts: 2 });
+    const rows = await duckdb<{ k: string; attempt: number }>(`ATTACH '${join(stage, 'dpf.duckdb')}' AS s (READ_ONLY); SELECT k, attempt FROM s.deaths ORDER BY k`);
+    expect(rows).toHaveLength(8);
+    expect(rows.find((row) => row.k === 'k5')).toEqual({ k: 'k5', attempt: 2 });
+  });
+
+  it('reports a SQL error to the function as a failure of its attempt', async () => {
+    const { details } = await runWithSessions(`await context.withSession((session) => session.query('SELEC 1'));`, { executionOptions: { maxRetries: 0 } });
+    expect(details['k0']).toMatchObject({ status: PartitionStatus.FAILED, error: { message: expect.stringContaining('syntax error') } });
+  });
+});
+
+describe('context.withSession on PostgreSQL (needs PostgreSQL on 127.0.0.1:5432)', () => {
+  it('lets many partitions COPY into one table at once, creating it once', async () => {
+    const table = uniqueName('dpf_copied');
+    try {
+      const { status, details } = await runWithSessions(APPEND(table), { sessionDatabase: POSTGRES_URL });
+      expect(status).toBe(RunStatus.SUCCESS);
+      expect(await details['k6']!.artifacts.get('seen.json')).toEqual({ dialect: 'postgres', appended: 25, n: 25 });
+      expect(await postgres(`SELECT count(*)::int AS n, count(DISTINCT k)::int AS keys, sum(v)::bigint AS total FROM ${table}`)).toEqual([
+        { n: 200, keys: 8, total: '19900' },
+      ]);
+      const columns = await postgres<{ column_name: string; data_type: string }>(
+        'SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
+        [table],
+      );
+      expect(columns).toEqual([
+        { column_name: 'k', data_type: 'text' },
+        { column_name: 'v', data_type: 'bigint' },
+        { column_name: 'w', data_type: 'double precision' },
+      ]);
+    } finally {
+      await postgres(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
+  it('commits an attempt\'s transaction only when the attempt succeeds', async () => {
+    const table = uniqueName('dpf_attempts');
+    try {
+      const { status } = await runWithSessions(APPEND_THEN_FAIL_ONCE(table), { sessionDatabase: POSTGRES_URL, executionOptions: { maxRetries: 1 } });
+      expect(status).toBe(RunStatus.SUCCESS);
+      expect(await postgres(`SELECT attempt::int, count(*)::int AS n FROM ${table} GROUP BY attempt`)).toEqual([{ attempt: 2, n: 8 }]);
+    } finally {
+      await postgres(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+});
