@@ -72,6 +72,7 @@ describe('context.withSession on the embedded DuckDB file', () => {
 
 describe('context.withSession on PostgreSQL (needs PostgreSQL on 127.0.0.1:5432)', () => {
   it('lets many partitions COPY into one table at once, creating it once', async () => {
+    await postgres('SELECT 1'); // says clearly when the server is not there
     const table = uniqueName('dpf_copied');
     try {
       const { status, details } = await runWithSessions(APPEND(table), { sessionDatabase: POSTGRES_URL });
@@ -95,6 +96,7 @@ describe('context.withSession on PostgreSQL (needs PostgreSQL on 127.0.0.1:5432)
   });
 
   it('commits an attempt\'s transaction only when the attempt succeeds', async () => {
+    await postgres('SELECT 1');
     const table = uniqueName('dpf_attempts');
     try {
       const { status } = await runWithSessions(APPEND_THEN_FAIL_ONCE(table), { sessionDatabase: POSTGRES_URL, executionOptions: { maxRetries: 1 } });

@@ -3,9 +3,10 @@ import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import { DataFormatError } from '../errors.js';
-import type { BatchOptions, ColumnValues, DataConnector } from './data-connector.js';
+import type { BatchOptions } from './data-connector.js';
+import { TableConnector } from './table-connector.js';
 import { duckdbReader, type TableFormat, tableFormatOf } from './file-format.js';
-import { loadArrow, loadDuckDBEngine, loadTableValues } from './lazy-modules.js';
+import { loadArrow, loadDuckDBEngine } from './lazy-modules.js';
 
 /** Rows per Arrow batch when none is asked for: big enough to amortise, small enough to stay bounded. */
 const DEFAULT_BATCH_ROWS = 65_536;
@@ -14,13 +15,12 @@ const DEFAULT_BATCH_ROWS = 65_536;
  * Stage mode's {@link DataConnector}: one file. Parquet, CSV and JSON are read by the worker's
  * embedded DuckDB; Arrow IPC by apache-arrow. Any file can be read as bytes or a stream.
  */
-export class FileConnector implements DataConnector {
+export class FileConnector extends TableConnector {
   readonly path: string;
-  /** Rows seen by the last full read, so the partition's details can report them. */
-  rowsRead: number | undefined;
   private cachedRows: number | undefined;
 
   constructor(path: string) {
+    super();
     this.path = path;
   }
 
@@ -52,15 +52,6 @@ export class FileConnector implements DataConnector {
     this.rowsRead = rows;
   }
 
-  async toRecords(): Promise<Record<string, unknown>[]> {
-    const table = await this.toArrow();
-    return (await loadTableValues()).tableToRecords(table);
-  }
-
-  async toColumns(): Promise<Record<string, ColumnValues>> {
-    const table = await this.toArrow();
-    return (await loadTableValues()).tableToColumns(table);
-  }
 
   async numRows(): Promise<number> {
     if (this.cachedRows !== undefined) return this.cachedRows;

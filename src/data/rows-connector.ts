@@ -1,24 +1,26 @@
 import type { Readable } from 'node:stream';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import { DataFormatError } from '../errors.js';
-import type { BatchOptions, ColumnValues, DataConnector } from './data-connector.js';
+import type { BatchOptions } from './data-connector.js';
+import { TableConnector } from './table-connector.js';
 import type { InputReader } from './input-segments.js';
-import { loadArrow, loadTableValues } from './lazy-modules.js';
+import { loadArrow } from './lazy-modules.js';
 
 /**
  * DataFrame mode's {@link DataConnector}: the partition's rows of the run's planned input, read
  * only when asked, as slices of the stored Arrow batches (no copy, column types as in the source,
  * the partition column included).
  */
-export class RowsConnector implements DataConnector {
+export class RowsConnector extends TableConnector {
   readonly path = undefined;
-  rowsRead: number | undefined;
 
   constructor(
     private readonly input: InputReader,
     private readonly start: number,
     private readonly rows: number,
-  ) {}
+  ) {
+    super();
+  }
 
   async toArrow(): Promise<Table> {
     const { Table } = await loadArrow();
@@ -40,15 +42,6 @@ export class RowsConnector implements DataConnector {
     this.rowsRead = this.rows;
   }
 
-  async toRecords(): Promise<Record<string, unknown>[]> {
-    const table = await this.toArrow();
-    return (await loadTableValues()).tableToRecords(table);
-  }
-
-  async toColumns(): Promise<Record<string, ColumnValues>> {
-    const table = await this.toArrow();
-    return (await loadTableValues()).tableToColumns(table);
-  }
 
   async numRows(): Promise<number> {
     return this.rows;

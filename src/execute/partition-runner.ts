@@ -1,7 +1,7 @@
-import type { DataConnector } from '../data/data-connector.js';
 import { FileConnector } from '../data/file-connector.js';
 import { InputReader } from '../data/input-segments.js';
 import { RowsConnector } from '../data/rows-connector.js';
+import type { TableConnector } from '../data/table-connector.js';
 import { PartitionTimeoutError, serializeError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import { restoreKey } from '../plan/partition-keys.js';
@@ -122,13 +122,13 @@ export class PartitionAttempt {
     }
     await this.writeLog();
     const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, status, startedAt, finishedAt: Date.now() };
-    const rows = (connector as { rowsRead?: number }).rowsRead;
+    const rows = connector.rowsRead;
     if (rows !== undefined) outcome.numRows = rows;
     if (error !== undefined) outcome.error = serializeError(error);
     return outcome;
   }
 
-  private connector(): DataConnector {
+  private connector(): TableConnector {
     const { input } = this.task;
     return input.kind === 'file' ? new FileConnector(input.path) : new RowsConnector(this.environment.input, input.start, input.rows);
   }

@@ -307,11 +307,6 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   private details(partition: PlannedPartition, index: number): PartitionDetails {
     return new PartitionDetails(partition.id, this.state.partitions[index]!, this.stage, this.layout, partition.folder);
   }
-
-  /** @internal The run's spec (mode, input, options). */
-  get runSpec(): RunSpec {
-    return this.spec;
-  }
 }
 
 async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
