@@ -144,7 +144,7 @@ describe('PartitionContext', () => {
       stageLocation: join(dir, 'input'),
       runId: 'clean',
       filePattern: '*',
-      executionOptions: { maxRetries: 1, retryBackoffMs: 0 },
+      executionOptions: { maxRetries: 1, retryBackoffMs: 0, packSmallArtifacts: false },
     });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
     expect(await listFiles(join(dir, 'stage/clean/p.csv'))).toEqual(['attempt-2.json', 'partition.log', 'result.json']);

@@ -39,7 +39,7 @@ describe('resume after the driver was killed', () => {
         .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'killed', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
       await run.wait();
     `);
-    await waitFor(async () => (await listFiles(join(stage, 'killed'))).filter((file) => file.endsWith('result.json')).length >= 3, 30_000, '3 results');
+    await waitFor(async () => (await exists(join(stage, 'killed/_dpf/journal.ndjson'))) && (await (await DPFRun.restoreFrom('killed', stage)).getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
     driver.kill('SIGKILL');
     await driver.done;
 
@@ -84,7 +84,7 @@ describe('onExistingArtifacts', () => {
     const old = new DPF(await writeModule(dir, `await context.uploadToStage('old', 'old.txt');`, { name: 'old.mjs' }), { stage });
     await (await old.runFromStage({ stageLocation: input, runId: 'twice', filePattern: '*.csv' })).wait();
     const fresh = new DPF(await writeModule(dir, `await context.uploadToStage('new', 'new.txt');`, { name: 'new.mjs' }), { stage });
-    const run = await fresh.runFromStage({ stageLocation: input, runId: 'twice', filePattern: 'p00.csv', onExistingArtifacts: 'overwrite' });
+    const run = await fresh.runFromStage({ stageLocation: input, runId: 'twice', filePattern: 'p00.csv', onExistingArtifacts: 'overwrite', executionOptions: { packSmallArtifacts: false } });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
     const files = (await listFiles(join(stage, 'twice'))).filter((file) => !file.startsWith('_dpf/'));
     expect(files).toEqual(['p00.csv/new.txt']);

@@ -13,7 +13,7 @@ describe('stage mode', () => {
       await context.uploadToStage({ id: context.partitionId, rows }, 'result.json');
     `);
     const dpf = new DPF(module, { stage: join(dir, 'stage') });
-    const run = await dpf.runFromStage({ stageLocation: join(dir, 'input'), runId: 'files', filePattern: '*.csv' });
+    const run = await dpf.runFromStage({ stageLocation: join(dir, 'input'), runId: 'files', filePattern: '*.csv', executionOptions: { packSmallArtifacts: false } });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
 
     const details = await run.getPartitionDetails();
@@ -30,6 +30,7 @@ describe('stage mode', () => {
       stageLocation: join(dir, 'input'),
       runId: 'nested',
       filePattern: '**/*.csv',
+      executionOptions: { packSmallArtifacts: false },
     });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
     const ids = Object.keys(await run.getPartitionDetails()).sort();
@@ -47,6 +48,7 @@ describe('stage mode', () => {
       stageLocation: join(dir, 'input'),
       runId: 'odd-names',
       partitionIds: names,
+      executionOptions: { packSmallArtifacts: false },
     });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
     const details = await run.getPartitionDetails();
@@ -118,9 +120,9 @@ describe('stage mode', () => {
     await writeFiles(dir, { 'a.json': '[{"x":1}]' });
     const module = await writeModule(dir, `await context.uploadToStage({ seen: context.partitionId }, 'seen.json');`);
     const dpf = new DPF(module, { stage: join(dir, 'stage') });
-    const first = await dpf.runFromStage({ stageLocation: dir, runId: 'one', filePattern: '**/*.json' });
+    const first = await dpf.runFromStage({ stageLocation: dir, runId: 'one', filePattern: '**/*.json', executionOptions: { packSmallArtifacts: false } });
     expect(await first.wait()).toBe(RunStatus.SUCCESS);
-    const second = await dpf.runFromStage({ stageLocation: dir, runId: 'two', filePattern: '**/*.json' });
+    const second = await dpf.runFromStage({ stageLocation: dir, runId: 'two', filePattern: '**/*.json', executionOptions: { packSmallArtifacts: false } });
     expect(await second.wait()).toBe(RunStatus.SUCCESS);
     expect(Object.keys(await second.getPartitionDetails())).toEqual(['a.json']);
     expect(await exists(join(dir, 'stage/two/a.json/seen.json'))).toBe(true);

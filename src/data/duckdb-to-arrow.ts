@@ -71,7 +71,9 @@ export function arrowTypeOf(type: DuckDBType): DataType {
     case DuckDBTypeId.DOUBLE:
       return new Float64();
     case DuckDBTypeId.HUGEINT:
-      return new Decimal(0, 38, 128);
+      // 128-bit integers (what SUM of BIGINT gives) become doubles: JavaScript has no 128-bit
+      // number, and a sum is wanted as a number; beyond 2^53 it is rounded.
+      return new Float64();
     case DuckDBTypeId.DECIMAL:
       return new Decimal(type.scale, type.width, 128);
     case DuckDBTypeId.DATE:
@@ -144,6 +146,10 @@ function convertColumn(
     else copyFixedWidth(vectors, rowCounts, width, data);
     return makeData({ type: arrowType, length, nullCount, nullBitmap, data } as never);
   }
+  if (type.typeId === DuckDBTypeId.HUGEINT) {
+    const { nullBitmap, nullCount } = copyValidity(vectors, rowCounts, length);
+    return makeData({ type: arrowType as Float64, length, nullCount, nullBitmap, data: hugeIntsToDoubles(vectors, rowCounts, length) });
+  }
   if (type.typeId === DuckDBTypeId.BOOLEAN) {
     const { nullBitmap, nullCount } = copyValidity(vectors, rowCounts, length);
     return makeData({ type: arrowType as Bool, length, nullCount, nullBitmap, data: packBooleans(vectors, rowCounts, length) });
@@ -180,8 +186,6 @@ function fixedByteWidth(type: DuckDBType): number | undefined {
     case DuckDBTypeId.TIMESTAMP_MS:
     case DuckDBTypeId.TIMESTAMP_NS:
       return 8;
-    case DuckDBTypeId.HUGEINT:
-      return 16;
     case DuckDBTypeId.DECIMAL:
       return type.width <= 4 ? 2 : type.width <= 9 ? 4 : type.width <= 18 ? 8 : 16;
     default:
@@ -196,6 +200,22 @@ function copyFixedWidth(vectors: readonly duckdb.Vector[], rowCounts: readonly n
     if (bytes > 0) out.set(duckdb.vector_get_data(vector, bytes), offset);
     offset += bytes;
   });
+}
+
+function hugeIntsToDoubles(vectors: readonly duckdb.Vector[], rowCounts: readonly number[], length: number): Float64Array {
+  const out = new Float64Array(length);
+  let row = 0;
+  vectors.forEach((vector, i) => {
+    const count = rowCounts[i]!;
+    if (count === 0) return;
+    const raw = duckdb.vector_get_data(vector, count * 16);
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    for (let j = 0; j < count; j++, row++) {
+      // Lower 64 bits unsigned, upper 64 bits signed (two's complement).
+      out[row] = view.getBigInt64(j * 16 + 8, true) === 0n ? Number(view.getBigUint64(j * 16, true)) : Number(view.getBigInt64(j * 16 + 8, true)) * 2 ** 64 + Number(view.getBigUint64(j * 16, true));
+    }
+  });
+  return out;
 }
 
 /** DuckDB keeps narrow decimals in 2, 4 or 8 bytes; Arrow's Decimal128 wants 16, sign-extended. */

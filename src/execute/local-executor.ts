@@ -1,6 +1,7 @@
 import { PartitionTimeoutError, type SerializedError, serializeError, WorkerCrashError } from '../errors.js';
 import { gpuSliceFor, localWorkerCount, type ResolvedExecutionOptions } from '../execution-options.js';
 import type { PlannedPartition, TaskDescriptor } from '../plan/partition.js';
+import type { PackedArtifact } from '../stage/artifact-pack.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
@@ -37,6 +38,7 @@ export interface AttemptReport {
   finishedAt: number;
   numRows?: number;
   error?: SerializedError;
+  packed?: PackedArtifact[];
 }
 
 /** Where the executor reports partition transitions (the run's journal). */
@@ -157,6 +159,7 @@ export class LocalExecutor {
       timeoutMs: options.timeoutMs,
       duckdb: { threads: Math.max(1, Math.floor(options.numCpusPerWorker)), ...(options.memoryLimitMb !== undefined ? { memoryLimitMb: options.memoryLimitMb } : {}) },
       session: this.plan.session,
+      packArtifacts: options.packSmallArtifacts,
     });
     return slot;
   }
@@ -230,6 +233,7 @@ export class LocalExecutor {
       finishedAt: outcome.finishedAt,
       ...(outcome.numRows !== undefined ? { numRows: outcome.numRows } : {}),
       ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+      ...(outcome.packed !== undefined && outcome.packed.length > 0 ? { packed: outcome.packed } : {}),
     };
     switch (outcome.status) {
       case 'DONE':

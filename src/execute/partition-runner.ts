@@ -5,7 +5,7 @@ import type { TableConnector } from '../data/table-connector.js';
 import { PartitionTimeoutError, serializeError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import { restoreKey } from '../plan/partition-keys.js';
-import { AttemptArtifacts } from '../stage/attempt-artifacts.js';
+import { AttemptArtifacts, type PackedArtifactFinder } from '../stage/attempt-artifacts.js';
 import { AttemptSession, type SessionProvider } from './attempt-session.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
@@ -24,6 +24,16 @@ export interface RunnerEnvironment {
   input: InputReader;
   /** Where `context.withSession` opens each attempt's transaction. */
   sessions: SessionProvider;
+  /** Pack small artifacts instead of writing files. */
+  packArtifacts: boolean;
+  /** Finds other runs' packed artifacts for `downloadFromStage`. */
+  runIndexes: PackedArtifactFinder;
+}
+
+/** An attempt's outcome, and the small artifacts the worker packs before reporting it. */
+export interface AttemptResult {
+  outcome: TaskOutcome;
+  packed: Array<{ name: string; bytes: Uint8Array }>;
 }
 
 /** What a worker needs to run attempts of one run. */
@@ -31,10 +41,9 @@ export function runnerEnvironment(
   stage: Stage,
   layout: RunLayout,
   fn: PartitionFunction,
-  timeoutMs: number | undefined,
-  sessions: SessionProvider,
+  options: { timeoutMs: number | undefined; sessions: SessionProvider; packArtifacts: boolean; runIndexes: PackedArtifactFinder },
 ): RunnerEnvironment {
-  return { stage, layout, fn, timeoutMs, input: new InputReader(stage, layout.inputFolder), sessions };
+  return { stage, layout, fn, input: new InputReader(stage, layout.inputFolder), ...options };
 }
 
 /** Why an attempt was stopped from outside. */
@@ -57,7 +66,7 @@ export class PartitionAttempt {
     readonly task: TaskDescriptor,
   ) {
     this.capture = new LogCapture(task.attempt);
-    this.artifacts = new AttemptArtifacts(environment.stage, environment.layout, task.folder, task.attempt);
+    this.artifacts = new AttemptArtifacts(environment.stage, environment.layout, task.folder, task.attempt, environment.packArtifacts, environment.runIndexes);
     this.session = new AttemptSession(environment.sessions, `${task.index}:${task.attempt}`);
   }
 
@@ -78,7 +87,7 @@ export class PartitionAttempt {
     this.wake?.();
   }
 
-  async run(): Promise<TaskOutcome> {
+  async run(): Promise<AttemptResult> {
     const startedAt = Date.now();
     const connector = this.connector();
     const timer =
@@ -125,7 +134,7 @@ export class PartitionAttempt {
     const rows = connector.rowsRead;
     if (rows !== undefined) outcome.numRows = rows;
     if (error !== undefined) outcome.error = serializeError(error);
-    return outcome;
+    return { outcome, packed: error === undefined ? this.artifacts.takePacked() : [] };
   }
 
   private connector(): TableConnector {

@@ -1,6 +1,7 @@
 import type { DuckDBSettings } from '../data/duckdb-settings.js';
 import type { SerializedError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
+import type { PackedArtifact } from '../stage/artifact-pack.js';
 import type { ModuleReference } from './partition-module.js';
 
 /**
@@ -21,6 +22,8 @@ export interface WorkerSetup {
   module: ModuleReference;
   timeoutMs: number | undefined;
   duckdb: DuckDBSettings;
+  /** Pack small artifacts (see artifact-pack.ts). */
+  packArtifacts: boolean;
   /** Where `context.withSession` connects. */
   session: SessionTarget;
 }
@@ -63,6 +66,8 @@ export interface TaskOutcome {
   finishedAt: number;
   numRows?: number;
   error?: SerializedError;
+  /** DONE: where the attempt's small artifacts were packed. */
+  packed?: PackedArtifact[];
 }
 
 export type WorkerMessage =

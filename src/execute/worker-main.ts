@@ -11,7 +11,9 @@ import { LocalStage } from '../stage/local-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import { installLogCapture } from './log-capture.js';
 import { loadPartitionFunction } from './partition-module.js';
-import { PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
+import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
+import { PackWriter } from '../stage/artifact-pack.js';
+import { RunIndexes } from '../run/run-indexes.js';
 import type { SessionProvider } from './attempt-session.js';
 import { DuckDBSessionClient } from './duckdb-session-client.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
@@ -36,6 +38,7 @@ let current: PartitionAttempt | undefined;
 let abortReason: AbortMessage['reason'] | undefined;
 let queue: Promise<void> = Promise.resolve();
 let duckdbSessions: DuckDBSessionClient | undefined;
+let packs: PackWriter | undefined;
 
 if (channel === undefined) {
   console.error('dpf worker: started without a driver; this module is run by dpf itself');
@@ -78,7 +81,14 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
     configureDuckDB(setup.duckdb);
     stage = LocalStage.attach(setup.stageLocation);
     const fn = await loadPartitionFunction(setup.module);
-    environment = runnerEnvironment(stage, new RunLayout(setup.runId), fn, setup.timeoutMs, await sessionProvider(driver, setup.session));
+    const layout = new RunLayout(setup.runId);
+    environment = runnerEnvironment(stage, layout, fn, {
+      timeoutMs: setup.timeoutMs,
+      sessions: await sessionProvider(driver, setup.session),
+      packArtifacts: setup.packArtifacts,
+      runIndexes: new RunIndexes(stage),
+    });
+    packs = new PackWriter(stage, layout);
     installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
     driver.send({ type: 'ready' });
   } catch (error) {
@@ -96,30 +106,52 @@ async function sessionProvider(driver: Channel, target: SessionTarget): Promise<
 }
 
 async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {
-  let pending: TaskOutcome[] = [];
+  let pending: AttemptResult[] = [];
   let lastReport = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  const report = (batchDone: boolean): void => {
+  // Reports go out one at a time, in order; the small artifacts of the reported partitions are
+  // packed (one write) before their outcomes leave, so a DONE is never ahead of its artifacts.
+  let reporting: Promise<void> = Promise.resolve();
+  const report = (batchDone: boolean): Promise<void> => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    driver.send({ type: 'results', outcomes: pending, batchDone });
+    const results = pending;
     pending = [];
     lastReport = Date.now();
+    reporting = reporting.then(async () => driver.send({ type: 'results', outcomes: await packed(results), batchDone }));
+    return reporting;
   };
   for (const task of tasks) {
     if (abortReason !== undefined || environment === undefined) {
       const now = Date.now();
-      pending.push({ index: task.index, attempt: task.attempt, status: 'SKIPPED', startedAt: now, finishedAt: now });
+      pending.push({ outcome: { index: task.index, attempt: task.attempt, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
       continue;
     }
     current = new PartitionAttempt(environment, task);
-    const outcome = await current.run();
+    const result = await current.run();
     current = undefined;
-    pending.push(outcome);
+    pending.push(result);
     // Failures go out at once (retries and fail-fast depend on them); successes of quick
     // partitions travel together, at most REPORT_INTERVAL_MS late.
-    if (outcome.status !== 'DONE' || Date.now() - lastReport >= REPORT_INTERVAL_MS) report(false);
-    else timer ??= setTimeout(() => report(false), REPORT_INTERVAL_MS - (Date.now() - lastReport));
+    if (result.outcome.status !== 'DONE' || Date.now() - lastReport >= REPORT_INTERVAL_MS) void report(false);
+    else timer ??= setTimeout(() => void report(false), REPORT_INTERVAL_MS - (Date.now() - lastReport));
   }
-  report(true);
+  await report(true);
+}
+
+/** Writes the results' small artifacts to the worker's pack; an attempt whose pack write fails is FAILED. */
+async function packed(results: readonly AttemptResult[]): Promise<TaskOutcome[]> {
+  const items = results.flatMap((result, i) => result.packed.map((artifact) => ({ ...artifact, owner: i })));
+  if (items.length === 0 || packs === undefined) return results.map((result) => result.outcome);
+  try {
+    const located = await packs.write(items);
+    return results.map((result, i) => {
+      const mine = located.filter((_, j) => items[j]!.owner === i);
+      return mine.length === 0 ? result.outcome : { ...result.outcome, packed: mine };
+    });
+  } catch (error) {
+    return results.map((result) =>
+      result.packed.length === 0 ? result.outcome : { ...result.outcome, status: 'FAILED' as const, error: serializeError(error) },
+    );
+  }
 }

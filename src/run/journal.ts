@@ -1,4 +1,5 @@
 import type { SerializedError } from '../errors.js';
+import type { PackedArtifact } from '../stage/artifact-pack.js';
 import type { Stage } from '../stage/stage.js';
 import type { PartitionStatus, RunStatus } from '../status.js';
 
@@ -21,6 +22,8 @@ export type JournalRecord =
       from?: number;
       rows?: number;
       error?: SerializedError;
+      /** DONE: the partition's packed artifacts. */
+      packed?: PackedArtifact[];
     }
   /** A driver started (or resumed: `generation` > 1) the run, with this many partitions to run. */
   | { t: 'start'; generation: number; at: number; partitions: number; todo: number }

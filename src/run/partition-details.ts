@@ -49,7 +49,7 @@ export class PartitionDetails implements SinglePartitionDetails {
     this.finishedAt = state.finishedAt === undefined ? undefined : new Date(state.finishedAt);
     this.durationMs = state.startedAt !== undefined && state.finishedAt !== undefined ? state.finishedAt - state.startedAt : undefined;
     this.numRows = state.numRows;
-    this.artifacts = new ArtifactsManager(stage, layout, folder);
+    this.artifacts = new ArtifactsManager(stage, layout, folder, state.packed);
   }
 
   async logs(): Promise<string> {

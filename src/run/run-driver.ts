@@ -121,6 +121,7 @@ export class RunDriver {
       const entry: JournalRecord = { t: 'partition', i: index, s: report.status, a: report.attempt, at: report.finishedAt, from: report.startedAt };
       if (report.numRows !== undefined) entry.rows = report.numRows;
       if (report.error !== undefined) entry.error = report.error;
+      if (report.packed !== undefined) entry.packed = report.packed;
       this.journal.record(entry);
     };
     return {

@@ -1,4 +1,5 @@
 import type { SerializedError } from '../errors.js';
+import type { PackedArtifact } from '../stage/artifact-pack.js';
 import { finishedRunStatus, isFinalPartitionStatus, PartitionStatus, RunStatus } from '../status.js';
 import type { JournalRecord } from './journal.js';
 
@@ -10,6 +11,8 @@ export interface PartitionState {
   startedAt: number | undefined;
   finishedAt: number | undefined;
   numRows: number | undefined;
+  /** Where its small artifacts are packed (see artifact-pack.ts). */
+  packed: readonly PackedArtifact[] | undefined;
 }
 
 /** A partition changed status: what `run.on('partition', …)` receives. */
@@ -41,7 +44,15 @@ export class RunState {
   /** Makes room for partitions added by a resumed run. */
   grow(partitionCount: number): void {
     while (this.partitions.length < partitionCount) {
-      this.partitions.push({ status: PartitionStatus.PENDING, attempts: 0, error: undefined, startedAt: undefined, finishedAt: undefined, numRows: undefined });
+      this.partitions.push({
+        status: PartitionStatus.PENDING,
+        attempts: 0,
+        error: undefined,
+        startedAt: undefined,
+        finishedAt: undefined,
+        numRows: undefined,
+        packed: undefined,
+      });
       this.bump(PartitionStatus.PENDING, 1);
     }
   }
@@ -76,6 +87,7 @@ export class RunState {
           if (record.rows !== undefined) partition.numRows = record.rows;
           if (record.error !== undefined) partition.error = record.error;
           else if (record.s === PartitionStatus.DONE) partition.error = undefined;
+          if (record.s === PartitionStatus.DONE) partition.packed = record.packed;
           onPartition?.(record.i, record);
           break;
         }

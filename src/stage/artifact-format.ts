@@ -1,5 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
 import type { Table } from 'apache-arrow';
 import { FileConnector } from '../data/file-connector.js';
 import { isArrowTable, recordsToTable } from '../data/records.js';
@@ -27,55 +28,89 @@ export type WriteFunction = (value: unknown, path: string) => unknown;
 export type ReadFunction<T> = (path: string) => T | Promise<T>;
 
 const TEXT_EXTENSIONS = new Set(['.txt', '.log', '.md']);
+/** Formats read through DuckDB, which wants a file. */
+const READ_AS_TABLE_FROM_FILE = new Set(['.parquet', '.csv', '.tsv']);
 
+/** Writes a value to a local file in the format its name's extension chooses. */
 export async function writeArtifactFile(value: unknown, name: string, path: string): Promise<void> {
+  const bytes = await encodeArtifact(value, name);
+  if (bytes !== undefined) return writeFile(path, bytes);
+  const extension = extname(name).toLowerCase();
+  return writeThroughDuckDB(await tableOf(value, name), path, extension === '.parquet' ? 'PARQUET' : 'CSV');
+}
+
+/**
+ * The bytes of a value in the format its name's extension chooses, made in memory; undefined for
+ * the formats DuckDB writes to a file (Parquet, CSV).
+ */
+export async function encodeArtifact(value: unknown, name: string): Promise<Uint8Array | undefined> {
   const extension = extname(name).toLowerCase();
   switch (extension) {
     case '.json':
-      return writeFile(path, toJson(await plainTables(value)));
+      return Buffer.from(toJson(await plainTables(value)));
     case '.ndjson':
     case '.jsonl':
-      return writeFile(path, (await recordsOf(value, name)).map((record) => toJson(record) + '\n').join(''));
+      return Buffer.from((await recordsOf(value, name)).map((record) => toJson(record) + '\n').join(''));
     case '.parquet':
     case '.csv':
-      return writeThroughDuckDB(await tableOf(value, name), path, extension === '.parquet' ? 'PARQUET' : 'CSV');
+      return undefined;
     case '.arrow':
     case '.feather':
     case '.arrows': {
       const { tableToIPC } = await loadArrow();
-      return writeFile(path, tableToIPC(await tableOf(value, name), extension === '.arrows' ? 'stream' : 'file'));
+      return tableToIPC(await tableOf(value, name), extension === '.arrows' ? 'stream' : 'file');
     }
   }
-  if (typeof value === 'string') return writeFile(path, value);
-  if (value instanceof Uint8Array) return writeFile(path, value);
-  if (TEXT_EXTENSIONS.has(extension)) return writeFile(path, String(value));
+  if (typeof value === 'string') return Buffer.from(value);
+  if (value instanceof Uint8Array) return value;
+  if (TEXT_EXTENSIONS.has(extension)) return Buffer.from(String(value));
   throw new SerializationError(
     `dpf has no default way to write ${describeValue(value)} to "${name}"; pass { writeFunction: (value, path) => … } ` +
       'or use an extension it knows (.json, .parquet, .csv, .arrow, .txt)',
   );
 }
 
+/** Reads a local artifact file in the format its name's extension says. */
 export async function readArtifactFile(path: string, name: string): Promise<unknown> {
+  if (READ_AS_TABLE_FROM_FILE.has(extname(name).toLowerCase())) return new FileConnector(path).toArrow();
+  return decodeArtifact(await readFile(path), name);
+}
+
+/** Reads an artifact's bytes (a packed artifact) in the format its name's extension says. */
+export async function decodeArtifact(bytes: Buffer, name: string): Promise<unknown> {
   const extension = extname(name).toLowerCase();
   switch (extension) {
     case '.json':
-      return JSON.parse(await readFile(path, 'utf8'));
+      return JSON.parse(bytes.toString('utf8'));
     case '.ndjson':
     case '.jsonl':
-      return (await readFile(path, 'utf8'))
+      return bytes
+        .toString('utf8')
         .split('\n')
         .filter((line) => line.trim() !== '')
         .map((line) => JSON.parse(line) as unknown);
-    case '.parquet':
-    case '.csv':
-    case '.tsv':
     case '.arrow':
     case '.feather':
     case '.arrows':
-      return new FileConnector(path).toArrow();
+      return (await loadArrow()).tableFromIPC(bytes);
   }
-  if (TEXT_EXTENSIONS.has(extension)) return readFile(path, 'utf8');
-  return readFile(path);
+  if (READ_AS_TABLE_FROM_FILE.has(extension)) {
+    return withTemporaryFile(bytes, name, (path) => new FileConnector(path).toArrow());
+  }
+  if (TEXT_EXTENSIONS.has(extension)) return bytes.toString('utf8');
+  return bytes;
+}
+
+/** Runs `fn` on a temporary local file holding `bytes` (for read functions that want a path). */
+export async function withTemporaryFile<T>(bytes: Uint8Array, name: string, fn: (path: string) => T | Promise<T>): Promise<T> {
+  const folder = await mkdtemp(join(tmpdir(), 'dpf-artifact-'));
+  const path = join(folder, name);
+  try {
+    await writeFile(path, bytes);
+    return await fn(path);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
 }
 
 /** JSON text of a value, with what JSON cannot hold made plain: bigints, Maps, Sets, typed arrays. */

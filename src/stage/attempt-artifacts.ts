@@ -1,5 +1,21 @@
 import { ArtifactNameError, ArtifactNotFoundError, AttemptEndedError } from '../errors.js';
-import { type ReadFunction, readArtifactFile, type WriteFunction, writeArtifactFile } from './artifact-format.js';
+import { writeFile } from 'node:fs/promises';
+import {
+  decodeArtifact,
+  encodeArtifact,
+  type ReadFunction,
+  readArtifactFile,
+  withTemporaryFile,
+  type WriteFunction,
+  writeArtifactFile,
+} from './artifact-format.js';
+import { PACK_LIMIT_BYTES, type PackedArtifact, readPacked } from './artifact-pack.js';
+
+/** Finds packed artifacts of other runs' partitions (for `downloadFromStage` with a `stagePath`). */
+export interface PackedArtifactFinder {
+  /** The packed artifact `name` of the run partition whose folder is `folder` (`{runId}/{partition}`). */
+  find(folder: string, name: string): Promise<PackedArtifact | undefined>;
+}
 import { checkArtifactName } from './artifact-name.js';
 import { PARTITION_LOG, type RunLayout, STAGING_PREFIX } from './run-layout.js';
 import { joinStagePath, type Stage } from './stage.js';
@@ -12,6 +28,7 @@ import { joinStagePath, type Stage } from './stage.js';
  */
 export class AttemptArtifacts {
   private readonly staged = new Map<string, string>();
+  private readonly packed = new Map<string, Uint8Array>();
   private closed = false;
 
   constructor(
@@ -19,35 +36,73 @@ export class AttemptArtifacts {
     private readonly layout: RunLayout,
     private readonly folder: string,
     private readonly attempt: number,
+    /** Keep small artifacts in memory for the worker's pack instead of writing files. */
+    private readonly pack: boolean,
+    private readonly runIndexes: PackedArtifactFinder,
   ) {}
 
   async upload(value: unknown, name: string, writeFunction?: WriteFunction): Promise<void> {
     checkArtifactName(name, 'uploadToStage');
     this.assertOpen('uploadToStage');
+    const bytes = writeFunction === undefined ? await encodeArtifact(value, name) : undefined;
+    this.assertOpen('uploadToStage');
+    if (bytes !== undefined && this.pack && bytes.byteLength <= PACK_LIMIT_BYTES) {
+      await this.forgetFile(name);
+      this.packed.set(name, bytes);
+      return;
+    }
     const local = await this.stage.localFileFor(this.layout.stagedArtifact(this.folder, this.attempt, name));
     if (writeFunction !== undefined) await writeFunction(value, local);
+    else if (bytes !== undefined) await writeFile(local, bytes);
     else await writeArtifactFile(value, name, local);
     this.assertOpen('uploadToStage');
+    this.packed.delete(name);
     this.staged.set(name, local);
   }
 
+  /** The artifacts to pack, once the attempt has succeeded. */
+  takePacked(): Array<{ name: string; bytes: Uint8Array }> {
+    const packed = [...this.packed].map(([name, bytes]) => ({ name, bytes }));
+    this.packed.clear();
+    return packed;
+  }
+
+  private async forgetFile(name: string): Promise<void> {
+    const local = this.staged.get(name);
+    if (local === undefined) return;
+    this.staged.delete(name);
+    await this.stage.discardLocalFile(local);
+  }
+
   /**
-   * Reads an artifact: from `stagePath` (a folder relative to the stage root) when given, else
-   * this attempt's own upload of that name, else the partition's committed artifact.
+   * Reads an artifact: this attempt's own upload of that name, or, with `stagePath` (a folder
+   * relative to the stage root, such as another run's partition), the file or packed artifact
+   * there.
    */
   async download<T>(name: string, stagePath: string | undefined, readFunction: ReadFunction<T> | undefined): Promise<T> {
     checkArtifactName(name, 'downloadFromStage');
+    let bytes: Uint8Array | undefined;
     let local: string | undefined;
     let where: string;
     if (stagePath !== undefined) {
       if (stagePath.split(/[\\/]/).includes('..')) {
         throw new ArtifactNameError(`downloadFromStage: stagePath "${stagePath}" must stay inside the stage; give a folder relative to its root`);
       }
-      where = joinStagePath(stagePath.replace(/^\/+|\/+$/g, ''), name);
+      const folder = stagePath.replace(/^\/+|\/+$/g, '');
+      where = joinStagePath(folder, name);
       local = (await this.stage.exists(where)) ? await this.stage.localFile(where) : undefined;
+      if (local === undefined) {
+        const packed = await this.runIndexes.find(folder, name);
+        if (packed !== undefined) bytes = await readPacked(this.stage, packed);
+      }
     } else {
       where = this.layout.artifact(this.folder, name);
-      local = this.staged.get(name) ?? ((await this.stage.exists(where)) ? await this.stage.localFile(where) : undefined);
+      bytes = this.packed.get(name);
+      local = bytes !== undefined ? undefined : this.staged.get(name);
+    }
+    if (bytes !== undefined) {
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return readFunction !== undefined ? withTemporaryFile(buffer, name, readFunction) : ((await decodeArtifact(buffer, name)) as T);
     }
     if (local === undefined) throw new ArtifactNotFoundError(`downloadFromStage: ${where} does not exist on the stage ${this.stage.location}`);
     return readFunction !== undefined ? await readFunction(local) : ((await readArtifactFile(local, name)) as T);
@@ -65,6 +120,7 @@ export class AttemptArtifacts {
   /** Drops the uploads of a failed attempt. */
   async discard(): Promise<void> {
     this.closed = true;
+    this.packed.clear();
     await Promise.all([...this.staged.values()].map((local) => this.stage.discardLocalFile(local)));
     this.staged.clear();
   }

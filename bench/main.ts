@@ -1,0 +1,48 @@
+/**
+ * `npm run bench`: dpf's partition throughput, data path, scaling and memory on real workloads,
+ * each next to a reference measured in the same run. Prints medians and ratios; BENCHMARKS.md
+ * records them.
+ *
+ *   npm run bench                       every workload, 5 runs each (M1: 3)
+ *   npm run bench -- --only W1,O1       some of them
+ *   npm run bench -- --runs 3           fewer runs
+ *   npm run bench -- --smoke            tiny sizes: checks the benchmark works, figures mean nothing
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { BenchOptions, Result } from './harness.js';
+import { seconds } from './harness.js';
+import { m1 } from './workloads/m1-memory.js';
+import { o1 } from './workloads/o1-overhead.js';
+import { s1 } from './workloads/s1-scaling.js';
+import { t1 } from './workloads/t1-small-files.js';
+import { w1 } from './workloads/w1-mean-per-key.js';
+import { w2 } from './workloads/w2-flights-regression.js';
+
+const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1 };
+
+const { values } = parseArgs({
+  options: { only: { type: 'string' }, runs: { type: 'string' }, smoke: { type: 'boolean', default: false } },
+});
+const only = values.only?.split(',').map((id) => id.trim().toUpperCase()) ?? Object.keys(WORKLOADS);
+const unknown = only.filter((id) => WORKLOADS[id] === undefined);
+if (unknown.length > 0) throw new Error(`unknown workload(s) ${unknown.join(', ')}; the workloads are ${Object.keys(WORKLOADS).join(', ')}`);
+const options: BenchOptions = { runs: Number(values.runs ?? (values.smoke ? 1 : 5)), smoke: values.smoke };
+
+console.log(`dpf bench — ${options.smoke ? 'SMOKE sizes, ' : ''}median of ${options.runs} run(s) after a warm-up; ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}\n`);
+const results: Result[] = [];
+for (const id of only) {
+  const started = performance.now();
+  const result = await WORKLOADS[id]!(options);
+  results.push(result);
+  console.log(`${id} done in ${seconds((performance.now() - started) / 1000)}: ${result.figure}`);
+}
+
+console.log('\n| id | workload | dpf (median) | reference (median) | ratio | figure | target | met |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const result of results) {
+  const reference = result.reference === undefined ? '—' : `${seconds(result.reference)} (${result.referenceName})`;
+  const ratio = result.reference === undefined ? '—' : `${(result.dpf / result.reference).toFixed(2)}×`;
+  const met = result.met === undefined ? '—' : result.met ? 'yes' : 'no';
+  console.log(`| ${result.id} | ${result.workload} | ${seconds(result.dpf)} | ${reference} | ${ratio} | ${result.figure} | ${result.target} | ${met} |`);
+}

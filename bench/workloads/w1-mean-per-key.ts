@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DPF, RunStatus } from 'dpf';
+import { type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Result, seconds, time, WORK } from '../harness.js';
+
+/**
+ * W1: 1,000,000 rows with 10,000 keys in a Parquet file; per key, the row count and mean of a
+ * column saved as the partition's result, then every result queried into one table. Timed from
+ * the Parquet file to the queried table (the run's statuses durable on the stage). Reference:
+ * DuckDB's GROUP BY of the same aggregate on the same file.
+ */
+export async function w1(options: BenchOptions): Promise<Result> {
+  const rows = options.smoke ? 20_000 : 1_000_000;
+  const keys = options.smoke ? 200 : 10_000;
+  const file = await dataset(rows, keys);
+  const stage = await freshDir('stage-w1');
+  const dpf = new DPF(join(FUNCTIONS, 'mean.mjs'), { stage });
+  let table: { numRows: number } | undefined;
+  const dpfTimes = await time(options.runs, async (run) => {
+    const handle = await dpf.run({ partitionBy: 'key', source: `SELECT * FROM '${file}'`, runId: `w1-${run + 1}`, onExistingArtifacts: 'overwrite' });
+    if ((await handle.wait()) !== RunStatus.SUCCESS) throw new Error('W1 run failed');
+    table = await handle.query('SELECT partition_id, rows, mean FROM results', { results: 'result.json' });
+  });
+  if (table?.numRows !== keys) throw new Error(`W1: the results table has ${table?.numRows} rows, not ${keys}`);
+  const referenceTimes = await time(options.runs, async () => {
+    await duckdb(`SELECT key, count(*) AS rows, avg(value) AS mean FROM '${file}' GROUP BY key`);
+  });
+  const dpfMedian = median(dpfTimes);
+  return {
+    id: 'W1',
+    workload: `${rows.toLocaleString('en')} rows, ${keys.toLocaleString('en')} keys: count + mean per key, results queried`,
+    dpf: dpfMedian,
+    reference: median(referenceTimes),
+    referenceName: 'DuckDB GROUP BY',
+    figure: seconds(dpfMedian),
+    target: '≤ 0.5 s',
+    met: dpfMedian <= 0.5,
+    notes: [],
+  };
+}
+
+async function dataset(rows: number, keys: number): Promise<string> {
+  await mkdir(join(WORK, 'data'), { recursive: true });
+  const file = join(WORK, 'data', `w1-${rows}-${keys}.parquet`);
+  if (!existsSync(file)) {
+    // Deterministic: the key is a hash of the row number, the value a multiplicative hash of it.
+    await duckdb(`COPY (SELECT (hash(i) % ${keys})::INTEGER AS key, ((i * 2654435761) % 1000003) / 1000003.0 AS value
+                  FROM range(${rows}) t(i)) TO '${file}' (FORMAT PARQUET)`);
+  }
+  return file;
+}
