@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { SessionTarget } from './execute/protocol.js';
+import { prewarmWorkers } from './execute/local-executor.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
 import { choosePartitions } from './plan/partition.js';
 import { planStagePartitions } from './plan/stage-partitions.js';
@@ -180,6 +181,7 @@ export class DPF {
     const partitionBy = checkColumns(checked.partitionBy, 'partitionBy', 'a column name, or a non-empty list of column names for a composite key');
     const orderBy = checked.orderBy === undefined ? [] : checkColumns(checked.orderBy, 'orderBy', "a column name such as 'day' or 'amount DESC', or a list of them");
     const database = checked.database === undefined ? undefined : checkDatabaseFile(checked.database);
+    prewarmWorkers(common.executionOptions);
     await this.checkFunction();
     const stage = await this.openStage();
     const layout = new RunLayout(common.runId);

@@ -5,6 +5,7 @@ import type { BatchOptions } from './data-connector.js';
 import { TableConnector } from './table-connector.js';
 import type { InputReader } from './input-segments.js';
 import { loadArrow } from './lazy-modules.js';
+import type { Columnar } from './table-values.js';
 
 /**
  * DataFrame mode's {@link DataConnector}: the partition's rows of the run's planned input, read
@@ -24,10 +25,20 @@ export class RowsConnector extends TableConnector {
 
   async toArrow(): Promise<Table> {
     const { Table } = await loadArrow();
+    const batches = await this.readBatches();
+    return batches.length === 0 ? new Table(await this.schema()) : new Table(batches);
+  }
+
+  protected override async columnar(): Promise<Columnar> {
+    const batches = await this.readBatches();
+    return batches.length === 1 ? batches[0]! : this.toArrow();
+  }
+
+  private async readBatches(): Promise<RecordBatch[]> {
     const batches: RecordBatch[] = [];
     for await (const batch of this.input.rows(this.start, this.rows)) batches.push(batch);
     this.rowsRead = this.rows;
-    return batches.length === 0 ? new Table(await this.schema()) : new Table(batches);
+    return batches;
   }
 
   async *batches(options: BatchOptions = {}): AsyncGenerator<RecordBatch> {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import type { BatchOptions, ColumnValues, DataConnector } from './data-connector.js';
 import { loadTableValues } from './lazy-modules.js';
+import type { Columnar } from './table-values.js';
 
 /** What both connectors share: records and columns are views of `toArrow()`. */
 export abstract class TableConnector implements DataConnector {
@@ -17,12 +18,17 @@ export abstract class TableConnector implements DataConnector {
   abstract stream(): Readable;
 
   async toRecords(): Promise<Record<string, unknown>[]> {
-    const table = await this.toArrow();
-    return (await loadTableValues()).tableToRecords(table);
+    const columnar = await this.columnar();
+    return (await loadTableValues()).tableToRecords(columnar);
   }
 
   async toColumns(): Promise<Record<string, ColumnValues>> {
-    const table = await this.toArrow();
-    return (await loadTableValues()).tableToColumns(table);
+    const columnar = await this.columnar();
+    return (await loadTableValues()).tableToColumns(columnar);
+  }
+
+  /** The data as columns: a Table, or a single batch where building a Table would only cost time. */
+  protected columnar(): Promise<Columnar> {
+    return this.toArrow();
   }
 }

@@ -6,8 +6,11 @@ import type { ColumnValues } from './data-connector.js';
  * what JSON artifacts are written from.
  */
 
+/** A table or a single record batch: what records and columns are read from. */
+export type Columnar = Pick<Table, 'schema' | 'numRows'> & { getChildAt(index: number): Vector | null };
+
 /** The rows of a table as plain objects (see {@link DataConnector.toRecords}). */
-export function tableToRecords(table: Table): Record<string, unknown>[] {
+export function tableToRecords(table: Columnar): Record<string, unknown>[] {
   const names = table.schema.fields.map((field) => field.name);
   const columns = names.map((_, i) => plainColumn(table.getChildAt(i)!));
   const records: Record<string, unknown>[] = new Array(table.numRows);
@@ -20,7 +23,7 @@ export function tableToRecords(table: Table): Record<string, unknown>[] {
 }
 
 /** The columns of a table by name (see {@link DataConnector.toColumns}). */
-export function tableToColumns(table: Table): Record<string, ColumnValues> {
+export function tableToColumns(table: Columnar): Record<string, ColumnValues> {
   const columns: Record<string, ColumnValues> = {};
   table.schema.fields.forEach((field, i) => {
     columns[field.name] = numericColumn(table.getChildAt(i)!) ?? plainColumn(table.getChildAt(i)!);

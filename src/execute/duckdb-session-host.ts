@@ -1,5 +1,6 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
+import { loadArrow, loadArrowToDuckDB } from '../data/lazy-modules.js';
 import { serializeError, type SerializedError } from '../errors.js';
 import type { SessionRequest } from './protocol.js';
 
@@ -28,7 +29,7 @@ export class DuckDBSessionHost {
           return { value: reader.getRowObjectsJS() };
         }
         case 'append': {
-          const [{ tableFromIPC }, { appendArrowTable }] = await Promise.all([import('apache-arrow'), import('../data/arrow-to-duckdb.js')]);
+          const [{ tableFromIPC }, { appendArrowTable }] = await Promise.all([loadArrow(), loadArrowToDuckDB()]);
           const table = tableFromIPC(request.ipc);
           await this.createTable(request.table, table);
           await appendArrowTable(await this.transaction(request.attempt), request.table, table, { create: false });
@@ -86,7 +87,7 @@ export class DuckDBSessionHost {
 
   /** Creates a missing table outside any attempt's transaction, so concurrent creators do not conflict. */
   private async createTable(name: string, table: Table): Promise<void> {
-    const { appendArrowTable } = await import('../data/arrow-to-duckdb.js');
+    const { appendArrowTable } = await loadArrowToDuckDB();
     const connection = await (await this.database()).connect();
     try {
       const exists = await connection.runAndReadAll('SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = $1', [name]);

@@ -9,7 +9,8 @@ import type { ModuleReference } from './partition-module.js';
 import type { DuckDBSessionHost } from './duckdb-session-host.js';
 import type { SessionTarget, TaskOutcome, WorkerMessage } from './protocol.js';
 import { Schedule } from './schedule.js';
-import { type WorkerExit, WorkerHandle } from './worker-handle.js';
+import type { WorkerExit, WorkerHandle, WorkerSpawnOptions } from './worker-handle.js';
+import { workerPool } from './worker-pool.js';
 
 /** What an executor runs: the partitions of one run, and which of them to run now. */
 export interface ExecutionPlan {
@@ -43,7 +44,8 @@ export interface AttemptReport {
 
 /** Where the executor reports partition transitions (the run's journal). */
 export interface ExecutionReporter {
-  running(index: number, attempt: number, at: number): void;
+  /** A batch of partitions went to a worker. */
+  running(indices: number[], attempts: number[], at: number): void;
   /** The attempt failed and the partition will be tried again: it is PENDING. */
   retrying(index: number, report: AttemptReport): void;
   finished(index: number, report: AttemptReport): void;
@@ -54,6 +56,8 @@ const STOP_GRACE_MS = 3_000;
 /** A worker blocked this long past `timeoutMs` is terminated. */
 const TIMEOUT_GRACE_MS = 1_000;
 const MAX_RETRY_DELAY_MS = 30_000;
+/** Batches a worker holds at once: the next is there when one ends, so it never waits for the driver. */
+const BATCHES_IN_FLIGHT = 2;
 /** Workers that die this many times in a row before they are ready mean the module cannot run in a worker. */
 const MAX_DEATHS_BEFORE_READY = 3;
 
@@ -61,10 +65,14 @@ interface Slot {
   index: number;
   handle: WorkerHandle;
   ready: boolean;
-  batch: TaskDescriptor[] | undefined;
-  reported: number;
+  /** Tasks sent and not reported yet, in the order the worker runs them; the first is running. */
+  inFlight: TaskDescriptor[];
+  /** Batches sent whose end the worker has not reported. */
+  batches: number;
   lastActivity: number;
   timedOut: boolean;
+  /** Nothing of this run can still be running in the worker: it may serve the next run. */
+  reusable: boolean;
 }
 
 /**
@@ -124,42 +132,29 @@ export class LocalExecutor {
     for (const index of this.schedule.drain()) {
       this.finishPartition(index, { status: PartitionStatus.CANCELLED, attempt: this.attempts.get(index) ?? this.plan.previousAttempts(index), startedAt: now, finishedAt: now });
     }
-    for (const slot of this.slots) if (slot.batch !== undefined) slot.handle.send({ type: 'abort', reason });
+    for (const slot of this.slots) if (slot.inFlight.length > 0) slot.handle.send({ type: 'abort', reason });
     this.stopTimer = setTimeout(() => {
-      for (const slot of this.slots) if (slot.batch !== undefined) void slot.handle.terminate();
+      for (const slot of this.slots) if (slot.inFlight.length > 0) void slot.handle.terminate();
     }, STOP_GRACE_MS);
     this.checkDone();
   }
 
   private spawn(index: number): Slot {
-    const gpus = gpuSliceFor(this.plan.options, index);
-    const slot: Slot = {
-      index,
-      ready: false,
-      batch: undefined,
-      reported: 0,
-      lastActivity: Date.now(),
-      timedOut: false,
-      handle: new WorkerHandle(
-        {
-          isolation: this.plan.options.isolation,
-          memoryLimitMb: this.plan.options.memoryLimitMb,
-          env: gpus === undefined ? {} : { CUDA_VISIBLE_DEVICES: gpus },
-        },
-        (message) => this.onMessage(slot, message),
-      ),
-    };
-    slot.handle.onExit((exit) => this.onExit(slot, exit));
-    const { options } = this.plan;
-    slot.handle.send({
+    const handle = workerPool.acquire(spawnOptions(this.plan.options, index));
+    const slot: Slot = { index, ready: false, inFlight: [], batches: 0, lastActivity: Date.now(), timedOut: false, reusable: true, handle };
+    handle.attach(
+      (message) => this.onMessage(slot, message),
+      (exit) => this.onExit(slot, exit),
+    );
+    handle.send({
       type: 'setup',
       stageLocation: this.plan.stage.location,
       runId: this.plan.layout.runId,
       module: this.plan.module,
-      timeoutMs: options.timeoutMs,
-      duckdb: { threads: Math.max(1, Math.floor(options.numCpusPerWorker)), ...(options.memoryLimitMb !== undefined ? { memoryLimitMb: options.memoryLimitMb } : {}) },
+      timeoutMs: this.plan.options.timeoutMs,
+      duckdb: handle.options.duckdb,
       session: this.plan.session,
-      packArtifacts: options.packSmallArtifacts,
+      packArtifacts: this.plan.options.packSmallArtifacts,
     });
     return slot;
   }
@@ -187,11 +182,12 @@ export class LocalExecutor {
       }
       case 'results':
         for (const outcome of message.outcomes) {
-          slot.reported++;
+          slot.inFlight.shift();
+          if (outcome.orphaned === true) slot.reusable = false;
           this.onOutcome(outcome);
         }
         if (message.batchDone) {
-          slot.batch = undefined;
+          slot.batches--;
           this.dispatch(slot);
         }
         break;
@@ -199,15 +195,30 @@ export class LocalExecutor {
   }
 
   private dispatch(slot: Slot): void {
-    if (this.stopping !== undefined || this.finished || !slot.ready || slot.batch !== undefined) return this.checkDone();
-    const indices = this.schedule.takeBatch(this.slots.length);
-    if (indices.length === 0) return this.checkDone();
+    while (this.stopping === undefined && !this.finished && slot.ready && slot.batches < this.batchesInFlight()) {
+      const indices = this.schedule.takeBatch(this.slots.length * BATCHES_IN_FLIGHT);
+      if (indices.length === 0) break;
+      this.send(slot, indices);
+    }
+    this.checkDone();
+  }
+
+  /**
+   * A second batch waits in a worker only while plenty of work is left; near the end, or with
+   * few partitions, each batch goes to whichever worker is free, so none sits idle.
+   */
+  private batchesInFlight(): number {
+    return this.schedule.size > this.slots.length * 8 ? BATCHES_IN_FLIGHT : 1;
+  }
+
+  private send(slot: Slot, indices: number[]): void {
     const now = Date.now();
+    const attempts: number[] = [];
     const tasks = indices.map((index) => {
       const attempt = (this.attempts.get(index) ?? this.plan.previousAttempts(index)) + 1;
       this.attempts.set(index, attempt);
       this.attemptsNow.set(index, (this.attemptsNow.get(index) ?? 0) + 1);
-      this.reporter.running(index, attempt, now);
+      attempts.push(attempt);
       const partition = this.plan.partitions[index]!;
       return {
         index,
@@ -219,9 +230,10 @@ export class LocalExecutor {
         clearFolder: this.plan.resumed || attempt > 1,
       } satisfies TaskDescriptor;
     });
-    slot.batch = tasks;
-    slot.reported = 0;
-    slot.lastActivity = now;
+    this.reporter.running(indices, attempts, now);
+    if (slot.inFlight.length === 0) slot.lastActivity = now;
+    slot.inFlight.push(...tasks);
+    slot.batches++;
     slot.handle.send({ type: 'run', tasks });
   }
 
@@ -272,7 +284,7 @@ export class LocalExecutor {
         setTimeout(() => {
           this.retryTimers.delete(index);
           this.schedule.putFirst(index);
-          for (const slot of this.slots) if (slot.batch === undefined) this.dispatch(slot);
+          for (const slot of this.slots) this.dispatch(slot);
         }, delay),
       );
       return;
@@ -289,9 +301,9 @@ export class LocalExecutor {
 
   private onExit(slot: Slot, exit: WorkerExit): void {
     if (this.finished) return;
-    const batch = slot.batch ?? [];
-    const running = batch[slot.reported];
-    slot.batch = undefined;
+    const [running, ...unstarted] = slot.inFlight;
+    slot.inFlight = [];
+    slot.batches = 0;
     if (running !== undefined) {
       void this.plan.sessionHost?.rollback([`${running.index}:${running.attempt}`]);
       const now = Date.now();
@@ -307,7 +319,7 @@ export class LocalExecutor {
         const status = slot.timedOut ? PartitionStatus.FAILED : PartitionStatus.INTERNAL_ERROR;
         this.failAttempt(running.index, { status, attempt: running.attempt, startedAt: slot.lastActivity, finishedAt: now, error: serializeError(error) });
       }
-      for (const task of batch.slice(slot.reported + 1)) this.returnUnstarted(task.index);
+      for (const task of unstarted) this.returnUnstarted(task.index);
     }
     if (!slot.ready && ++this.deathsBeforeReady >= MAX_DEATHS_BEFORE_READY) {
       return this.failEverything(serializeError(new WorkerCrashError(`workers die while loading the partition module: ${describeExit(exit)}`)));
@@ -323,7 +335,7 @@ export class LocalExecutor {
     const limit = this.plan.options.timeoutMs! + TIMEOUT_GRACE_MS;
     const now = Date.now();
     for (const slot of this.slots) {
-      if (slot.batch !== undefined && !slot.timedOut && now - slot.lastActivity > limit) {
+      if (slot.inFlight.length > 0 && !slot.timedOut && now - slot.lastActivity > limit) {
         slot.timedOut = true;
         void slot.handle.terminate();
       }
@@ -337,7 +349,7 @@ export class LocalExecutor {
     const pending = [...this.schedule.drain(), ...this.retryTimers.keys()];
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
-    for (const slot of this.slots) for (const task of (slot.batch ?? []).slice(slot.reported)) pending.push(task.index);
+    for (const slot of this.slots) for (const task of slot.inFlight) pending.push(task.index);
     for (const index of pending) {
       this.finishPartition(index, { status: PartitionStatus.INTERNAL_ERROR, attempt: this.attempts.get(index) ?? 0, startedAt: now, finishedAt: now, error });
     }
@@ -354,8 +366,33 @@ export class LocalExecutor {
     if (this.watchdog !== undefined) clearInterval(this.watchdog);
     if (this.stopTimer !== undefined) clearTimeout(this.stopTimer);
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
-    void Promise.all(this.slots.map((slot) => slot.handle.terminate())).then(() => this.resolveDone());
+    // Healthy idle workers wait for the next run; any other is stopped.
+    const stopping = this.slots.map((slot) => {
+      if (slot.ready && slot.reusable && slot.inFlight.length === 0 && !slot.timedOut && this.stopping === undefined) {
+        workerPool.release(slot.handle);
+        return Promise.resolve();
+      }
+      slot.handle.attach(undefined, undefined);
+      return slot.handle.terminate();
+    });
+    void Promise.all(stopping).then(() => this.resolveDone());
   }
+}
+
+/** Starts the worker threads of a run with these options ahead of it, to boot while it is planned. */
+export function prewarmWorkers(options: ResolvedExecutionOptions, partitions = Infinity): void {
+  workerPool.prewarm(spawnOptions(options, 0), Math.min(localWorkerCount(options), partitions));
+}
+
+/** The spawn options of worker `slot` of a run with these options. */
+export function spawnOptions(options: ResolvedExecutionOptions, slot: number): WorkerSpawnOptions {
+  const gpus = gpuSliceFor(options, slot);
+  return {
+    isolation: options.isolation,
+    memoryLimitMb: options.memoryLimitMb,
+    env: gpus === undefined ? {} : { CUDA_VISIBLE_DEVICES: gpus },
+    duckdb: { threads: Math.max(1, Math.floor(options.numCpusPerWorker)), ...(options.memoryLimitMb !== undefined ? { memoryLimitMb: options.memoryLimitMb } : {}) },
+  };
 }
 
 function describeExit(exit: WorkerExit): string {

@@ -54,7 +54,8 @@ export type StopReason = 'cancel' | 'fail-fast' | 'timeout' | 'crash';
  * captures its output, enforces its timeout and abort signal, then commits its artifacts and log.
  */
 export class PartitionAttempt {
-  private readonly controller = new AbortController();
+  /** Made when the function first looks at `context.signal`: most never do, and it costs. */
+  private controller: AbortController | undefined;
   private readonly capture: LogCapture;
   private readonly artifacts: AttemptArtifacts;
   private readonly session: AttemptSession;
@@ -83,7 +84,7 @@ export class PartitionAttempt {
   stop(reason: StopReason, error: unknown): void {
     if (this.stopped !== undefined) return;
     this.stopped = { reason, error };
-    this.controller.abort(error);
+    this.controller?.abort(error);
     this.wake?.();
   }
 
@@ -134,6 +135,7 @@ export class PartitionAttempt {
     const rows = connector.rowsRead;
     if (rows !== undefined) outcome.numRows = rows;
     if (error !== undefined) outcome.error = serializeError(error);
+    if (this.stopped !== undefined) outcome.orphaned = true;
     return { outcome, packed: error === undefined ? this.artifacts.takePacked() : [] };
   }
 
@@ -147,18 +149,27 @@ export class PartitionAttempt {
     if (text !== '') await this.environment.stage.append(this.logPath, text);
   }
 
+  private signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.stopped !== undefined && !this.controller.signal.aborted) this.controller.abort(this.stopped.error);
+    return this.controller.signal;
+  }
+
   private context(): PartitionContext {
     const { task, artifacts, capture, session } = this;
     const log = ((...args: unknown[]) => capture.write('log', formatLogArguments(args))) as PartitionLog;
     log.info = log;
     log.warn = (...args: unknown[]) => capture.write('log', `WARN ${formatLogArguments(args)}`);
     log.error = (...args: unknown[]) => capture.write('log', `ERROR ${formatLogArguments(args)}`);
+    const signal = (): AbortSignal => this.signal();
     return {
       partitionId: task.id,
+      get signal(): AbortSignal {
+        return signal();
+      },
       partitionKey: task.key === undefined ? task.id : restoreKey(task.key),
       runId: this.environment.layout.runId,
       attempt: task.attempt,
-      signal: this.controller.signal,
       log,
       uploadToStage: (value, filename, options) => artifacts.upload(value, filename, options?.writeFunction),
       downloadFromStage: (filename, options) => artifacts.download(filename, options?.stagePath, options?.readFunction),

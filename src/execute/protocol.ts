@@ -68,6 +68,11 @@ export interface TaskOutcome {
   error?: SerializedError;
   /** DONE: where the attempt's small artifacts were packed. */
   packed?: PackedArtifact[];
+  /**
+   * The attempt was stopped from outside (timeout, cancel, an escaped error) while its function
+   * may still be running: the worker must not be reused by another run.
+   */
+  orphaned?: boolean;
 }
 
 export type WorkerMessage =

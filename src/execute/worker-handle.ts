@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
+import type { DuckDBSettings } from '../data/duckdb-settings.js';
 import type { DriverMessage, WorkerMessage } from './protocol.js';
 
 /** How a worker ended when nobody asked it to: what the partition it ran is told. */
@@ -20,6 +21,8 @@ export interface WorkerSpawnOptions {
   memoryLimitMb: number | undefined;
   /** Extra environment variables (`CUDA_VISIBLE_DEVICES`); process isolation only. */
   env: Record<string, string>;
+  /** The limits the worker's DuckDB is created with (a pooled worker keeps its DuckDB). */
+  duckdb: DuckDBSettings;
 }
 
 const WORKER_ENTRY = new URL('./worker-main.js', import.meta.url);
@@ -33,11 +36,13 @@ export class WorkerHandle {
   private readonly thread: Worker | undefined;
   private readonly child: ChildProcess | undefined;
   private exitListener: ((exit: WorkerExit) => void) | undefined;
+  private messageListener: ((message: WorkerMessage) => void) | undefined;
   private lastError: Error | undefined;
   private exited = false;
   private stderrTail = '';
 
-  constructor(options: WorkerSpawnOptions, onMessage: (message: WorkerMessage) => void) {
+  constructor(readonly options: WorkerSpawnOptions) {
+    const onMessage = (message: WorkerMessage): void => this.messageListener?.(message);
     if (options.isolation === 'thread') {
       this.thread = new Worker(WORKER_ENTRY, {
         execArgv: inheritedExecArgv(),
@@ -68,9 +73,23 @@ export class WorkerHandle {
     }
   }
 
-  /** Called once when the worker exits. */
-  onExit(listener: (exit: WorkerExit) => void): void {
-    this.exitListener = listener;
+  /** Whether the worker is still running. */
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  /** Gives the worker to a new owner: its messages and its exit go there from now on. */
+  attach(onMessage: ((message: WorkerMessage) => void) | undefined, onExit: ((exit: WorkerExit) => void) | undefined): void {
+    this.messageListener = onMessage;
+    this.exitListener = onExit;
+  }
+
+  /** Whether the worker keeps the process alive (an idle pooled worker must not). */
+  keepAlive(keep: boolean): void {
+    if (this.thread !== undefined) {
+      if (keep) this.thread.ref();
+      else this.thread.unref();
+    }
   }
 
   send(message: DriverMessage): void {

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { configureDuckDB } from '../data/duckdb-settings.js';
+import { loadArrow, loadTableValues } from '../data/lazy-modules.js';
 import { PartitionCancelledError, serializeError } from '../errors.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import { LocalStage } from '../stage/local-stage.js';
@@ -12,14 +13,14 @@ import { RunLayout } from '../stage/run-layout.js';
 import { installLogCapture } from './log-capture.js';
 import { loadPartitionFunction } from './partition-module.js';
 import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
-import { PackWriter } from '../stage/artifact-pack.js';
+import { type PackedArtifact, PackWriter } from '../stage/artifact-pack.js';
 import { RunIndexes } from '../run/run-indexes.js';
 import type { SessionProvider } from './attempt-session.js';
 import { DuckDBSessionClient } from './duckdb-session-client.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
 
 /** Outcomes are sent together unless this long has passed since the last report. */
-const REPORT_INTERVAL_MS = 20;
+const REPORT_INTERVAL_MS = 50;
 
 interface Channel {
   send(message: WorkerMessage): void;
@@ -39,6 +40,9 @@ let abortReason: AbortMessage['reason'] | undefined;
 let queue: Promise<void> = Promise.resolve();
 let duckdbSessions: DuckDBSessionClient | undefined;
 let packs: PackWriter | undefined;
+
+// Most partitions read tables: load apache-arrow while the worker waits for its first task.
+void loadArrow().then(loadTableValues).catch(() => undefined);
 
 if (channel === undefined) {
   console.error('dpf worker: started without a driver; this module is run by dpf itself');
@@ -105,13 +109,17 @@ async function sessionProvider(driver: Channel, target: SessionTarget): Promise<
   return new PostgresSessions(target.url);
 }
 
+/**
+ * Reports go out one at a time and in order, across batches; the small artifacts of the reported
+ * partitions are packed (one write) before their outcomes leave, so a DONE is never ahead of its
+ * artifacts. The next batch starts without waiting for the pack write.
+ */
+let reporting: Promise<void> = Promise.resolve();
+
 async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {
   let pending: AttemptResult[] = [];
   let lastReport = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  // Reports go out one at a time, in order; the small artifacts of the reported partitions are
-  // packed (one write) before their outcomes leave, so a DONE is never ahead of its artifacts.
-  let reporting: Promise<void> = Promise.resolve();
   const report = (batchDone: boolean): Promise<void> => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
@@ -136,7 +144,7 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
     if (result.outcome.status !== 'DONE' || Date.now() - lastReport >= REPORT_INTERVAL_MS) void report(false);
     else timer ??= setTimeout(() => void report(false), REPORT_INTERVAL_MS - (Date.now() - lastReport));
   }
-  await report(true);
+  void report(true);
 }
 
 /** Writes the results' small artifacts to the worker's pack; an attempt whose pack write fails is FAILED. */
@@ -145,9 +153,16 @@ async function packed(results: readonly AttemptResult[]): Promise<TaskOutcome[]>
   if (items.length === 0 || packs === undefined) return results.map((result) => result.outcome);
   try {
     const located = await packs.write(items);
+    const byOwner = new Map<number, PackedArtifact[]>();
+    located.forEach((artifact, j) => {
+      const owner = items[j]!.owner;
+      const list = byOwner.get(owner);
+      if (list === undefined) byOwner.set(owner, [artifact]);
+      else list.push(artifact);
+    });
     return results.map((result, i) => {
-      const mine = located.filter((_, j) => items[j]!.owner === i);
-      return mine.length === 0 ? result.outcome : { ...result.outcome, packed: mine };
+      const mine = byOwner.get(i);
+      return mine === undefined ? result.outcome : { ...result.outcome, packed: mine };
     });
   } catch (error) {
     return results.map((result) =>

@@ -251,6 +251,10 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
         const event: PartitionEvent = { partitionId: this.partitions[record.i]?.id ?? String(record.i), status: record.s, attempt: record.a };
         if (record.error !== undefined) event.error = record.error;
         this.emit('partition', event);
+      } else if (record.t === 'running' && listening) {
+        record.i.forEach((index, k) => {
+          this.emit('partition', { partitionId: this.partitions[index]?.id ?? String(index), status: PartitionStatus.RUNNING, attempt: record.a[k]! });
+        });
       } else if (record.t === 'end') {
         this.emit('end', record.status);
       }

@@ -25,6 +25,8 @@ export type JournalRecord =
       /** DONE: the partition's packed artifacts. */
       packed?: PackedArtifact[];
     }
+  /** A batch of partitions went to a worker: each is RUNNING with its attempt (one record, not one each). */
+  | { t: 'running'; i: number[]; a: number[]; at: number }
   /** A driver started (or resumed: `generation` > 1) the run, with this many partitions to run. */
   | { t: 'start'; generation: number; at: number; partitions: number; todo: number }
   /** Someone asked the run to stop. */

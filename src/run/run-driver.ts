@@ -125,7 +125,7 @@ export class RunDriver {
       this.journal.record(entry);
     };
     return {
-      running: (index, attempt, at) => this.journal.record({ t: 'partition', i: index, s: PartitionStatus.RUNNING, a: attempt, at }),
+      running: (indices, attempts, at) => this.journal.record({ t: 'running', i: indices, a: attempts, at }),
       retrying: record,
       finished: record,
     };

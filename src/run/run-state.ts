@@ -91,6 +91,12 @@ export class RunState {
           onPartition?.(record.i, record);
           break;
         }
+        case 'running':
+          for (let k = 0; k < record.i.length; k++) {
+            const entry = { t: 'partition' as const, i: record.i[k]!, s: PartitionStatus.RUNNING, a: record.a[k]!, at: record.at };
+            this.apply([entry], onPartition);
+          }
+          break;
         case 'start':
           this.grow(record.partitions);
           this.generation = record.generation;

@@ -62,7 +62,8 @@ export class AttemptArtifacts {
 
   /** The artifacts to pack, once the attempt has succeeded. */
   takePacked(): Array<{ name: string; bytes: Uint8Array }> {
-    const packed = [...this.packed].map(([name, bytes]) => ({ name, bytes }));
+    const packed: Array<{ name: string; bytes: Uint8Array }> = [];
+    for (const [name, bytes] of this.packed) packed.push({ name, bytes });
     this.packed.clear();
     return packed;
   }
