@@ -30,27 +30,10 @@ export async function queryRunResults(
     loadArrowToDuckDB(),
     loadArrow(),
   ]);
-  const rows = partitions.map((partition, i) => {
-    const details = state.partitions[i]!;
-    return {
-      partition_id: partition.id,
-      status: details.status,
-      attempts: details.attempts,
-      num_rows: details.numRows ?? null,
-      duration_ms: details.startedAt !== undefined && details.finishedAt !== undefined ? details.finishedAt - details.startedAt : null,
-      folder: partition.folder,
-    };
-  });
   // One listing of the run's folder tells which partitions have the artifact as a file.
   const existing = new Set(Object.keys(views).length === 0 ? [] : (await stage.list(layout.root)).map((file) => file.path));
   return withDuckDB(async (connection) => {
-    if (rows.length > 0) {
-      await appendArrowTable(connection, 'partitions', tableFromJSON(rows), { create: 'temporary' });
-    } else {
-      await connection.run(
-        'CREATE TEMP TABLE partitions (partition_id VARCHAR, status VARCHAR, attempts DOUBLE, num_rows DOUBLE, duration_ms DOUBLE, folder VARCHAR)',
-      );
-    }
+    if (/\bpartitions\b/i.test(sql)) await createPartitionsTable(connection, partitions, state);
     for (const [view, artifact] of Object.entries(views)) {
       const done = partitions.map((partition, i) => ({ partition, state: state.partitions[i]! })).filter(({ state: s }) => s.status === 'DONE');
       if (isJson(artifact)) {
@@ -136,14 +119,45 @@ function recordsOf(document: string): string[] {
 }
 
 async function createJsonView(connection: DuckDBConnection, view: string, ndjson: string): Promise<void> {
+  await createTableFromJson(
+    connection,
+    ndjson,
+    (file) =>
+      `CREATE TEMP TABLE ${sqlIdentifier(view)} AS SELECT ${ID_COLUMN} AS partition_id, * EXCLUDE (${ID_COLUMN}) ` +
+      `FROM read_json(${sqlString(file)}, format = 'newline_delimited')`,
+  );
+}
+
+/** The view `partitions`: every partition with its status, attempts, rows, duration and folder. */
+async function createPartitionsTable(connection: DuckDBConnection, partitions: readonly PlannedPartition[], state: RunState): Promise<void> {
+  const lines = partitions.map((partition, i) => {
+    const details = state.partitions[i]!;
+    const duration = details.startedAt !== undefined && details.finishedAt !== undefined ? details.finishedAt - details.startedAt : null;
+    return JSON.stringify({
+      partition_id: partition.id,
+      status: details.status,
+      attempts: details.attempts,
+      num_rows: details.numRows ?? null,
+      duration_ms: duration,
+      folder: partition.folder,
+    });
+  });
+  await createTableFromJson(
+    connection,
+    lines.join('\n') + '\n',
+    (file) =>
+      `CREATE TEMP TABLE partitions AS SELECT * FROM read_json(${sqlString(file)}, format = 'newline_delimited', columns = ` +
+      "{partition_id: 'VARCHAR', status: 'VARCHAR', attempts: 'INTEGER', num_rows: 'BIGINT', duration_ms: 'BIGINT', folder: 'VARCHAR'})",
+  );
+}
+
+/** Loads newline-delimited JSON into DuckDB through a temporary file (DuckDB's JSON reader is much faster than building Arrow in JS). */
+async function createTableFromJson(connection: DuckDBConnection, ndjson: string, sql: (file: string) => string): Promise<void> {
   const folder = await mkdtemp(join(tmpdir(), 'dpf-query-'));
   const file = join(folder, 'records.ndjson');
   try {
     await writeFile(file, ndjson);
-    await connection.run(
-      `CREATE TEMP TABLE ${sqlIdentifier(view)} AS SELECT ${ID_COLUMN} AS partition_id, * EXCLUDE (${ID_COLUMN}) ` +
-        `FROM read_json(${sqlString(file)}, format = 'newline_delimited')`,
-    );
+    await connection.run(sql(file));
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
