@@ -85,6 +85,23 @@ describe('DataConnector', () => {
     expect(result.sum).toBe(String(199999n * 200000n));
   });
 
+  it('reads NULLs among long and short strings exactly (a NULL string\'s bytes are never read)', async () => {
+    const write = async (dir: string): Promise<void> => {
+      await mkdir(dir, { recursive: true });
+      await duckdb(`COPY (SELECT i, CASE WHEN i % 3 = 0 THEN NULL WHEN i % 3 = 1 THEN 'short' || i ELSE repeat('long string ', 3) || i END AS s
+                    FROM range(20000) t(i)) TO '${join(dir, 'strings.parquet')}' (FORMAT PARQUET)`);
+    };
+    const out = await collect(
+      write,
+      `
+      const records = await data.toRecords();
+      const wrong = records.filter((r) => r.s !== (r.i % 3 === 0 ? null : r.i % 3 === 1 ? 'short' + r.i : 'long string '.repeat(3) + r.i));
+      await context.uploadToStage({ rows: records.length, wrong: wrong.length }, 'out.json');
+    `,
+    );
+    expect(out['strings.parquet']).toEqual({ rows: 20000, wrong: 0 });
+  });
+
   it('gives columns as typed arrays, nulls of numeric columns as NaN', async () => {
     const out = await collect(
       { 'x.csv': 'i,f,s\n1,1.5,a\n2,,b\n3,3.5,\n' },

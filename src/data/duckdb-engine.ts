@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { arrowSchemaOf, chunksToRecordBatch } from './duckdb-to-arrow.js';
@@ -13,6 +16,8 @@ let instance: Promise<DuckDBInstance> | undefined;
 function duckdb(): Promise<DuckDBInstance> {
   const settings = duckdbSettings();
   instance ??= DuckDBInstance.create(':memory:', {
+    // Spills go to the system's temporary folder, not a .tmp folder in the working directory.
+    temp_directory: join(tmpdir(), `dpf-duckdb-${process.pid}-${threadId}`),
     ...(settings.threads !== undefined ? { threads: String(settings.threads) } : {}),
     ...(settings.memoryLimitMb !== undefined ? { memory_limit: `${settings.memoryLimitMb}MB` } : {}),
   });

@@ -310,24 +310,33 @@ function copyStrings(
   rowCounts: readonly number[],
   length: number,
 ): { valueOffsets: Int32Array; data: Uint8Array } {
-  const views = vectors.map((vector, i) => {
-    const raw = duckdb.vector_get_data(vector, rowCounts[i]! * 16);
-    return { raw, view: new DataView(raw.buffer, raw.byteOffset, raw.byteLength) };
+  // A NULL's 16 bytes are not initialised: its length (and pointer) must never be read.
+  const chunks = vectors.map((vector, i) => {
+    const count = rowCounts[i]!;
+    const raw = duckdb.vector_get_data(vector, count * 16);
+    const validity = count > 0 ? duckdb.vector_get_validity(vector, Math.ceil(count / 64) * 8) : null;
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const sizes = new Uint32Array(count);
+    for (let j = 0; j < count; j++) {
+      const valid = validity === null || validity === undefined || ((validity[j >> 3]! >> (j & 7)) & 1) === 1;
+      sizes[j] = valid ? view.getUint32(j * 16, true) : 0;
+    }
+    return { raw, sizes };
   });
   const valueOffsets = new Int32Array(length + 1);
   let total = 0;
   let row = 0;
-  views.forEach(({ view }, i) => {
-    for (let j = 0; j < rowCounts[i]!; j++, row++) {
-      total += view.getUint32(j * 16, true);
+  for (const { sizes } of chunks) {
+    for (let j = 0; j < sizes.length; j++, row++) {
+      total += sizes[j]!;
       valueOffsets[row + 1] = total;
     }
-  });
+  }
   const data = new Uint8Array(total);
   row = 0;
-  views.forEach(({ raw, view }, i) => {
-    for (let j = 0; j < rowCounts[i]!; j++, row++) {
-      const size = view.getUint32(j * 16, true);
+  for (const { raw, sizes } of chunks) {
+    for (let j = 0; j < sizes.length; j++, row++) {
+      const size = sizes[j]!;
       if (size === 0) continue;
       const at = valueOffsets[row]!;
       if (size <= 12) {
@@ -337,7 +346,7 @@ function copyStrings(
         data.set(duckdb.get_data_from_pointer(raw.buffer as ArrayBuffer, raw.byteOffset + j * 16 + 8, size), at);
       }
     }
-  });
+  }
   return { valueOffsets, data };
 }
 

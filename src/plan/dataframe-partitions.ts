@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { type DataType, Type, type Vector } from 'apache-arrow';
 import { SegmentWriter } from '../data/input-segments.js';
 import { loadDuckDBEngine } from '../data/lazy-modules.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
@@ -47,12 +46,17 @@ const SORTED = 'dpf_sorted';
  * rows are written once to the run's input as Arrow segments. Workers never query the source.
  */
 export async function planDataFramePartitions(request: DataFramePlanRequest): Promise<DataFramePlan> {
-  const instance = await DuckDBInstance.create(':memory:', { temp_directory: join(tmpdir(), `dpf-duckdb-${process.pid}-${randomBytes(3).toString('hex')}`) });
-  const connection = await instance.connect();
+  const { withDuckDB } = await loadDuckDBEngine();
+  // The process's own DuckDB; the temporary tables live in this connection and go with it.
+  return withDuckDB((connection) => plan(connection, request));
+}
+
+async function plan(connection: DuckDBConnection, request: DataFramePlanRequest): Promise<DataFramePlan> {
+  const database = `dpf_database_${randomBytes(4).toString('hex')}`;
   try {
     if (request.database !== undefined) {
-      await run(connection, `ATTACH ${sqlString(request.database)} AS dpf_database (READ_ONLY)`, `Cannot open the database ${request.database}`);
-      await connection.run('USE dpf_database');
+      await run(connection, `ATTACH ${sqlString(request.database)} AS ${database} (READ_ONLY)`, `Cannot open the database ${request.database}`);
+      await connection.run(`USE ${database}`);
     }
     const relation = await relationOf(connection, request.source);
     const columns = await describeRelation(connection, relation);
@@ -85,8 +89,11 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
     await writeSortedInput(connection, request.stage, request.inputFolder);
     return { partitions, partitionBy, rows: start };
   } finally {
-    connection.closeSync();
-    instance.closeSync();
+    await connection.run(`DROP TABLE IF EXISTS ${SORTED}`).catch(() => undefined);
+    if (request.database !== undefined) {
+      await connection.run('USE memory').catch(() => undefined);
+      await connection.run(`DETACH DATABASE IF EXISTS ${database}`).catch(() => undefined);
+    }
   }
 }
 
@@ -99,23 +106,38 @@ interface DistinctKey {
 async function distinctKeys(connection: DuckDBConnection, partitionBy: readonly string[], order: string): Promise<DistinctKey[]> {
   const keyColumns = partitionBy.map(sqlIdentifier);
   const texts = keyColumns.map((column, i) => `CAST(${column} AS VARCHAR) AS dpf_text_${i}`);
-  const reader = await connection.runAndReadAll(
-    `SELECT ${keyColumns.join(', ')}, ${texts.join(', ')}, count(*)::BIGINT AS dpf_rows FROM ${SORTED} GROUP BY ALL ORDER BY ${order}`,
-  );
+  const sql = `SELECT ${keyColumns.join(', ')}, ${texts.join(', ')}, count(*)::BIGINT AS dpf_rows FROM ${SORTED} GROUP BY ALL ORDER BY ${order}`;
+  const { streamQueryAsArrowOn } = await loadDuckDBEngine();
   const width = partitionBy.length;
-  return reader.getRowsJS().map((row) => ({
-    values: row.slice(0, width).map(toKeyValue),
-    texts: row.slice(width, 2 * width).map((text) => (text === null ? null : String(text))),
-    rows: Number(row[2 * width]),
-  }));
+  const keys: DistinctKey[] = [];
+  for await (const batch of streamQueryAsArrowOn(connection, sql, BATCH_ROWS)) {
+    const values = partitionBy.map((_, c) => keyValues(batch.getChildAt(c)!));
+    const textColumns = partitionBy.map((_, c) => batch.getChildAt(width + c)!);
+    const rows = batch.getChildAt(2 * width)!;
+    for (let row = 0; row < batch.numRows; row++) {
+      keys.push({
+        values: values.map((column) => column[row]!),
+        texts: textColumns.map((column) => (column.get(row) as string | null) ?? null),
+        rows: Number(rows.get(row) as bigint),
+      });
+    }
+  }
+  return keys;
 }
 
-/** DuckDB's JavaScript value of a key column as a partition key: number, bigint, string, boolean, Date or null. */
-function toKeyValue(value: unknown): PartitionKey {
-  if (value === null || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'string' || typeof value === 'boolean' || value instanceof Date) {
-    return value;
+/** A key column's values as partition keys: number, bigint, string, boolean, Date or null. */
+function keyValues(vector: Vector): PartitionKey[] {
+  const type = vector.type as DataType;
+  const out: PartitionKey[] = new Array(vector.length);
+  for (let row = 0; row < vector.length; row++) {
+    const value: unknown = vector.get(row);
+    if (value === null || value === undefined) out[row] = null;
+    else if (type.typeId === Type.Date || type.typeId === Type.Timestamp) out[row] = new Date(Number(value));
+    else if (type.typeId === Type.Decimal) out[row] = Number(String(value)) / 10 ** (type as unknown as { scale: number }).scale;
+    else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'string' || typeof value === 'boolean') out[row] = value;
+    else out[row] = JSON.stringify(value, (_, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner));
   }
-  return JSON.stringify(value, (_, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner));
+  return out;
 }
 
 async function writeSortedInput(connection: DuckDBConnection, stage: Stage, folder: string): Promise<void> {

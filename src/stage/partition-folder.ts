@@ -44,7 +44,11 @@ export function decodePartitionFolder(folder: string, encoding: FolderEncoding):
   return segments.map((segment) => decodeSegment(segment, encoding)).join('/');
 }
 
+// Names made only of these need no encoding on a case-sensitive stage (the common case, checked first).
+const PLAIN = /^[A-Za-z0-9][A-Za-z0-9 ._=,+@#$&()[\]{}-]*$/;
+
 function encodeSegment(segment: string, first: boolean, encoding: FolderEncoding): string {
+  if (!encoding.caseInsensitive && PLAIN.test(segment) && segment !== '.' && segment !== '..') return segment;
   if (segment === '') return EMPTY_SEGMENT;
   if (segment === '.' || segment === '..') return segment.replace(/\./g, '%2E');
   let out = '';
