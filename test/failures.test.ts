@@ -129,6 +129,14 @@ describe('a worker that dies', () => {
     expect(details['b.csv']!.status).toBe(PartitionStatus.DONE);
   });
 
+  it.each(['thread', 'process'] as const)('blames exactly the partition that killed its worker, among many quick ones (%s)', async (isolation) => {
+    const ids = Array.from({ length: 40 }, (_, i) => `q${String(i).padStart(2, '0')}.csv`);
+    const { details } = await runFiles(ids, `if (context.partitionId === 'q17.csv') process.exit(5);`, { maxRetries: 0, isolation, availableCpus: 1 });
+    expect(details['q17.csv']).toMatchObject({ status: PartitionStatus.INTERNAL_ERROR, attempts: 1 });
+    const others = ids.filter((id) => id !== 'q17.csv').map((id) => details[id]!);
+    expect(others.filter((d) => d.status !== PartitionStatus.DONE).map((d) => d.partitionId)).toEqual([]);
+  });
+
   it('in a worker thread with memoryLimitMb, running out of heap costs one attempt', async () => {
     const { details } = await runFiles(
       ['hog.csv', 'a.csv'],

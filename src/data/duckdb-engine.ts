@@ -1,7 +1,8 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBDataChunk } from '@duckdb/node-api';
+import bindings from '@duckdb/node-bindings';
+import { type DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { arrowSchemaOf, chunksToRecordBatch } from './duckdb-to-arrow.js';
 import { duckdbSettings } from './duckdb-settings.js';
@@ -24,6 +25,51 @@ function duckdb(): Promise<DuckDBInstance> {
   return instance;
 }
 
+const idle: DuckDBConnection[] = [];
+
+/**
+ * Runs a read-only `fn` on a connection kept for reuse (opening one per small file read costs
+ * more than the read). `fn` must leave no temporary object behind.
+ */
+export async function withReadConnection<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+  const connection = idle.pop() ?? (await (await duckdb()).connect());
+  try {
+    return await fn(connection);
+  } finally {
+    idle.push(connection);
+  }
+}
+
+/**
+ * A whole query result as Arrow record batches, materialised by DuckDB and read without one
+ * asynchronous round trip per 2048-row chunk — the fast way for results that fit in memory
+ * (small files); {@link streamQueryAsArrow} keeps memory bounded for big ones.
+ */
+export async function queryAsArrow(sql: string, batchRows: number): Promise<RecordBatch[]> {
+  return withReadConnection(async (connection) => {
+    const result = await connection.run(sql);
+    const types = result.columnTypes();
+    const schema = arrowSchemaOf(result.columnNames(), types);
+    const raw = (result as unknown as { result: bindings.Result }).result;
+    const count = bindings.result_chunk_count(raw);
+    const batches: RecordBatch[] = [];
+    let pending: DuckDBDataChunk[] = [];
+    let pendingRows = 0;
+    for (let i = 0; i < count; i++) {
+      const chunk = new DuckDBDataChunk(bindings.result_get_chunk(raw, i));
+      pending.push(chunk);
+      pendingRows += chunk.rowCount;
+      if (pendingRows >= batchRows) {
+        batches.push(chunksToRecordBatch(schema, types, pending));
+        pending = [];
+        pendingRows = 0;
+      }
+    }
+    if (pendingRows > 0 || batches.length === 0) batches.push(chunksToRecordBatch(schema, types, pending));
+    return batches;
+  });
+}
+
 /** Runs `fn` with a fresh connection to this worker's DuckDB, closing it afterwards. */
 export async function withDuckDB<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
   const connection = await (await duckdb()).connect();
@@ -36,7 +82,7 @@ export async function withDuckDB<T>(fn: (connection: DuckDBConnection) => Promis
 
 /** The Arrow schema of a query's result, without reading its rows. */
 export async function querySchema(sql: string): Promise<Schema> {
-  return withDuckDB(async (connection) => {
+  return withReadConnection(async (connection) => {
     const prepared = await connection.prepare(sql);
     const names = Array.from({ length: prepared.columnCount }, (_, i) => prepared.columnName(i));
     const types = Array.from({ length: prepared.columnCount }, (_, i) => prepared.columnType(i));

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import { DataFormatError } from '../errors.js';
@@ -10,6 +10,8 @@ import { loadArrow, loadDuckDBEngine } from './lazy-modules.js';
 
 /** Rows per Arrow batch when none is asked for: big enough to amortise, small enough to stay bounded. */
 const DEFAULT_BATCH_ROWS = 65_536;
+/** Files up to this size are read whole in one go by toArrow(); bigger ones are streamed. */
+const MATERIALIZE_BYTES = 32 * 1024 * 1024;
 
 /**
  * Stage mode's {@link DataConnector}: one file. Parquet, CSV and JSON are read by the worker's
@@ -31,9 +33,15 @@ export class FileConnector extends TableConnector {
     if (format === 'arrow') {
       table = tableFromIPC(await readFile(this.path));
     } else {
-      const { streamQueryAsArrow } = await loadDuckDBEngine();
-      const batches: RecordBatch[] = [];
-      for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format), DEFAULT_BATCH_ROWS))) batches.push(batch);
+      const { queryAsArrow, streamQueryAsArrow } = await loadDuckDBEngine();
+      let batches: RecordBatch[] = [];
+      if ((await stat(this.path)).size <= MATERIALIZE_BYTES) {
+        batches = await queryAsArrow(this.selectAll(format), DEFAULT_BATCH_ROWS).catch((error: unknown) => {
+          throw this.unreadable(error);
+        });
+      } else {
+        for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format), DEFAULT_BATCH_ROWS))) batches.push(batch);
+      }
       table = new Table(batches);
     }
     this.rowsRead = table.numRows;
@@ -61,8 +69,8 @@ export class FileConnector extends TableConnector {
       for await (const batch of readArrowBatches(this.path)) rows += batch.numRows;
       this.cachedRows = rows;
     } else {
-      const { withDuckDB } = await loadDuckDBEngine();
-      this.cachedRows = await withDuckDB(async (connection) => {
+      const { withReadConnection } = await loadDuckDBEngine();
+      this.cachedRows = await withReadConnection(async (connection) => {
         const reader = await connection.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${duckdbReader(format, this.path)}`);
         return Number(reader.getRowsJS()[0]![0]);
       }).catch((error: unknown) => {

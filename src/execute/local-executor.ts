@@ -73,6 +73,8 @@ interface Slot {
   timedOut: boolean;
   /** Nothing of this run can still be running in the worker: it may serve the next run. */
   reusable: boolean;
+  /** Threads: the task the worker is running, as it notes it (see WorkerSetup.running). */
+  running: { buffer: SharedArrayBuffer; index: Int32Array; startedAt: Float64Array } | undefined;
 }
 
 /**
@@ -141,7 +143,10 @@ export class LocalExecutor {
 
   private spawn(index: number): Slot {
     const handle = workerPool.acquire(spawnOptions(this.plan.options, index));
-    const slot: Slot = { index, ready: false, inFlight: [], batches: 0, lastActivity: Date.now(), timedOut: false, reusable: true, handle };
+    const buffer = handle.options.isolation === 'thread' ? new SharedArrayBuffer(16) : undefined;
+    const running = buffer === undefined ? undefined : { buffer, index: new Int32Array(buffer, 0, 1), startedAt: new Float64Array(buffer, 8, 1) };
+    running?.index.fill(-1);
+    const slot: Slot = { index, ready: false, inFlight: [], batches: 0, lastActivity: Date.now(), timedOut: false, reusable: true, handle, running };
     handle.attach(
       (message) => this.onMessage(slot, message),
       (exit) => this.onExit(slot, exit),
@@ -155,6 +160,7 @@ export class LocalExecutor {
       duckdb: handle.options.duckdb,
       session: this.plan.session,
       packArtifacts: this.plan.options.packSmallArtifacts,
+      running: buffer,
     });
     return slot;
   }
@@ -238,6 +244,7 @@ export class LocalExecutor {
   }
 
   private onOutcome(outcome: TaskOutcome): void {
+    if (outcome.status === 'DONE') this.schedule.observe(outcome.index, outcome.finishedAt - outcome.startedAt);
     const report: AttemptReport = {
       status: PartitionStatus.DONE,
       attempt: outcome.attempt,
@@ -301,9 +308,15 @@ export class LocalExecutor {
 
   private onExit(slot: Slot, exit: WorkerExit): void {
     if (this.finished) return;
-    const [running, ...unstarted] = slot.inFlight;
+    // The task that was running: as the thread noted it, else the first not reported. Tasks before
+    // it finished but their outcomes died with the worker: they run again.
+    const noted = slot.running === undefined ? undefined : Atomics.load(slot.running.index, 0);
+    const position = noted === undefined ? 0 : slot.inFlight.findIndex((task) => task.index === noted);
+    const running = position < 0 ? undefined : slot.inFlight[position];
+    const unstarted = slot.inFlight.filter((_, i) => i !== position);
     slot.inFlight = [];
     slot.batches = 0;
+    for (const task of unstarted) this.returnUnstarted(task.index);
     if (running !== undefined) {
       void this.plan.sessionHost?.rollback([`${running.index}:${running.attempt}`]);
       const now = Date.now();
@@ -319,7 +332,6 @@ export class LocalExecutor {
         const status = slot.timedOut ? PartitionStatus.FAILED : PartitionStatus.INTERNAL_ERROR;
         this.failAttempt(running.index, { status, attempt: running.attempt, startedAt: slot.lastActivity, finishedAt: now, error: serializeError(error) });
       }
-      for (const task of unstarted) this.returnUnstarted(task.index);
     }
     if (!slot.ready && ++this.deathsBeforeReady >= MAX_DEATHS_BEFORE_READY) {
       return this.failEverything(serializeError(new WorkerCrashError(`workers die while loading the partition module: ${describeExit(exit)}`)));
@@ -335,7 +347,8 @@ export class LocalExecutor {
     const limit = this.plan.options.timeoutMs! + TIMEOUT_GRACE_MS;
     const now = Date.now();
     for (const slot of this.slots) {
-      if (slot.inFlight.length > 0 && !slot.timedOut && now - slot.lastActivity > limit) {
+      const startedAt = slot.running !== undefined && Atomics.load(slot.running.index, 0) >= 0 ? slot.running.startedAt[0]! : slot.lastActivity;
+      if (slot.inFlight.length > 0 && !slot.timedOut && now - startedAt > limit) {
         slot.timedOut = true;
         void slot.handle.terminate();
       }

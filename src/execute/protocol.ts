@@ -24,6 +24,13 @@ export interface WorkerSetup {
   duckdb: DuckDBSettings;
   /** Pack small artifacts (see artifact-pack.ts). */
   packArtifacts: boolean;
+  /**
+   * Threads: memory shared with the driver where the worker notes the task it is running (its
+   * index at byte 0, an Int32, -1 between tasks; its start at byte 8, a Float64 of epoch ms), so
+   * the driver knows which partition a dying or blocked worker was on although successes are
+   * reported in batches. Processes report every outcome at once instead.
+   */
+  running: SharedArrayBuffer | undefined;
   /** Where `context.withSession` connects. */
   session: SessionTarget;
 }

@@ -4,6 +4,11 @@ import type { PlannedPartition } from '../plan/partition.js';
 const MAX_BATCH = 512;
 /** Batches are sized so each worker gets about this many of them from the remaining work. */
 const BATCHES_PER_WORKER = 8;
+/**
+ * A batch holds at least this much work, by the measured time per partition: a batch costs a
+ * message each way and a pack write, worth paying for a few milliseconds of work, not for 30 µs.
+ */
+const MIN_BATCH_MS = 5;
 
 /**
  * The order partitions run in, and how they are grouped for the workers.
@@ -18,6 +23,8 @@ export class Schedule {
   private head = 0;
   private readonly retries: number[] = [];
   private queuedCost = 0;
+  /** Measured milliseconds per unit of cost (size + 1), once partitions have finished. */
+  private msPerCost: number | undefined;
 
   constructor(
     private readonly partitions: readonly PlannedPartition[],
@@ -37,9 +44,17 @@ export class Schedule {
     this.queuedCost += this.cost(index);
   }
 
+  /** Learns how long partitions take, from one that finished. */
+  observe(index: number, milliseconds: number): void {
+    const rate = Math.max(milliseconds, 0.001) / this.cost(index);
+    this.msPerCost = this.msPerCost === undefined ? rate : 0.9 * this.msPerCost + 0.1 * rate;
+  }
+
   /** The next batch for one of `workers` workers; empty when nothing is queued. */
   takeBatch(workers: number): number[] {
-    const target = Math.max(1, this.queuedCost / (workers * BATCHES_PER_WORKER));
+    const share = this.queuedCost / (workers * BATCHES_PER_WORKER);
+    const floor = this.msPerCost === undefined ? 1 : MIN_BATCH_MS / this.msPerCost;
+    const target = Math.max(1, share, floor);
     const batch: number[] = [];
     let cost = 0;
     while (batch.length < MAX_BATCH) {

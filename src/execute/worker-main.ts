@@ -23,14 +23,24 @@ import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMes
 const REPORT_INTERVAL_MS = 50;
 
 interface Channel {
-  send(message: WorkerMessage): void;
+  /** Sends a message; resolves once it has left this worker (a child process's IPC write is asynchronous). */
+  send(message: WorkerMessage): Promise<void>;
   onMessage(listener: (message: DriverMessage) => void): void;
 }
 
 const channel: Channel | undefined = parentPort
-  ? { send: (message) => parentPort!.postMessage(message), onMessage: (listener) => parentPort!.on('message', listener) }
+  ? {
+      send: (message) => {
+        parentPort!.postMessage(message);
+        return Promise.resolve();
+      },
+      onMessage: (listener) => parentPort!.on('message', listener),
+    }
   : process.send
-    ? { send: (message) => process.send!(message), onMessage: (listener) => process.on('message', listener as (message: unknown) => void) }
+    ? {
+        send: (message) => new Promise<void>((resolve) => process.send!(message, undefined, undefined, () => resolve())),
+        onMessage: (listener) => process.on('message', listener as (message: unknown) => void),
+      }
     : undefined;
 
 let environment: RunnerEnvironment | undefined;
@@ -40,6 +50,8 @@ let abortReason: AbortMessage['reason'] | undefined;
 let queue: Promise<void> = Promise.resolve();
 let duckdbSessions: DuckDBSessionClient | undefined;
 let packs: PackWriter | undefined;
+/** See WorkerSetup.running; undefined in a child process, which reports every outcome at once. */
+let running: { index: Int32Array; startedAt: Float64Array } | undefined;
 
 // Most partitions read tables: load apache-arrow while the worker waits for its first task.
 void loadArrow().then(loadTableValues).catch(() => undefined);
@@ -93,16 +105,17 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
       runIndexes: new RunIndexes(stage),
     });
     packs = new PackWriter(stage, layout);
+    running = setup.running === undefined ? undefined : { index: new Int32Array(setup.running, 0, 1), startedAt: new Float64Array(setup.running, 8, 1) };
     installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
-    driver.send({ type: 'ready' });
+    void driver.send({ type: 'ready' });
   } catch (error) {
-    driver.send({ type: 'setup-failed', error: serializeError(error) });
+    void driver.send({ type: 'setup-failed', error: serializeError(error) });
   }
 }
 
 async function sessionProvider(driver: Channel, target: SessionTarget): Promise<SessionProvider> {
   if (target.kind === 'duckdb') {
-    duckdbSessions = new DuckDBSessionClient((message) => driver.send(message));
+    duckdbSessions = new DuckDBSessionClient((message) => void driver.send(message));
     return duckdbSessions;
   }
   const { PostgresSessions } = await import('./postgres-session.js');
@@ -136,12 +149,21 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
       continue;
     }
     current = new PartitionAttempt(environment, task);
+    if (running !== undefined) {
+      running.startedAt[0] = Date.now();
+      Atomics.store(running.index, 0, task.index);
+    }
     const result = await current.run();
+    if (running !== undefined) Atomics.store(running.index, 0, -1);
     current = undefined;
     pending.push(result);
     // Failures go out at once (retries and fail-fast depend on them); successes of quick
-    // partitions travel together, at most REPORT_INTERVAL_MS late.
-    if (result.outcome.status !== 'DONE' || Date.now() - lastReport >= REPORT_INTERVAL_MS) void report(false);
+    // partitions travel together, at most REPORT_INTERVAL_MS late — in threads, where the driver
+    // can see which task is running; a child process reports each one at once.
+    // A child process waits until the outcome has left: a process.exit in the next task must not
+    // swallow it, or the driver would blame the wrong partition.
+    if (running === undefined) await report(false);
+    else if (result.outcome.status !== 'DONE' || Date.now() - lastReport >= REPORT_INTERVAL_MS) void report(false);
     else timer ??= setTimeout(() => void report(false), REPORT_INTERVAL_MS - (Date.now() - lastReport));
   }
   void report(true);
