@@ -139,13 +139,13 @@ describe('DataFrame mode', () => {
     const failed = (await (await DPFRun.restoreFrom('once', stage)).getProgress()).FAILED.map((d) => d.partitionId);
     expect(failed).toEqual(['k3']);
 
-    const fixed = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`, { name: 'fixed.mjs' });
+    const fixed = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows, key: context.partitionKey }, 'r.json');`, { name: 'fixed.mjs' });
     const rerun = await new DPF(fixed, { stage }).run({ partitionBy: 'k', runId: 'once', partitionIds: failed, onExistingArtifacts: 'resume' });
     expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
     const details = await rerun.getPartitionDetails();
     expect(details['k3']).toMatchObject({ status: PartitionStatus.DONE, attempts: 2 });
     expect(details['k0']).toMatchObject({ status: PartitionStatus.DONE, attempts: 1 });
-    expect(await details['k3']!.artifacts.get('r.json')).toEqual({ rows: 10 });
+    expect(await details['k3']!.artifacts.get('r.json')).toEqual({ rows: 10, key: 'k3' });
   });
 
   it('orders the rows within each partition by orderBy', async () => {

@@ -310,44 +310,50 @@ function copyStrings(
   rowCounts: readonly number[],
   length: number,
 ): { valueOffsets: Int32Array; data: Uint8Array } {
-  // A NULL's 16 bytes are not initialised: its length (and pointer) must never be read.
-  const chunks = vectors.map((vector, i) => {
-    const count = rowCounts[i]!;
-    const raw = duckdb.vector_get_data(vector, count * 16);
-    const validity = count > 0 ? duckdb.vector_get_validity(vector, Math.ceil(count / 64) * 8) : null;
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const sizes = new Uint32Array(count);
-    for (let j = 0; j < count; j++) {
-      const valid = validity === null || validity === undefined || ((validity[j >> 3]! >> (j & 7)) & 1) === 1;
-      sizes[j] = valid ? view.getUint32(j * 16, true) : 0;
-    }
-    return { raw, sizes };
-  });
+  // Each value is 16 bytes: a uint32 length, then up to 12 bytes inline or a prefix and a
+  // pointer. A NULL's 16 bytes are not initialised: its length (and pointer) must never be read.
+  const raws: Uint8Array[] = [];
   const valueOffsets = new Int32Array(length + 1);
   let total = 0;
   let row = 0;
-  for (const { sizes } of chunks) {
-    for (let j = 0; j < sizes.length; j++, row++) {
-      total += sizes[j]!;
-      valueOffsets[row + 1] = total;
+  for (let i = 0; i < vectors.length; i++) {
+    const count = rowCounts[i]!;
+    const raw = duckdb.vector_get_data(vectors[i]!, count * 16);
+    raws.push(raw);
+    const words = wordsOf(raw);
+    const validity = count > 0 ? duckdb.vector_get_validity(vectors[i]!, Math.ceil(count / 64) * 8) : null;
+    if (validity === null || validity === undefined) {
+      for (let j = 0; j < count; j++) valueOffsets[++row] = total += words[j * 4]!;
+    } else {
+      for (let j = 0; j < count; j++) {
+        if ((validity[j >> 3]! >> (j & 7)) & 1) total += words[j * 4]!;
+        valueOffsets[++row] = total;
+      }
     }
   }
   const data = new Uint8Array(total);
   row = 0;
-  for (const { raw, sizes } of chunks) {
-    for (let j = 0; j < sizes.length; j++, row++) {
-      const size = sizes[j]!;
-      if (size === 0) continue;
+  for (let i = 0; i < raws.length; i++) {
+    const raw = raws[i]!;
+    const count = rowCounts[i]!;
+    for (let j = 0; j < count; j++, row++) {
       const at = valueOffsets[row]!;
+      const size = valueOffsets[row + 1]! - at;
+      if (size === 0) continue;
       if (size <= 12) {
-        const start = j * 16 + 4;
-        for (let k = 0; k < size; k++) data[at + k] = raw[start + k]!;
+        for (let k = 0, from = j * 16 + 4; k < size; k++) data[at + k] = raw[from + k]!;
       } else {
         data.set(duckdb.get_data_from_pointer(raw.buffer as ArrayBuffer, raw.byteOffset + j * 16 + 8, size), at);
       }
     }
   }
   return { valueOffsets, data };
+}
+
+/** The bytes as little-endian uint32 words (copied when not 4-byte aligned). */
+function wordsOf(raw: Uint8Array): Uint32Array {
+  if (raw.byteOffset % 4 === 0) return new Uint32Array(raw.buffer, raw.byteOffset, raw.byteLength >> 2);
+  return new Uint32Array(raw.slice().buffer);
 }
 
 /** Nested and exotic types: DuckDB's own conversion to JavaScript values, then Arrow's builders. */

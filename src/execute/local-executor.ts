@@ -1,6 +1,6 @@
 import { PartitionTimeoutError, type SerializedError, serializeError, WorkerCrashError } from '../errors.js';
 import { gpuSliceFor, localWorkerCount, type ResolvedExecutionOptions } from '../execution-options.js';
-import type { PlannedPartition, TaskDescriptor } from '../plan/partition.js';
+import type { PlannedPartition } from '../plan/partition.js';
 import type { PackedArtifact } from '../stage/artifact-pack.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
@@ -61,12 +61,18 @@ const BATCHES_IN_FLIGHT = 2;
 /** Workers that die this many times in a row before they are ready mean the module cannot run in a worker. */
 const MAX_DEATHS_BEFORE_READY = 3;
 
+/** A task sent to a worker: which partition, which attempt. */
+interface InFlightTask {
+  index: number;
+  attempt: number;
+}
+
 interface Slot {
   index: number;
   handle: WorkerHandle;
   ready: boolean;
   /** Tasks sent and not reported yet, in the order the worker runs them; the first is running. */
-  inFlight: TaskDescriptor[];
+  inFlight: InFlightTask[];
   /** Batches sent whose end the worker has not reported. */
   batches: number;
   lastActivity: number;
@@ -160,6 +166,7 @@ export class LocalExecutor {
       duckdb: handle.options.duckdb,
       session: this.plan.session,
       packArtifacts: this.plan.options.packSmallArtifacts,
+      resumed: this.plan.resumed,
       running: buffer,
     });
     return slot;
@@ -220,27 +227,20 @@ export class LocalExecutor {
   private send(slot: Slot, indices: number[]): void {
     const now = Date.now();
     const attempts: number[] = [];
-    const tasks = indices.map((index) => {
+    const message = new Int32Array(indices.length * 2);
+    indices.forEach((index, i) => {
       const attempt = (this.attempts.get(index) ?? this.plan.previousAttempts(index)) + 1;
       this.attempts.set(index, attempt);
       this.attemptsNow.set(index, (this.attemptsNow.get(index) ?? 0) + 1);
       attempts.push(attempt);
-      const partition = this.plan.partitions[index]!;
-      return {
-        index,
-        id: partition.id,
-        folder: partition.folder,
-        input: partition.input,
-        ...(partition.key !== undefined ? { key: partition.key } : {}),
-        attempt,
-        clearFolder: this.plan.resumed || attempt > 1,
-      } satisfies TaskDescriptor;
+      message[i * 2] = index;
+      message[i * 2 + 1] = attempt;
+      slot.inFlight.push({ index, attempt });
     });
     this.reporter.running(indices, attempts, now);
-    if (slot.inFlight.length === 0) slot.lastActivity = now;
-    slot.inFlight.push(...tasks);
+    if (slot.inFlight.length === indices.length) slot.lastActivity = now;
     slot.batches++;
-    slot.handle.send({ type: 'run', tasks });
+    slot.handle.send({ type: 'run', tasks: message });
   }
 
   private onOutcome(outcome: TaskOutcome): void {
@@ -323,11 +323,12 @@ export class LocalExecutor {
       if (this.stopping !== undefined) {
         this.finishPartition(running.index, { status: PartitionStatus.CANCELLED, attempt: running.attempt, startedAt: slot.lastActivity, finishedAt: now });
       } else {
+        const partition = this.plan.partitions[running.index]!;
         const error = slot.timedOut
-          ? new PartitionTimeoutError(`partition "${running.id}" ran longer than timeoutMs (${this.plan.options.timeoutMs} ms) and blocked its worker, which was terminated`)
-          : new WorkerCrashError(`the worker running partition "${running.id}" died: ${describeExit(exit)}`);
+          ? new PartitionTimeoutError(`partition "${partition.id}" ran longer than timeoutMs (${this.plan.options.timeoutMs} ms) and blocked its worker, which was terminated`)
+          : new WorkerCrashError(`the worker running partition "${partition.id}" died: ${describeExit(exit)}`);
         void this.plan.stage
-          .append(this.plan.layout.partitionLog(running.folder), `${new Date(now).toISOString()} [attempt ${running.attempt}] [dpf] ${error.message}\n`)
+          .append(this.plan.layout.partitionLog(partition.folder), `${new Date(now).toISOString()} [attempt ${running.attempt}] [dpf] ${error.message}\n`)
           .catch(() => undefined);
         const status = slot.timedOut ? PartitionStatus.FAILED : PartitionStatus.INTERNAL_ERROR;
         this.failAttempt(running.index, { status, attempt: running.attempt, startedAt: slot.lastActivity, finishedAt: now, error: serializeError(error) });

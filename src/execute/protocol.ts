@@ -1,6 +1,5 @@
 import type { DuckDBSettings } from '../data/duckdb-settings.js';
 import type { SerializedError } from '../errors.js';
-import type { TaskDescriptor } from '../plan/partition.js';
 import type { PackedArtifact } from '../stage/artifact-pack.js';
 import type { ModuleReference } from './partition-module.js';
 
@@ -24,6 +23,8 @@ export interface WorkerSetup {
   duckdb: DuckDBSettings;
   /** Pack small artifacts (see artifact-pack.ts). */
   packArtifacts: boolean;
+  /** The run was resumed: partition folders may hold files of interrupted attempts. */
+  resumed: boolean;
   /**
    * Threads: memory shared with the driver where the worker notes the task it is running (its
    * index at byte 0, an Int32, -1 between tasks; its start at byte 8, a Float64 of epoch ms), so
@@ -51,9 +52,15 @@ export interface SessionResultMessage {
   error?: SerializedError;
 }
 
+/**
+ * A batch of tasks, each `(partition index, attempt)` — all a worker needs, since it reads the
+ * run's partition list (ids, folders, inputs, keys) from the stage once. Packed in one Int32Array
+ * (index, attempt, index, attempt, …) so dispatching thousands of tiny partitions costs one small
+ * copy, not thousands of objects.
+ */
 export interface RunBatchMessage {
   type: 'run';
-  tasks: TaskDescriptor[];
+  tasks: Int32Array;
 }
 
 /** Stops the running task (its signal fires) and drops the rest of the batch. */

@@ -7,7 +7,8 @@ import { parentPort } from 'node:worker_threads';
 import { configureDuckDB } from '../data/duckdb-settings.js';
 import { loadArrow, loadTableValues } from '../data/lazy-modules.js';
 import { PartitionCancelledError, serializeError } from '../errors.js';
-import type { TaskDescriptor } from '../plan/partition.js';
+import type { PlannedPartition, TaskDescriptor } from '../plan/partition.js';
+import { readPartitions } from '../run/run-spec.js';
 import { LocalStage } from '../stage/local-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import { installLogCapture } from './log-capture.js';
@@ -50,6 +51,9 @@ let abortReason: AbortMessage['reason'] | undefined;
 let queue: Promise<void> = Promise.resolve();
 let duckdbSessions: DuckDBSessionClient | undefined;
 let packs: PackWriter | undefined;
+let resumed = false;
+/** The run's partition list, read from the stage once per run. */
+let partitions: Promise<PlannedPartition[]> | undefined;
 /** See WorkerSetup.running; undefined in a child process, which reports every outcome at once. */
 let running: { index: Int32Array; startedAt: Float64Array } | undefined;
 
@@ -68,7 +72,7 @@ if (channel === undefined) {
         break;
       case 'run':
         abortReason = undefined;
-        queue = queue.then(() => runBatch(driver, message.tasks));
+        queue = queue.then(async () => runBatch(driver, await descriptors(message.tasks)));
         break;
       case 'session-result':
         duckdbSessions?.receive(message);
@@ -105,12 +109,29 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
       runIndexes: new RunIndexes(stage),
     });
     packs = new PackWriter(stage, layout);
+    resumed = setup.resumed;
+    partitions = readPartitions(stage, layout);
     running = setup.running === undefined ? undefined : { index: new Int32Array(setup.running, 0, 1), startedAt: new Float64Array(setup.running, 8, 1) };
     installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
     void driver.send({ type: 'ready' });
   } catch (error) {
     void driver.send({ type: 'setup-failed', error: serializeError(error) });
   }
+}
+
+/** The task descriptors of a batch: (index, attempt) pairs resolved against the run's partition list. */
+async function descriptors(tasks: Int32Array): Promise<TaskDescriptor[]> {
+  const list = await partitions!;
+  const out: TaskDescriptor[] = [];
+  for (let i = 0; i < tasks.length; i += 2) {
+    const index = tasks[i]!;
+    const attempt = tasks[i + 1]!;
+    const partition = list[index]!;
+    const task: TaskDescriptor = { index, id: partition.id, folder: partition.folder, input: partition.input, attempt, clearFolder: resumed || attempt > 1 };
+    if (partition.key !== undefined) task.key = partition.key;
+    out.push(task);
+  }
+  return out;
 }
 
 async function sessionProvider(driver: Channel, target: SessionTarget): Promise<SessionProvider> {

@@ -69,7 +69,7 @@ export class JournalWriter {
       if (this.failure !== undefined) throw this.failure;
       if (batch.length === 0) return;
       try {
-        await this.stage.append(this.path, batch.map((record) => JSON.stringify(record)).join('\n') + '\n');
+        await this.stage.append(this.path, compact(batch).map((record) => JSON.stringify(record)).join('\n') + '\n');
       } catch (error) {
         this.failure = error;
         throw error;
@@ -99,6 +99,75 @@ export class JournalReader {
     const lines = text.split('\n');
     // A line still being appended has no newline yet: keep it for the next read.
     this.partial = lines.pop()!;
-    return lines.filter((line) => line !== '').map((line) => JSON.parse(line) as JournalRecord);
+    const records: JournalRecord[] = [];
+    for (const line of lines) {
+      if (line === '') continue;
+      const record = JSON.parse(line) as StoredRecord;
+      if (record.t === 'done') expand(record, records);
+      else records.push(record);
+    }
+    return records;
+  }
+}
+
+/**
+ * On disk, runs of DONE records (the bulk of a journal of many small partitions) are written as
+ * one record of columns — one JSON object instead of thousands — and expanded again on reading.
+ */
+interface DoneRecords {
+  t: 'done';
+  i: number[];
+  a: number[];
+  at: number[];
+  from: Array<number | null>;
+  rows: Array<number | null>;
+  /** Pack files, referred to by position in `art`. */
+  packs: string[];
+  /** Packed artifacts: [record position, pack position, name, offset, length]. */
+  art: Array<[number, number, string, number, number]>;
+}
+
+type StoredRecord = JournalRecord | DoneRecords;
+type PartitionRecord = Extract<JournalRecord, { t: 'partition' }>;
+
+function compact(records: readonly JournalRecord[]): StoredRecord[] {
+  const out: StoredRecord[] = [];
+  let done: DoneRecords | undefined;
+  for (const record of records) {
+    if (record.t !== 'partition' || record.s !== 'DONE' || record.error !== undefined) {
+      done = undefined;
+      out.push(record);
+      continue;
+    }
+    if (done === undefined) {
+      done = { t: 'done', i: [], a: [], at: [], from: [], rows: [], packs: [], art: [] };
+      out.push(done);
+    }
+    const position = done.i.length;
+    done.i.push(record.i);
+    done.a.push(record.a);
+    done.at.push(record.at);
+    done.from.push(record.from ?? null);
+    done.rows.push(record.rows ?? null);
+    for (const artifact of record.packed ?? []) {
+      let pack = done.packs.indexOf(artifact.pack);
+      if (pack < 0) pack = done.packs.push(artifact.pack) - 1;
+      done.art.push([position, pack, artifact.name, artifact.offset, artifact.length]);
+    }
+  }
+  return out;
+}
+
+function expand(done: DoneRecords, into: JournalRecord[]): void {
+  const first = into.length;
+  for (let k = 0; k < done.i.length; k++) {
+    const record: PartitionRecord = { t: 'partition', i: done.i[k]!, s: 'DONE', a: done.a[k]!, at: done.at[k]! };
+    if (done.from[k] !== null && done.from[k] !== undefined) record.from = done.from[k]!;
+    if (done.rows[k] !== null && done.rows[k] !== undefined) record.rows = done.rows[k]!;
+    into.push(record);
+  }
+  for (const [position, pack, name, offset, length] of done.art) {
+    const record = into[first + position] as PartitionRecord;
+    (record.packed ??= []).push({ name, pack: done.packs[pack]!, offset, length });
   }
 }

@@ -3,6 +3,7 @@ import type { ModuleReference } from '../execute/partition-module.js';
 import type { SessionTarget } from '../execute/protocol.js';
 import type { ResolvedExecutionOptions } from '../execution-options.js';
 import type { PartitionInput, PlannedPartition } from '../plan/partition.js';
+import type { StoredKey } from '../plan/partition-keys.js';
 import type { FolderEncoding } from '../stage/partition-folder.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
@@ -41,6 +42,8 @@ interface StoredPartitions {
   folders: string[];
   sizes: number[];
   inputs: PartitionInput[];
+  /** DataFrame mode: the typed keys (JSON-safe). */
+  keys?: StoredKey[];
 }
 
 export function encodePartitions(partitions: readonly PlannedPartition[]): string {
@@ -50,6 +53,7 @@ export function encodePartitions(partitions: readonly PlannedPartition[]): strin
     sizes: partitions.map((p) => p.size),
     inputs: partitions.map((p) => p.input),
   };
+  if (partitions.some((p) => p.key !== undefined)) stored.keys = partitions.map((p) => p.key ?? null);
   return JSON.stringify(stored);
 }
 
@@ -57,7 +61,11 @@ export async function readPartitions(stage: Stage, layout: RunLayout): Promise<P
   const bytes = await stage.read(layout.partitions);
   if (bytes === undefined) throw new RunNotFoundError(`run "${layout.runId}" has no partition list on the stage ${stage.location}`);
   const stored = JSON.parse(bytes.toString('utf8')) as StoredPartitions;
-  return stored.ids.map((id, i) => ({ id, folder: stored.folders[i]!, size: stored.sizes[i]!, input: stored.inputs[i]! }));
+  return stored.ids.map((id, i) => {
+    const partition: PlannedPartition = { id, folder: stored.folders[i]!, size: stored.sizes[i]!, input: stored.inputs[i]! };
+    if (stored.keys !== undefined) partition.key = stored.keys[i]!;
+    return partition;
+  });
 }
 
 /** The run's spec, or undefined when no run of that id is on the stage. */
