@@ -8,7 +8,6 @@ import {
   resolveModuleReference,
 } from './execute/partition-module.js';
 import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { SessionTarget } from './execute/protocol.js';
 import { prewarmWorkers } from './execute/local-executor.js';
@@ -198,24 +197,15 @@ export class DPF {
     if (checked.source === undefined) throw new InvalidOptionError('source', 'is required to plan a new run; give SQL text, a table name, an Arrow table, records or { postgres, query }');
     const source = checkSource(checked.source, database);
     await checkRunCanStart(stage, common.runId, common.onExistingArtifacts);
-    const scratch = `.dpf-plan-${common.runId}-${randomBytes(4).toString('hex')}`;
+    const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
+    const plan = await planDataFramePartitions({ source, partitionBy, orderBy, database, partitionIds: common.partitionIds, caseInsensitive: stage.caseInsensitive });
     try {
-      const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
-      const plan = await planDataFramePartitions({
-        source,
-        partitionBy,
-        orderBy,
-        database,
-        partitionIds: common.partitionIds,
-        stage,
-        inputFolder: scratch,
-        caseInsensitive: stage.caseInsensitive,
-      });
       const input = { mode: 'dataframe' as const, partitionBy: plan.partitionBy, source: describeSource(source), rows: plan.rows };
       const spec = this.spec(common, stage, input, plan.partitionBy.length > 1);
-      return await startRun({ stage, spec, partitions: plan.partitions, onExistingArtifacts: common.onExistingArtifacts, plannedInput: scratch });
-    } finally {
-      await stage.remove(scratch);
+      return await startRun({ stage, spec, partitions: plan.partitions, onExistingArtifacts: common.onExistingArtifacts, input: plan.input });
+    } catch (error) {
+      await plan.input.dispose();
+      throw error;
     }
   }
 

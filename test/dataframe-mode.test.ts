@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunStatus, SourceError } from 'dpf';
 import { tableFromArrays } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
@@ -236,4 +237,21 @@ describe('DataFrame mode refuses bad input before any work', () => {
   it('no source', () => refuse({ partitionBy: 'k' }, InvalidOptionError, /source: is required/));
   it('no partition column', () => refuse({ partitionBy: [], source: 'SELECT 1 AS k' }, InvalidOptionError, /partitionBy: expected a column name/));
   it('partitionIds the source does not have', () => refuse({ partitionBy: 'k', source: 'SELECT 1 AS k', partitionIds: ['2'] }, InvalidOptionError, /partitionIds: names 1 partition\(s\) the run does not have: "2"/));
+});
+
+describe('a run whose input is still being written', () => {
+  it('starts partitions as their rows land, and a run cancelled before its input was complete cannot be resumed', async () => {
+    const dir = await tempDir();
+    const module = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`);
+    const stage = join(dir, 'stage');
+    const flights = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))), '..', 'data', 'flights-3m.parquet');
+    const dpf = new DPF(module, { stage });
+    const run = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}'`, runId: 'early' });
+    await run.cancel();
+    expect(run.status).toBe(RunStatus.CANCELLED);
+    await expect(dpf.run({ partitionBy: 'origin', runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/stopped before its input was fully written/);
+    const again = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin IN ('ATL', 'SFO')`, runId: 'early', onExistingArtifacts: 'overwrite' });
+    expect(await again.wait()).toBe(RunStatus.SUCCESS);
+    expect(await (await again.getPartitionDetails())['SFO']!.artifacts.get('r.json')).toEqual({ rows: 60869 });
+  });
 });

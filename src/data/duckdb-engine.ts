@@ -70,6 +70,11 @@ export async function queryAsArrow(sql: string, batchRows: number): Promise<Reco
   });
 }
 
+/** A fresh connection to this process's (or worker's) DuckDB; the caller closes it. */
+export async function connect(): Promise<DuckDBConnection> {
+  return (await duckdb()).connect();
+}
+
 /** Runs `fn` with a fresh connection to this worker's DuckDB, closing it afterwards. */
 export async function withDuckDB<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
   const connection = await (await duckdb()).connect();

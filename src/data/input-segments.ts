@@ -15,24 +15,35 @@ export interface InputManifest {
   format: 1;
   rows: number;
   segments: Array<{ file: string; firstRow: number; rows: number }>;
+  /** Every row is written (a run's input is written while its first partitions already run). */
+  complete: boolean;
 }
 
 export const MANIFEST_FILE = 'manifest.json';
-/** A segment is closed once it holds this many bytes, bounding what a worker holds in memory. */
-const SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * Segment sizes grow from this (partitions in the first segments can start while the rest is
+ * still being written) to {@link LARGEST_SEGMENT_BYTES} (bounding what a worker holds in memory).
+ */
+const FIRST_SEGMENT_BYTES = 2 * 1024 * 1024;
+const LARGEST_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Segments a worker keeps decoded. */
 const CACHED_SEGMENTS = 2;
 
-/** Writes sorted batches into segments and, at the end, the manifest. */
+/**
+ * Writes sorted batches into segments. After each segment the manifest is rewritten and
+ * `onWritten` told how many rows are now readable; `finish` marks the input complete.
+ */
 export class SegmentWriter {
   private pending: RecordBatch[] = [];
   private pendingBytes = 0;
   private pendingRows = 0;
-  private readonly manifest: InputManifest = { format: 1, rows: 0, segments: [] };
+  private segmentBytes = FIRST_SEGMENT_BYTES;
+  private readonly manifest: InputManifest = { format: 1, rows: 0, segments: [], complete: false };
 
   constructor(
     private readonly stage: Stage,
     private readonly folder: string,
+    private readonly onWritten: (rows: number) => void = () => undefined,
   ) {}
 
   async add(batch: RecordBatch): Promise<void> {
@@ -40,12 +51,16 @@ export class SegmentWriter {
     this.pending.push(batch);
     this.pendingBytes += batch.data.byteLength;
     this.pendingRows += batch.numRows;
-    if (this.pendingBytes >= SEGMENT_BYTES) await this.flush();
+    if (this.pendingBytes >= this.segmentBytes) {
+      await this.flush();
+      this.segmentBytes = Math.min(LARGEST_SEGMENT_BYTES, this.segmentBytes * 2);
+    }
   }
 
   async finish(): Promise<InputManifest> {
     await this.flush();
-    await this.stage.write(joinStagePath(this.folder, MANIFEST_FILE), JSON.stringify(this.manifest));
+    this.manifest.complete = true;
+    await this.writeManifest();
     return this.manifest;
   }
 
@@ -59,7 +74,19 @@ export class SegmentWriter {
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingRows = 0;
+    await this.writeManifest();
+    this.onWritten(this.manifest.rows);
   }
+
+  private writeManifest(): Promise<void> {
+    return this.stage.write(joinStagePath(this.folder, MANIFEST_FILE), JSON.stringify(this.manifest));
+  }
+}
+
+/** The manifest of a run's input, or undefined when it has none. */
+export async function readInputManifest(stage: Stage, folder: string): Promise<InputManifest | undefined> {
+  const bytes = await stage.read(joinStagePath(folder, MANIFEST_FILE));
+  return bytes === undefined ? undefined : (JSON.parse(bytes.toString('utf8')) as InputManifest);
 }
 
 /**
@@ -94,8 +121,13 @@ export class InputReader {
 
   /** The rows `[start, start + count)` as batches (slices of the stored ones, not copies). */
   async *rows(start: number, count: number): AsyncGenerator<RecordBatch> {
-    const manifest = await this.readManifest();
     const end = start + count;
+    let manifest = await this.readManifest();
+    if (manifest.rows < end && !manifest.complete) {
+      // Written since this worker last looked: the driver only sends partitions already written.
+      this.manifest = undefined;
+      manifest = await this.readManifest();
+    }
     for (const segment of manifest.segments) {
       const segmentEnd = segment.firstRow + segment.rows;
       if (segmentEnd <= start || segment.firstRow >= end) continue;
@@ -119,9 +151,9 @@ export class InputReader {
   }
 
   private readManifest(): Promise<InputManifest> {
-    this.manifest ??= this.stage.read(joinStagePath(this.folder, MANIFEST_FILE)).then((bytes) => {
-      if (bytes === undefined) throw new Error(`the run's planned input is missing (${joinStagePath(this.folder, MANIFEST_FILE)})`);
-      return JSON.parse(bytes.toString('utf8')) as InputManifest;
+    this.manifest ??= readInputManifest(this.stage, this.folder).then((manifest) => {
+      if (manifest === undefined) throw new Error(`the run's planned input is missing (${joinStagePath(this.folder, MANIFEST_FILE)})`);
+      return manifest;
     });
     return this.manifest;
   }

@@ -29,6 +29,8 @@ export interface ExecutionPlan {
   session: SessionTarget;
   /** Serves DuckDB sessions when `session` is a DuckDB file. */
   sessionHost: DuckDBSessionHost | undefined;
+  /** Rows of the run's input written so far, when it is still being written; undefined when complete. */
+  writtenRows: number | undefined;
 }
 
 /** A final or intermediate status of an attempt, as the executor reports it. */
@@ -108,7 +110,7 @@ export class LocalExecutor {
     private readonly plan: ExecutionPlan,
     private readonly reporter: ExecutionReporter,
   ) {
-    this.schedule = new Schedule(plan.partitions, plan.todo);
+    this.schedule = new Schedule(plan.partitions, plan.todo, plan.writtenRows);
     this.remaining = plan.todo.length;
   }
 
@@ -125,6 +127,22 @@ export class LocalExecutor {
       this.watchdog = setInterval(() => this.checkTimeouts(), interval);
     }
     return this.done;
+  }
+
+  /** More of the run's input is written: partitions whose rows all are can run. */
+  release(writtenRows: number): void {
+    if (this.finished) return;
+    this.schedule.release(writtenRows);
+    for (const slot of this.slots) this.dispatch(slot);
+  }
+
+  /** The run's input could not be written: the partitions still waiting for rows fail. */
+  failHeld(error: SerializedError): void {
+    if (this.finished) return;
+    const now = Date.now();
+    for (const index of this.schedule.drainHeld()) {
+      this.finishPartition(index, { status: PartitionStatus.INTERNAL_ERROR, attempt: this.attempts.get(index) ?? this.plan.previousAttempts(index), startedAt: now, finishedAt: now, error });
+    }
   }
 
   /** Stops the run: queued partitions are CANCELLED, running ones aborted through their signal. */

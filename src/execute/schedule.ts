@@ -15,12 +15,16 @@ const MIN_BATCH_MS = 5;
  *
  * Largest first (longest-processing-time order), so one big partition does not end the run alone.
  * Tiny partitions travel in batches — one message for many tasks — sized from the work that is
- * left: early batches are large, the last ones a single task each, so the workers still finish
- * together. Retries go before everything else.
+ * left: early batches are large, the last ones small, so the workers still finish together.
+ * Retries go before everything else. A DataFrame-mode partition whose rows are not written yet
+ * (the run's input is written while the run starts) is held until they are.
  */
 export class Schedule {
-  private readonly order: number[];
+  /** Ready partitions, largest first; `head` is the next one. */
+  private ready: number[];
   private head = 0;
+  /** Partitions waiting for their rows, by where their rows end. */
+  private held: number[];
   private readonly retries: number[] = [];
   private queuedCost = 0;
   /** Measured milliseconds per unit of cost (size + 1), once partitions have finished. */
@@ -29,13 +33,28 @@ export class Schedule {
   constructor(
     private readonly partitions: readonly PlannedPartition[],
     indices: readonly number[],
+    /** Rows of the run's input already written; undefined when all are (or there is no such input). */
+    writtenRows: number | undefined,
   ) {
-    this.order = [...indices].sort((a, b) => partitions[b]!.size - partitions[a]!.size || a - b);
-    for (const index of this.order) this.queuedCost += this.cost(index);
+    const waiting = (index: number): boolean => writtenRows !== undefined && this.rowsEnd(index) > writtenRows;
+    this.ready = indices.filter((index) => !waiting(index)).sort(this.largestFirst);
+    this.held = indices.filter(waiting).sort((a, b) => this.rowsEnd(a) - this.rowsEnd(b));
+    for (const index of indices) this.queuedCost += this.cost(index);
   }
 
+  /** Partitions queued, held ones included. */
   get size(): number {
-    return this.order.length - this.head + this.retries.length;
+    return this.ready.length - this.head + this.retries.length + this.held.length;
+  }
+
+  /** Makes the held partitions whose rows are now all written ready to run. */
+  release(writtenRows: number): void {
+    let released = 0;
+    while (released < this.held.length && this.rowsEnd(this.held[released]!) <= writtenRows) released++;
+    if (released === 0) return;
+    this.ready = [...this.ready.slice(this.head), ...this.held.slice(0, released)].sort(this.largestFirst);
+    this.head = 0;
+    this.held = this.held.slice(released);
   }
 
   /** Puts a partition back at the front (a retry, or a task a dead worker never started). */
@@ -50,7 +69,7 @@ export class Schedule {
     this.msPerCost = this.msPerCost === undefined ? rate : 0.9 * this.msPerCost + 0.1 * rate;
   }
 
-  /** The next batch for one of `workers` workers; empty when nothing is queued. */
+  /** The next batch for one of `workers` workers; empty when nothing is ready. */
   takeBatch(workers: number): number[] {
     const share = this.queuedCost / (workers * BATCHES_PER_WORKER);
     const floor = this.msPerCost === undefined ? 1 : MIN_BATCH_MS / this.msPerCost;
@@ -58,7 +77,7 @@ export class Schedule {
     const batch: number[] = [];
     let cost = 0;
     while (batch.length < MAX_BATCH) {
-      const index = this.retries.length > 0 ? this.retries[this.retries.length - 1] : this.order[this.head];
+      const index = this.retries.length > 0 ? this.retries[this.retries.length - 1] : this.ready[this.head];
       if (index === undefined) break;
       const taskCost = this.cost(index);
       if (batch.length > 0 && cost + taskCost > target) break;
@@ -71,16 +90,33 @@ export class Schedule {
     return batch;
   }
 
-  /** Empties the schedule, returning what was queued. */
+  /** Empties the schedule, returning what was queued or held. */
   drain(): number[] {
-    const rest = [...this.retries, ...this.order.slice(this.head)];
+    const rest = [...this.retries, ...this.ready.slice(this.head), ...this.held];
     this.retries.length = 0;
-    this.head = this.order.length;
+    this.ready = [];
+    this.head = 0;
+    this.held = [];
     this.queuedCost = 0;
     return rest;
   }
 
+  /** Empties the held partitions only (their rows will never be written), returning them. */
+  drainHeld(): number[] {
+    const held = this.held;
+    this.held = [];
+    for (const index of held) this.queuedCost -= this.cost(index);
+    return held;
+  }
+
+  private readonly largestFirst = (a: number, b: number): number => this.partitions[b]!.size - this.partitions[a]!.size || a - b;
+
   private cost(index: number): number {
     return this.partitions[index]!.size + 1;
+  }
+
+  private rowsEnd(index: number): number {
+    const input = this.partitions[index]!.input;
+    return input.kind === 'rows' ? input.start + input.rows : 0;
   }
 }

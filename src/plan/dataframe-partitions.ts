@@ -22,17 +22,26 @@ export interface DataFramePlanRequest {
   database: string | undefined;
   /** Keep only these partitions (ids as a run reports them). */
   partitionIds: readonly string[] | undefined;
-  stage: Stage;
-  /** The stage folder the sorted input is written to. */
-  inputFolder: string;
   caseInsensitive: boolean;
 }
 
-/** The plan: the partitions, and the partition columns as the source spells them. */
+/** The plan: the partitions, the partition columns as the source spells them, and the rows to write. */
 export interface DataFramePlan {
   partitions: PlannedPartition[];
   partitionBy: string[];
   rows: number;
+  input: PlannedInput;
+}
+
+/**
+ * The source's rows, read and sorted by the plan and held by DuckDB until they are written to the
+ * run's input — while the run already executes the partitions whose rows are written.
+ */
+export interface PlannedInput {
+  /** Writes the rows as segments to `folder`, telling `onWritten` how many rows are readable after each. */
+  write(stage: Stage, folder: string, onWritten: (rows: number) => void, signal: AbortSignal): Promise<void>;
+  /** Lets go of the sorted rows (always call it, written or not). */
+  dispose(): Promise<void>;
 }
 
 /** Rows per Arrow batch of the planned input. */
@@ -42,59 +51,66 @@ const SORTED = 'dpf_sorted';
 /**
  * DataFrame mode's plan, in the driver's own DuckDB: the source is read once into a temporary
  * table sorted by the partition columns; one GROUP BY over it gives every distinct key (NULL
- * included) with its row count, so each partition is a row range of the sorted data; the sorted
- * rows are written once to the run's input as Arrow segments. Workers never query the source.
+ * included) with its row count, so each partition is a row range of the sorted data. Writing the
+ * sorted rows to the run's input as Arrow segments is left to {@link PlannedInput.write}, so the
+ * run can start on the first segments while the rest is written. Workers never query the source.
  */
 export async function planDataFramePartitions(request: DataFramePlanRequest): Promise<DataFramePlan> {
-  const { withDuckDB } = await loadDuckDBEngine();
-  // The process's own DuckDB; the temporary tables live in this connection and go with it.
-  return withDuckDB((connection) => plan(connection, request));
-}
-
-async function plan(connection: DuckDBConnection, request: DataFramePlanRequest): Promise<DataFramePlan> {
+  const { connect } = await loadDuckDBEngine();
+  // The process's own DuckDB; the temporary table lives in this connection until it is disposed.
+  const connection = await connect();
   const database = `dpf_database_${randomBytes(4).toString('hex')}`;
-  try {
-    if (request.database !== undefined) {
-      await run(connection, `ATTACH ${sqlString(request.database)} AS ${database} (READ_ONLY)`, `Cannot open the database ${request.database}`);
-      await connection.run(`USE ${database}`);
-    }
-    const relation = await relationOf(connection, request.source);
-    const columns = await describeRelation(connection, relation);
-    const names = columns.map((column) => column.name);
-    const partitionBy = request.partitionBy.map((name) => resolveColumn(name, names, 'partitionBy'));
-    const order = partitionBy.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', ');
-    const within = request.orderBy.map((term) => {
-      const [, name, direction] = /^(.*?)(?:\s+(ASC|DESC))?$/i.exec(term.trim())!;
-      return `${sqlIdentifier(resolveColumn(name!, names, 'orderBy'))} ${direction?.toUpperCase() ?? 'ASC'}`;
-    });
-    const sortBy = [order, ...within].join(', ');
-    await run(connection, `CREATE TEMP TABLE ${SORTED} AS SELECT * FROM ${relation} AS source ORDER BY ${sortBy}`, 'The source cannot be read');
-
-    const keys = await distinctKeys(connection, partitionBy, order);
-    const ids = uniqueIds(keys.map((key) => partitionIdOf(partitionBy, key.texts)));
-    const encoding = { keepSlashes: partitionBy.length > 1, caseInsensitive: request.caseInsensitive };
-    let start = 0;
-    const all = keys.map((key, i) => {
-      const partition: PlannedPartition = {
-        id: ids[i]!,
-        folder: encodePartitionFolder(partitionBy.length === 1 && key.texts[0] === null && ids[i] === 'null' ? null : ids[i]!, encoding),
-        size: key.rows,
-        input: { kind: 'rows', start, rows: key.rows },
-        key: storeKey(partitionBy.length === 1 ? key.values[0]! : key.values),
-      };
-      start += key.rows;
-      return partition;
-    });
-    const partitions = request.partitionIds === undefined ? all : choosePartitions(all, request.partitionIds);
-    await writeSortedInput(connection, request.stage, request.inputFolder);
-    return { partitions, partitionBy, rows: start };
-  } finally {
+  const dispose = async (): Promise<void> => {
     await connection.run(`DROP TABLE IF EXISTS ${SORTED}`).catch(() => undefined);
     if (request.database !== undefined) {
       await connection.run('USE memory').catch(() => undefined);
       await connection.run(`DETACH DATABASE IF EXISTS ${database}`).catch(() => undefined);
     }
+    connection.closeSync();
+  };
+  try {
+    const planned = await plan(connection, request, database);
+    return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, stage, folder, onWritten, signal), dispose } };
+  } catch (error) {
+    await dispose();
+    throw error;
   }
+}
+
+async function plan(connection: DuckDBConnection, request: DataFramePlanRequest, database: string): Promise<Omit<DataFramePlan, 'input'>> {
+  if (request.database !== undefined) {
+    await run(connection, `ATTACH ${sqlString(request.database)} AS ${database} (READ_ONLY)`, `Cannot open the database ${request.database}`);
+    await connection.run(`USE ${database}`);
+  }
+  const relation = await relationOf(connection, request.source);
+  const columns = await describeRelation(connection, relation);
+  const names = columns.map((column) => column.name);
+  const partitionBy = request.partitionBy.map((name) => resolveColumn(name, names, 'partitionBy'));
+  const order = partitionBy.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', ');
+  const within = request.orderBy.map((term) => {
+    const [, name, direction] = /^(.*?)(?:\s+(ASC|DESC))?$/i.exec(term.trim())!;
+    return `${sqlIdentifier(resolveColumn(name!, names, 'orderBy'))} ${direction?.toUpperCase() ?? 'ASC'}`;
+  });
+  const sortBy = [order, ...within].join(', ');
+  await run(connection, `CREATE TEMP TABLE ${SORTED} AS SELECT * FROM ${relation} AS source ORDER BY ${sortBy}`, 'The source cannot be read');
+
+  const keys = await distinctKeys(connection, partitionBy, order);
+  const ids = uniqueIds(keys.map((key) => partitionIdOf(partitionBy, key.texts)));
+  const encoding = { keepSlashes: partitionBy.length > 1, caseInsensitive: request.caseInsensitive };
+  let start = 0;
+  const all = keys.map((key, i) => {
+    const partition: PlannedPartition = {
+      id: ids[i]!,
+      folder: encodePartitionFolder(partitionBy.length === 1 && key.texts[0] === null && ids[i] === 'null' ? null : ids[i]!, encoding),
+      size: key.rows,
+      input: { kind: 'rows', start, rows: key.rows },
+      key: storeKey(partitionBy.length === 1 ? key.values[0]! : key.values),
+    };
+    start += key.rows;
+    return partition;
+  });
+  const partitions = request.partitionIds === undefined ? all : choosePartitions(all, request.partitionIds);
+  return { partitions, partitionBy, rows: start };
 }
 
 interface DistinctKey {
@@ -140,10 +156,13 @@ function keyValues(vector: Vector): PartitionKey[] {
   return out;
 }
 
-async function writeSortedInput(connection: DuckDBConnection, stage: Stage, folder: string): Promise<void> {
+async function writeSortedInput(connection: DuckDBConnection, stage: Stage, folder: string, onWritten: (rows: number) => void, signal: AbortSignal): Promise<void> {
   const { streamQueryAsArrowOn } = await loadDuckDBEngine();
-  const writer = new SegmentWriter(stage, folder);
-  for await (const batch of streamQueryAsArrowOn(connection, `SELECT * FROM ${SORTED}`, BATCH_ROWS)) await writer.add(batch);
+  const writer = new SegmentWriter(stage, folder, onWritten);
+  for await (const batch of streamQueryAsArrowOn(connection, `SELECT * FROM ${SORTED}`, BATCH_ROWS)) {
+    signal.throwIfAborted();
+    await writer.add(batch);
+  }
   await writer.finish();
 }
 

@@ -1,4 +1,6 @@
 import { DuckDBSessionHost } from '../execute/duckdb-session-host.js';
+import { DPFError, serializeError } from '../errors.js';
+import type { PlannedInput } from '../plan/dataframe-partitions.js';
 import { type AttemptReport, type ExecutionReporter, LocalExecutor } from '../execute/local-executor.js';
 import type { PlannedPartition } from '../plan/partition.js';
 import type { RunLayout } from '../stage/run-layout.js';
@@ -24,6 +26,8 @@ export interface DriverPlan {
   generation: number;
   resumed: boolean;
   lock: RunLock;
+  /** DataFrame mode, new run: the planned rows, written to the run's input while it runs. */
+  input?: PlannedInput;
 }
 
 /**
@@ -37,6 +41,7 @@ export class RunDriver {
   private readonly executor: LocalExecutor;
   private readonly sessionHost: DuckDBSessionHost | undefined;
   private cancelPoll: NodeJS.Timeout | undefined;
+  private readonly stopInput = new AbortController();
 
   constructor(
     private readonly plan: DriverPlan,
@@ -62,6 +67,7 @@ export class RunDriver {
         resumed: plan.resumed,
         session,
         sessionHost: this.sessionHost,
+        writtenRows: plan.input === undefined ? undefined : 0,
       },
       this.reporter(),
     );
@@ -76,6 +82,7 @@ export class RunDriver {
       this.journal.record({ t: 'cancel', at: Date.now() });
       this.state.cancelRequested = true;
     }
+    this.stopInput.abort();
     this.executor.stop('cancel');
     await this.done.catch(() => undefined);
   }
@@ -102,7 +109,11 @@ export class RunDriver {
       this.cancelPoll = setInterval(() => {
         void stage.exists(layout.cancelRequest).then((requested) => (requested ? this.cancel() : undefined));
       }, CANCEL_POLL_MS);
+      const writing = this.writeInput();
       await this.executor.run();
+      // The input is completed even when the partitions asked for are done early: a later run
+      // may resume or rerun others from it. (A cancel stops the writing.)
+      await writing;
       await this.journal.flush();
       const status = this.state.finalStatus();
       this.journal.record({ t: 'end', generation, at: Date.now(), status });
@@ -113,6 +124,19 @@ export class RunDriver {
       await this.sessionHost?.close().catch(() => undefined);
       await stage.remove(layout.cancelRequest).catch(() => undefined);
       await lock.release().catch(() => undefined);
+    }
+  }
+
+  /** Writes the planned rows to the run's input, releasing partitions as their rows land. */
+  private async writeInput(): Promise<void> {
+    const { input, stage, layout } = this.plan;
+    if (input === undefined) return;
+    try {
+      await input.write(stage, layout.inputFolder, (rows) => this.executor.release(rows), this.stopInput.signal);
+    } catch (error) {
+      if (!this.stopInput.signal.aborted) this.executor.failHeld(serializeError(new DPFError(`writing the run's input failed: ${(error as Error).message}`, { cause: error })));
+    } finally {
+      await input.dispose();
     }
   }
 

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError, RunExistsError, RunInProgressError } from '../errors.js';
+import { readInputManifest } from '../data/input-segments.js';
+import type { PlannedInput } from '../plan/dataframe-partitions.js';
 import type { PlannedPartition } from '../plan/partition.js';
 import { RunLayout } from '../stage/run-layout.js';
 import { joinStagePath, type Stage } from '../stage/stage.js';
@@ -21,8 +23,8 @@ export interface RunRequest {
   /** The partitions this request asks for. */
   partitions: readonly PlannedPartition[];
   onExistingArtifacts: OnExistingArtifacts;
-  /** DataFrame mode: a stage folder holding the planned input, moved into the new run's `_dpf/input/`. */
-  plannedInput?: string;
+  /** DataFrame mode, new run: the planned rows, written to the run's input while it runs. */
+  input?: PlannedInput;
 }
 
 /**
@@ -78,7 +80,6 @@ async function createRun(request: RunRequest, layout: RunLayout): Promise<DPFRun
   await stage.write(draftLayout.spec, JSON.stringify(spec, null, 2));
   await stage.write(draftLayout.partitions, encodePartitions(partitions));
   await stage.write(draftLayout.lock, lock.content);
-  if (request.plannedInput !== undefined) await stage.move(request.plannedInput, draftLayout.inputFolder);
   try {
     await stage.move(draft, layout.root);
   } catch {
@@ -88,7 +89,7 @@ async function createRun(request: RunRequest, layout: RunLayout): Promise<DPFRun
   const todo = partitions.map((_, index) => index);
   const state = new RunState(partitions.length);
   return DPFRun.live(stage, spec, partitions, state, (onCommitted) =>
-    new RunDriver({ stage, layout, spec, partitions, state, todo, generation: 1, resumed: false, lock }, onCommitted),
+    new RunDriver({ stage, layout, spec, partitions, state, todo, generation: 1, resumed: false, lock, ...(request.input !== undefined ? { input: request.input } : {}) }, onCommitted),
   );
 }
 
@@ -98,6 +99,11 @@ async function resumeRun(request: RunRequest, layout: RunLayout, lock: RunLock):
   const mismatch = inputMismatch(previous, spec);
   if (mismatch !== undefined) {
     throw new InvalidOptionError('onExistingArtifacts', `run "${spec.runId}" ${mismatch}; 'resume' continues the same input — use 'overwrite' or another runId`);
+  }
+  if (previous.input.mode === 'dataframe' && (await readInputManifest(stage, layout.inputFolder))?.complete !== true) {
+    throw new RunExistsError(
+      `run "${spec.runId}" stopped before its input was fully written, so it cannot be resumed; run it again with onExistingArtifacts: 'overwrite'`,
+    );
   }
   const partitions = [...(await readPartitions(stage, layout))];
   const state = new RunState(partitions.length);
