@@ -36,6 +36,17 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/** Phases of a dpf run, timed through the public API: planning (until `run()` returns), execution (`wait()`), results query. */
+export interface Phases {
+  plan: number[];
+  execute: number[];
+  query: number[];
+}
+
+export function phaseNote(phases: Phases): string {
+  return `phases (median): plan ${seconds(median(phases.plan))}, execute ${seconds(median(phases.execute))}, query ${seconds(median(phases.query))}`;
+}
+
 /** Runs `fn` `runs` times (after one warm-up unless `warmUp` is false) and returns every time in seconds. */
 export async function time(runs: number, fn: (run: number) => Promise<void>, warmUp = true): Promise<number[]> {
   if (warmUp) await fn(-1);

@@ -46,3 +46,5 @@ for (const result of results) {
   const met = result.met === undefined ? '—' : result.met ? 'yes' : 'no';
   console.log(`| ${result.id} | ${result.workload} | ${seconds(result.dpf)} | ${reference} | ${ratio} | ${result.figure} | ${result.target} | ${met} |`);
 }
+const notes = results.flatMap((result) => result.notes.map((note) => `- ${result.id}: ${note}`));
+if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
