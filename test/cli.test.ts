@@ -13,7 +13,10 @@ describe('the dpf command', () => {
   it('shows a run and a table of its partitions, and a partition log', async () => {
     const dir = await tempDir();
     await writeFiles(join(dir, 'input'), { 'ok.csv': 'x\n1\n2\n', 'sub/bad.csv': 'x\n1\n' });
-    const module = await writeModule(dir, `await data.toArrow(); console.log('processing', context.partitionId); if (context.partitionId.startsWith('sub/')) throw new Error('bad input');`);
+    const module = await writeModule(
+      dir,
+      `await data.toArrow(); console.log('processing', context.partitionId); if (context.partitionId.startsWith('sub/')) throw new Error('bad input'); await context.uploadToStage({ id: context.partitionId }, 'seen.json');`,
+    );
     const stage = join(dir, 'stage');
     await (await new DPF(module, { stage }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'cli-run', filePattern: '**/*.csv', executionOptions: { maxRetries: 0 } })).wait();
 
@@ -27,6 +30,13 @@ describe('the dpf command', () => {
 
     const failedOnly = dpfCommand('status', 'cli-run', '--stage', stage, '--status', 'failed');
     expect(failedOnly.stdout).not.toContain('ok.csv');
+
+    const artifacts = dpfCommand('artifacts', 'cli-run', 'ok.csv', '--stage', stage);
+    expect(artifacts.stdout).toBe('seen.json\n');
+    const artifact = dpfCommand('artifacts', 'cli-run', 'ok.csv', 'seen.json', '--stage', stage);
+    expect(JSON.parse(artifact.stdout)).toEqual({ id: 'ok.csv' });
+    const copied = dpfCommand('artifacts', 'cli-run', 'ok.csv', 'seen.json', '--stage', stage, '--out', join(dir, 'out'));
+    expect(copied.stdout.trim()).toBe(join(dir, 'out', 'seen.json'));
 
     const logs = dpfCommand('logs', 'cli-run', 'sub/bad.csv', '--stage', stage);
     expect(logs.status).toBe(0);

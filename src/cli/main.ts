@@ -4,8 +4,10 @@
  *
  *   dpf status RUN_ID --stage DIR            the run and a table of its partitions
  *   dpf logs RUN_ID PARTITION_ID --stage DIR the partition's log
+ *   dpf artifacts RUN_ID PARTITION_ID [NAME] --stage DIR [--out DIR]
  *   dpf cancel RUN_ID --stage DIR            stop a run another process is executing
  */
+import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { DPFError } from '../errors.js';
 import { DPFRun } from '../run/dpf-run.js';
@@ -38,6 +40,27 @@ program
     const details = (await run.getPartitionDetails())[partitionId];
     if (details === undefined) throw new DPFError(`run "${runId}" has no partition "${partitionId}"; \`dpf status ${runId} --stage ${options.stage}\` lists them`);
     process.stdout.write(await details.logs());
+  });
+
+program
+  .command('artifacts')
+  .description("list a partition's artifacts, or write one out (packed ones included)")
+  .argument('<runId>', 'the run')
+  .argument('<partitionId>', 'the partition, as `dpf status` lists it')
+  .argument('[name]', 'the artifact to print (or, with --out, to copy to a file)')
+  .requiredOption('--stage <dir>', 'the stage folder holding the run')
+  .option('--out <dir>', 'copy the artifact into this folder instead of printing it')
+  .action(async (runId: string, partitionId: string, name: string | undefined, options: { stage: string; out?: string }) => {
+    const run = await DPFRun.restoreFrom(runId, options.stage);
+    const details = (await run.getPartitionDetails())[partitionId];
+    if (details === undefined) throw new DPFError(`run "${runId}" has no partition "${partitionId}"; \`dpf status ${runId} --stage ${options.stage}\` lists them`);
+    if (name === undefined) {
+      process.stdout.write((await details.artifacts.list()).map((artifact) => `${artifact}\n`).join(''));
+    } else if (options.out !== undefined) {
+      process.stdout.write(`${await details.artifacts.download(name, options.out)}\n`);
+    } else {
+      process.stdout.write(await details.artifacts.get(name, (path) => readFile(path)));
+    }
   });
 
 program
