@@ -10,6 +10,7 @@ export type { SinglePartitionDetails } from './run/partition-details.js';
 export type { ArtifactsManager } from './run/artifacts-manager.js';
 export type { PartitionEvent } from './run/run-state.js';
 export type { OnExistingArtifacts } from './run/start-run.js';
+export type { StageInput, DataFrameInput } from './run/run-spec.js';
 export { RunStatus, PartitionStatus } from './status.js';
 export type { ExecutionOptions } from './execution-options.js';
 export type { DataConnector, BatchOptions, ColumnValues } from './data/data-connector.js';

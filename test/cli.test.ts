@@ -24,6 +24,7 @@ describe('the dpf command', () => {
     expect(status.status).toBe(0);
     const lines = status.stdout.split('\n');
     expect(lines[0]).toBe('run cli-run: PARTIAL_FAILURE — 2 partition(s): 1 DONE, 1 FAILED');
+    expect(lines[1]).toBe(`input files **/*.csv under ${join(dir, 'input')}`);
     expect(lines).toContainEqual(expect.stringMatching(/^PARTITION\s+STATUS\s+ATTEMPTS\s+DURATION\s+ROWS\s+ERROR$/));
     expect(lines).toContainEqual(expect.stringMatching(/^ok\.csv\s+DONE\s+1\s+\d+ ms\s+2$/));
     expect(lines).toContainEqual(expect.stringMatching(/^sub\/bad\.csv\s+FAILED\s+1\s+\d+ ms\s+1\s+Error: bad input$/));

@@ -9,7 +9,9 @@ export function formatStatus(run: DPFRun, details: Record<string, SinglePartitio
     .filter(([, count]) => count > 0)
     .map(([status, count]) => `${count} ${status}`)
     .join(', ');
-  const lines = [`run ${run.runId}: ${run.status} — ${all.length} partition(s)${counts ? `: ${counts}` : ''}`, `stage ${run.stageLocation}`, ''];
+  const input = run.input;
+  const what = input.mode === 'stage' ? `files ${input.filePattern} under ${input.location}` : `${input.source}, partitioned by ${input.partitionBy.join(', ')}`;
+  const lines = [`run ${run.runId}: ${run.status} — ${all.length} partition(s)${counts ? `: ${counts}` : ''}`, `input ${what}`, `stage ${run.stageLocation}`, ''];
   const rows = all
     .filter((d) => onlyStatus === undefined || d.status === onlyStatus)
     .map((d) => [

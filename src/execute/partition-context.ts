@@ -39,7 +39,7 @@ export interface PartitionLog {
  * ```ts
  * export default async function train(data: DataConnector, context: PartitionContext) {
  *   context.log('training', context.partitionId, 'attempt', context.attempt);
- *   const model = fit(await data.toRecords(), { signal: context.signal });
+ *   const model = trainModel(await data.toRecords(), { signal: context.signal });
  *   await context.uploadToStage(model, 'model.json');
  * }
  * ```

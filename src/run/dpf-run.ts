@@ -12,7 +12,7 @@ import { PartitionDetails, type SinglePartitionDetails } from './partition-detai
 import { ProgressBar } from './progress-bar.js';
 import type { RunDriver } from './run-driver.js';
 import { isHolderAlive, readLockHolder, RunLock } from './run-lock.js';
-import { readPartitions, readRunSpec, type RunSpec } from './run-spec.js';
+import { type DataFrameInput, readPartitions, readRunSpec, type RunSpec, type StageInput } from './run-spec.js';
 import { type PartitionEvent, RunState } from './run-state.js';
 
 /** Options of {@link DPFRun.wait}. */
@@ -114,6 +114,11 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /** The stage folder the run lives in. */
   get stageLocation(): string {
     return this.stage.location;
+  }
+
+  /** What the run partitions: the input folder and pattern (stage mode), or the partition columns and source (DataFrame mode). */
+  get input(): Readonly<StageInput | DataFrameInput> {
+    return this.spec.input;
   }
 
   /** How many partitions the run has. */

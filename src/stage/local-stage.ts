@@ -129,15 +129,6 @@ export class LocalStage implements Stage {
     return files;
   }
 
-  async children(folder: string): Promise<string[]> {
-    try {
-      return await readdir(this.resolvePath(folder));
-    } catch (error) {
-      if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
-      throw error;
-    }
-  }
-
   async exists(path: string): Promise<boolean> {
     try {
       await stat(this.resolvePath(path));

@@ -25,8 +25,6 @@ export interface Stage {
   readRange(path: string, start: number, length: number): Promise<Buffer>;
   /** Every file under a folder, recursively, with paths relative to the stage root. */
   list(folder: string): Promise<StageFile[]>;
-  /** Names directly inside a folder (files and sub-folders); empty when it does not exist. */
-  children(folder: string): Promise<string[]>;
   /** Whether a file or folder exists. */
   exists(path: string): Promise<boolean>;
   /** Deletes a file or a whole folder; nothing when it does not exist. */
