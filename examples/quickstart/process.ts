@@ -1,6 +1,6 @@
 import type { DataConnector, PartitionContext } from 'dpf';
 
-// One call per partition (here: per file). Whatever it uploads lands in {stage}/{runId}/{partition}/.
+// One call per partition (here: per file). What it uploads is kept as the partition's artifacts.
 export default async function process(data: DataConnector, context: PartitionContext): Promise<void> {
   const table = await data.toArrow(); // an apache-arrow Table, column types kept
   const amounts = table.getChild('amount')!.toArray() as Float64Array;

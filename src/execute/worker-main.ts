@@ -72,7 +72,11 @@ if (channel === undefined) {
         break;
       case 'run':
         abortReason = undefined;
-        queue = queue.then(async () => runBatch(driver, await descriptors(message.tasks)));
+        // A batch that cannot even be read (the run's partition list is gone) ends the worker's
+        // usefulness for the run: the driver hears it as a setup failure, not silence.
+        queue = queue
+          .then(async () => runBatch(driver, await descriptors(message.tasks)))
+          .catch((error: unknown) => void driver.send({ type: 'setup-failed', error: serializeError(error) }));
         break;
       case 'session-result':
         duckdbSessions?.receive(message);
