@@ -95,6 +95,24 @@ describe('context.withSession on PostgreSQL (needs PostgreSQL on 127.0.0.1:5432)
     }
   });
 
+  it('keeps one small pool per worker across runs, not a new one per run', async () => {
+    await postgres('SELECT 1');
+    const table = uniqueName('dpf_pool');
+    const dir = await tempDir();
+    const dpf = new DPF(await writeModule(dir, APPEND(table)), { stage: join(dir, 'stage'), sessionDatabase: POSTGRES_URL });
+    try {
+      for (let run = 0; run < 4; run++) {
+        const handle = await dpf.run({ partitionBy: 'k', source: SOURCE, runId: `pool-${run}`, executionOptions: { availableCpus: 2 } });
+        expect(await handle.wait()).toBe(RunStatus.SUCCESS);
+      }
+      // Two workers with at most 4 connections each, whatever the number of runs.
+      const [{ n }] = await postgres<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'dpf'");
+      expect(n).toBeLessThanOrEqual(8);
+    } finally {
+      await postgres(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
   it('commits an attempt\'s transaction only when the attempt succeeds', async () => {
     await postgres('SELECT 1');
     const table = uniqueName('dpf_attempts');

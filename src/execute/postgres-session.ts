@@ -20,6 +20,10 @@ export class PostgresSessions {
     this.pool = new pg.Pool({
       connectionString: url,
       max: 4,
+      application_name: 'dpf',
+      // Idle connections close soon: a worker waiting for its next run should not hold them.
+      idleTimeoutMillis: 2_000,
+      allowExitOnIdle: true,
       // 64-bit integers as bigint rather than text.
       types: { getTypeParser: (oid: number, format?: string) => (oid === 20 ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format as 'text')) },
     });

@@ -50,6 +50,7 @@ let current: PartitionAttempt | undefined;
 let abortReason: AbortMessage['reason'] | undefined;
 let queue: Promise<void> = Promise.resolve();
 let duckdbSessions: DuckDBSessionClient | undefined;
+const postgresPools = new Map<string, SessionProvider>();
 let packs: PackWriter | undefined;
 let resumed = false;
 /** The run's partition list, read from the stage once per run. */
@@ -115,6 +116,8 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
     packs = new PackWriter(stage, layout);
     resumed = setup.resumed;
     partitions = readPartitions(stage, layout);
+    // Read when the first batch comes; a failure then reaches the driver, never as an unhandled rejection.
+    partitions.catch(() => undefined);
     running = setup.running === undefined ? undefined : { index: new Int32Array(setup.running, 0, 1), startedAt: new Float64Array(setup.running, 8, 1) };
     installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
     void driver.send({ type: 'ready' });
@@ -143,8 +146,15 @@ async function sessionProvider(driver: Channel, target: SessionTarget): Promise<
     duckdbSessions = new DuckDBSessionClient((message) => void driver.send(message));
     return duckdbSessions;
   }
-  const { PostgresSessions } = await import('./postgres-session.js');
-  return new PostgresSessions(target.url);
+  // One pool per database for the worker's life: a worker kept for the next run must not open a
+  // new pool (and leave the old one's connections behind) at every run.
+  let pool = postgresPools.get(target.url);
+  if (pool === undefined) {
+    const { PostgresSessions } = await import('./postgres-session.js');
+    pool = new PostgresSessions(target.url);
+    postgresPools.set(target.url, pool);
+  }
+  return pool;
 }
 
 /**
