@@ -106,8 +106,8 @@ describe('context.withSession on PostgreSQL (needs PostgreSQL on 127.0.0.1:5432)
         expect(await handle.wait()).toBe(RunStatus.SUCCESS);
       }
       // Two workers with at most 4 connections each, whatever the number of runs.
-      const [{ n }] = await postgres<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'dpf'");
-      expect(n).toBeLessThanOrEqual(8);
+      const [connections] = await postgres<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'dpf'");
+      expect(connections!.n).toBeLessThanOrEqual(8);
     } finally {
       await postgres(`DROP TABLE IF EXISTS ${table}`);
     }

@@ -31,7 +31,7 @@ export class ArtifactsManager {
   async list(): Promise<string[]> {
     const folder = this.layout.partitionFolder(this.folder);
     const files = (await this.stage.list(folder))
-      .map((file) => file.path.slice(folder.length + 1))
+      .map((file) => file.slice(folder.length + 1))
       .filter((name) => !name.includes('/') && name !== PARTITION_LOG && !name.startsWith(STAGING_PREFIX));
     return [...new Set([...files, ...this.packed.map((artifact) => artifact.name)])].sort();
   }

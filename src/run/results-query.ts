@@ -31,7 +31,7 @@ export async function queryRunResults(
     loadArrow(),
   ]);
   // One listing of the run's folder tells which partitions have the artifact as a file.
-  const existing = new Set(Object.keys(views).length === 0 ? [] : (await stage.list(layout.root)).map((file) => file.path));
+  const existing = new Set(Object.keys(views).length === 0 ? [] : await stage.list(layout.root));
   return withDuckDB(async (connection) => {
     if (/\bpartitions\b/i.test(sql)) await createPartitionsTable(connection, partitions, state);
     for (const [view, artifact] of Object.entries(views)) {

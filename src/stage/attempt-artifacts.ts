@@ -131,9 +131,9 @@ export class AttemptArtifacts {
     const mine = new Set([...this.staged.keys()].map((name) => `${STAGING_PREFIX}${this.attempt}-${name}`));
     const files = await this.stage.list(folder);
     for (const file of files) {
-      const name = file.path.slice(folder.length + 1);
+      const name = file.slice(folder.length + 1);
       if (name.includes('/') || name === PARTITION_LOG || mine.has(name)) continue;
-      await this.stage.remove(file.path);
+      await this.stage.remove(file);
     }
   }
 

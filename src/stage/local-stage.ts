@@ -3,7 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import type { Stage, StageFile } from './stage.js';
+import type { Stage } from './stage.js';
 
 /**
  * A stage in a local folder (or a shared file system mounted on every machine).
@@ -110,7 +110,7 @@ export class LocalStage implements Stage {
     }
   }
 
-  async list(folder: string): Promise<StageFile[]> {
+  async list(folder: string): Promise<string[]> {
     const base = this.resolvePath(folder);
     let entries;
     try {
@@ -119,14 +119,7 @@ export class LocalStage implements Stage {
       if (isMissing(error)) return [];
       throw error;
     }
-    const files: StageFile[] = [];
-    for (const entry of entries) {
-      if (!entry.isFile()) continue;
-      const absolute = join(entry.parentPath, entry.name);
-      const info = await stat(absolute);
-      files.push({ path: toStagePath(relative(this.location, absolute)), size: info.size });
-    }
-    return files;
+    return entries.filter((entry) => entry.isFile()).map((entry) => toStagePath(relative(this.location, join(entry.parentPath, entry.name))));
   }
 
   async exists(path: string): Promise<boolean> {

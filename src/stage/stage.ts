@@ -23,8 +23,8 @@ export interface Stage {
   size(path: string): Promise<number | undefined>;
   /** Bytes `[start, start + length)` of a file (fewer at its end). */
   readRange(path: string, start: number, length: number): Promise<Buffer>;
-  /** Every file under a folder, recursively, with paths relative to the stage root. */
-  list(folder: string): Promise<StageFile[]>;
+  /** The paths (relative to the stage root) of every file under a folder, recursively. */
+  list(folder: string): Promise<string[]>;
   /** Whether a file or folder exists. */
   exists(path: string): Promise<boolean>;
   /** Deletes a file or a whole folder; nothing when it does not exist. */
@@ -45,12 +45,6 @@ export interface Stage {
   commitLocalFile(localPath: string, path: string): Promise<void>;
   /** Deletes a file written at a {@link Stage.localFileFor} path without putting it in place. */
   discardLocalFile(localPath: string): Promise<void>;
-}
-
-/** A file on the stage. */
-export interface StageFile {
-  path: string;
-  size: number;
 }
 
 /** Joins stage path segments with `/`, ignoring empty ones. */
