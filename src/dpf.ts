@@ -1,45 +1,46 @@
 import { type ExecutionOptions, resolveExecutionOptions } from './execution-options.js';
 import { InvalidOptionError } from './errors.js';
-import {
-  loadPartitionFunction,
-  type ModuleReference,
-  type PartitionFunction,
-  type PartitionModule,
-  resolveModuleReference,
-} from './execute/partition-module.js';
+import { loadPartitionFunction, type PartitionFunction, type PartitionModule, resolveModuleReference } from './execute/partition-module.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { SessionTarget } from './execute/protocol.js';
 import { prewarmWorkers } from './execute/local-executor.js';
+import type { ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
 import { choosePartitions } from './plan/partition.js';
 import { planStagePartitions } from './plan/stage-partitions.js';
 import type { DPFRun } from './run/dpf-run.js';
-import { readPartitions, readRunSpec, type RunSpec } from './run/run-spec.js';
-import { checkRunCanStart, type OnExistingArtifacts, startRun } from './run/start-run.js';
-import { openStage, stageFolder } from './stage/open-stage.js';
+import { RunFollower } from './run/run-follower.js';
+import { readRunSpec } from './run/run-spec.js';
+import { checkRunCanStart, type OnExistingArtifacts, type RunRequest, startRun } from './run/start-run.js';
+import { openStage, stageLocation } from './stage/open-stage.js';
 import { RunLayout } from './stage/run-layout.js';
+import { isS3Location } from './stage/s3-location.js';
 import type { Stage } from './stage/stage.js';
 import { checkOneOf, checkOptionsObject, checkString } from './validate.js';
 
 /** Options of {@link DPF}. */
 export interface DPFOptions {
   /**
-   * Where runs keep their artifacts, logs and state: a local folder (created if missing), or a
-   * folder on a file system every worker machine mounts.
+   * Where runs keep their artifacts, logs and state: a local folder (created if missing), a folder
+   * on a file system every worker machine mounts, or an S3 prefix `s3://bucket/prefix` (AWS or any
+   * S3-compatible store, configured by the standard AWS environment variables and files).
    */
   stage: string | URL;
   /**
    * The database `context.withSession` connects to: a DuckDB database file, or a PostgreSQL URL
-   * (`postgres://user@host:5432/db`).
-   * @defaultValue `{stage}/dpf.duckdb`
+   * (`postgres://user@host:5432/db`). The run records the URL without its password; a process that
+   * resumes the run passes it again (or libpq's `PGPASSWORD`/`PGPASSFILE` supply it).
+   * @defaultValue `{stage}/dpf.duckdb` for a local stage; none for a stage on S3
    */
   sessionDatabase?: string;
 }
 
 /** Options of {@link DPF.runFromStage}. */
 export interface StageRunOptions {
-  /** The folder holding the files to process; each matching file is one partition. */
+  /**
+   * The folder holding the files to process, or an S3 prefix `s3://bucket/input/`; each matching
+   * file is one partition.
+   */
   stageLocation: string | URL;
   /**
    * Names the run; its results go to `{stage}/{runId}/`. Letters, digits, `.`, `_` and `-`,
@@ -130,7 +131,7 @@ export class DPF {
   constructor(module: PartitionModule, options: DPFOptions) {
     this.module = resolveModuleReference(module);
     const checked = checkOptionsObject(options, 'options', ['stage', 'sessionDatabase']);
-    this.stageLocation = stageFolder(checked.stage);
+    this.stageLocation = stageLocation(checked.stage, 'stage');
     this.session = sessionTarget(checked.sessionDatabase, this.stageLocation);
   }
 
@@ -158,8 +159,7 @@ export class DPF {
       stageFolder: this.stageLocation,
       encoding: { caseInsensitive: stage.caseInsensitive },
     });
-    const spec = this.spec(common, stage, { mode: 'stage', location, filePattern }, true);
-    return startRun({ stage, spec, partitions, onExistingArtifacts: common.onExistingArtifacts });
+    return startRun(this.request(common, stage, { mode: 'stage', location, filePattern }, true, partitions));
   }
 
   /**
@@ -188,10 +188,9 @@ export class DPF {
     const existing = common.onExistingArtifacts === 'resume' ? await readRunSpec(stage, layout) : undefined;
     if (existing?.input.mode === 'dataframe') {
       // Resuming continues the planned input; the source is not read again.
-      const stored = await readPartitions(stage, layout);
+      const stored = (await RunFollower.load(stage, layout, existing)).partitions;
       const partitions = common.partitionIds === undefined ? stored : choosePartitions(stored, common.partitionIds);
-      const spec = this.spec(common, stage, existing.input, existing.folderEncoding.keepSlashes);
-      return startRun({ stage, spec, partitions, onExistingArtifacts: 'resume' });
+      return startRun({ ...this.request(common, stage, existing.input, existing.folderEncoding.keepSlashes, partitions), folderEncoding: existing.folderEncoding, onExistingArtifacts: 'resume' });
     }
 
     if (checked.source === undefined) throw new InvalidOptionError('source', 'is required to plan a new run; give SQL text, a table name, an Arrow table, records or { postgres, query }');
@@ -201,24 +200,24 @@ export class DPF {
     const plan = await planDataFramePartitions({ source, partitionBy, orderBy, database, partitionIds: common.partitionIds, caseInsensitive: stage.caseInsensitive });
     try {
       const input = { mode: 'dataframe' as const, partitionBy: plan.partitionBy, source: describeSource(source), rows: plan.rows };
-      const spec = this.spec(common, stage, input, plan.partitionBy.length > 1);
-      return await startRun({ stage, spec, partitions: plan.partitions, onExistingArtifacts: common.onExistingArtifacts, input: plan.input });
+      return await startRun({ ...this.request(common, stage, input, plan.partitionBy.length > 1, plan.partitions), rows: plan.input });
     } catch (error) {
       await plan.input.dispose();
       throw error;
     }
   }
 
-  private spec(common: CommonOptions, stage: Stage, input: RunSpec['input'], keepSlashes: boolean): RunSpec {
+  private request(common: CommonOptions, stage: Stage, input: RunSpec['input'], keepSlashes: boolean, partitions: RunRequest['partitions']): RunRequest {
     return {
-      format: 1,
+      stage,
       runId: common.runId,
       input,
-      module: this.module,
-      executionOptions: common.executionOptions,
-      session: this.session,
       folderEncoding: { keepSlashes, caseInsensitive: stage.caseInsensitive },
-      createdAt: new Date().toISOString(),
+      module: this.module,
+      options: common.executionOptions,
+      session: this.session,
+      partitions,
+      onExistingArtifacts: common.onExistingArtifacts,
     };
   }
 
@@ -269,7 +268,7 @@ function checkDatabaseFile(value: unknown): string {
 }
 
 function sessionTarget(value: unknown, stage: string): SessionTarget {
-  if (value === undefined) return { kind: 'duckdb', path: join(stage, 'dpf.duckdb') };
+  if (value === undefined) return isS3Location(stage) ? { kind: 'none' } : { kind: 'duckdb', path: join(stage, 'dpf.duckdb') };
   const database = checkString(value, 'sessionDatabase');
   if (/^postgres(ql)?:\/\//.test(database)) return { kind: 'postgres', url: database };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(database)) {

@@ -45,6 +45,52 @@ export class RunNotFoundError extends DPFError {}
  */
 export class RunAbandonedError extends DPFError {}
 
+/**
+ * Reading or writing the stage failed (a full disk, a permission, the object store refusing or
+ * unreachable). `path` names the object; the message says the cause and what to do.
+ */
+export class StageError extends DPFError {
+  /** The stage object the operation was on, as `{stage}/{path}`. */
+  readonly path: string;
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+/**
+ * A file of a run's state or one of its artifacts is missing, truncated or unreadable: the stage
+ * was damaged (a file deleted or cut short by hand, a disk fault). The message names the file and
+ * what to do; dpf never answers from damaged state.
+ */
+export class StageDamagedError extends DPFError {
+  /** The damaged object, as `{stage}/{path}`. */
+  readonly path: string;
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+/**
+ * A file on the stage was written in a format this version of dpf does not know (by a newer or a
+ * much older dpf). The message names the file and the version it found.
+ */
+export class StageFormatError extends DPFError {
+  /** The file, as `{stage}/{path}`. */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(message);
+    this.path = path;
+  }
+}
+
+/**
+ * The driver of a run lost its ownership of the run to another driver (it was paused or cut off
+ * past its lease, and a `resume` took the run over): it stopped and committed nothing more.
+ */
+export class LeaseLostError extends DPFError {}
+
 /** A filename given to `uploadToStage` / `downloadFromStage` is not a flat name inside the partition's folder. */
 export class ArtifactNameError extends DPFError {}
 

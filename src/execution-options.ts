@@ -1,5 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './errors.js';
+import type { ResolvedExecutionOptions } from './model/run-spec.js';
+
+export type { ResolvedExecutionOptions };
 import {
   checkBoolean,
   checkInteger,
@@ -93,22 +96,6 @@ export interface ExecutionOptions {
    * @defaultValue the ids in `CUDA_VISIBLE_DEVICES`, else none
    */
   availableGpus?: number | readonly string[];
-}
-
-/** {@link ExecutionOptions} with every default filled in. */
-export interface ResolvedExecutionOptions {
-  maxRetries: number;
-  failFast: boolean;
-  numCpusPerWorker: number;
-  numGpusPerWorker: number;
-  useHeadNode: boolean;
-  timeoutMs: number | undefined;
-  isolation: 'thread' | 'process';
-  memoryLimitMb: number | undefined;
-  retryBackoffMs: number;
-  packSmallArtifacts: boolean;
-  availableCpus: number;
-  availableGpus: readonly string[];
 }
 
 const EXECUTION_OPTION_KEYS = [

@@ -17,7 +17,7 @@ export type { DataConnector, BatchOptions, ColumnValues } from './data/data-conn
 export type { PartitionContext, PartitionLog, UploadOptions, DownloadOptions } from './execute/partition-context.js';
 export type { SqlSession } from './execute/sql-session.js';
 export type { PartitionFunction, PartitionModule } from './execute/partition-module.js';
-export type { PartitionKey } from './plan/partition.js';
+export type { PartitionKey } from './model/partition.js';
 export type { WriteFunction, ReadFunction } from './stage/artifact-format.js';
 export {
   DPFError,

@@ -59,7 +59,7 @@ describe('cancel', () => {
         .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'remote', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
       console.log('STATUS ' + await run.wait());
     `);
-    await waitFor(() => exists(join(stage, 'remote/_dpf/journal.ndjson')), 20_000, 'the run to start');
+    await waitFor(() => exists(join(stage, 'remote/_dpf/run.json')), 20_000, 'the run to start');
     const restored = await DPFRun.restoreFrom('remote', stage);
     await waitFor(async () => (await restored.getProgress()).DONE.length >= 1, 20_000, 'one partition done');
     await restored.cancel();
@@ -136,7 +136,7 @@ describe('restore', () => {
         .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'orphan', filePattern: '*.csv' });
       await run.wait();
     `);
-    await waitFor(() => exists(join(stage, 'orphan/_dpf/journal.ndjson')), 20_000, 'the run to start');
+    await waitFor(() => exists(join(stage, 'orphan/_dpf/run.json')), 20_000, 'the run to start');
     driver.kill('SIGKILL');
     await driver.done;
     const restored = await DPFRun.restoreFrom('orphan', stage);

@@ -147,7 +147,8 @@ describe('PartitionContext', () => {
       executionOptions: { maxRetries: 1, retryBackoffMs: 0, packSmallArtifacts: false },
     });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
-    expect(await listFiles(join(dir, 'stage/clean/p.csv'))).toEqual(['attempt-2.json', 'partition.log', 'result.json']);
+    // Only the DONE attempt's files: the failed one stored nothing (its log is packed with the run's state).
+    expect(await listFiles(join(dir, 'stage/clean/p.csv'))).toEqual(['attempt-2.json', 'result.json']);
     const details = (await run.getPartitionDetails())['p.csv']!;
     expect(await details.artifacts.get('result.json')).toEqual({ attempt: 2 });
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodePartitionFolder, encodePartitionFolder, type FolderEncoding } from '../src/stage/partition-folder.js';
+import type { FolderEncoding } from '../src/model/run-spec.js';
+import { decodePartitionFolder, encodePartitionFolder } from '../src/stage/partition-folder.js';
 
 const IDS = ['ATL', 'atl', 'Atl', '', '.', '..', '...', 'a/b', 'a/../b', '../up', '_dpf', '%41', '%', '!', 'a b', 'ünïcødé', 'e\u0301', 'é', 'x:y*z?', 'tab\there', 'new\nline', '数据/文件.csv', '/leading', 'trailing/', 'a//b'];
 

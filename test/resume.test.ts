@@ -39,7 +39,7 @@ describe('resume after the driver was killed', () => {
         .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'killed', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
       await run.wait();
     `);
-    await waitFor(async () => (await exists(join(stage, 'killed/_dpf/journal.ndjson'))) && (await (await DPFRun.restoreFrom('killed', stage)).getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
+    await waitFor(async () => (await exists(join(stage, 'killed/_dpf/run.json'))) && (await (await DPFRun.restoreFrom('killed', stage)).getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
     driver.kill('SIGKILL');
     await driver.done;
 

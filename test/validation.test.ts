@@ -79,8 +79,11 @@ describe('bad input is refused before any work, and the stage is left as it was'
   it('refuses stage options it cannot use', async () => {
     const dir = await tempDir();
     const module = await writeModule(dir, '');
-    expect(() => new DPF(module, { stage: '' })).toThrow(/stage: expected the folder/);
-    expect(() => new DPF(module, { stage: 's3://bucket/prefix' })).toThrow(/only local folders/);
+    expect(() => new DPF(module, { stage: '' })).toThrow(/stage: expected a folder, e.g. "\.\/stage", or an S3 prefix/);
+    expect(() => new DPF(module, { stage: 'https://bucket.example.com/prefix' })).toThrow(/stage: .*a local folder .* or under s3:\/\/bucket\/prefix/);
+    expect(() => new DPF(module, { stage: 's3://Bad_Bucket/prefix' })).toThrow(/stage: "Bad_Bucket" is not a valid S3 bucket name/);
+    expect(() => new DPF(module, { stage: 's3://bucket/a/../b' })).toThrow(/stage: .*must not hold "\.\."/);
+    expect(() => new DPF(module, { stage: 's3://bucket/prefix', sessionDatabase: 'mysql://x' })).toThrow(/sessionDatabase: expected a DuckDB database file path or a postgres:\/\/ URL/);
     expect(() => new DPF(module, { stage: join(dir, 's'), extra: true } as never)).toThrow(/options\.extra: unknown option/);
   });
 });

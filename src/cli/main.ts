@@ -22,7 +22,7 @@ program
   .command('status')
   .description('show a run and a table of its partitions')
   .argument('<runId>', 'the run to show')
-  .requiredOption('--stage <dir>', 'the stage folder holding the run')
+  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
   .option('--status <status>', 'only partitions in this status (DONE, FAILED, …)')
   .action(async (runId: string, options: { stage: string; status?: string }) => {
     const run = await DPFRun.restoreFrom(runId, options.stage);
@@ -34,7 +34,7 @@ program
   .description("print a partition's log (every attempt, with timestamps)")
   .argument('<runId>', 'the run')
   .argument('<partitionId>', 'the partition, as `dpf status` lists it')
-  .requiredOption('--stage <dir>', 'the stage folder holding the run')
+  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
   .action(async (runId: string, partitionId: string, options: { stage: string }) => {
     const run = await DPFRun.restoreFrom(runId, options.stage);
     const details = (await run.getPartitionDetails())[partitionId];
@@ -48,7 +48,7 @@ program
   .argument('<runId>', 'the run')
   .argument('<partitionId>', 'the partition, as `dpf status` lists it')
   .argument('[name]', 'the artifact to print (or, with --out, to copy to a file)')
-  .requiredOption('--stage <dir>', 'the stage folder holding the run')
+  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
   .option('--out <dir>', 'copy the artifact into this folder instead of printing it')
   .action(async (runId: string, partitionId: string, name: string | undefined, options: { stage: string; out?: string }) => {
     const run = await DPFRun.restoreFrom(runId, options.stage);
@@ -67,7 +67,7 @@ program
   .command('cancel')
   .description('stop a run; finished partitions keep their results')
   .argument('<runId>', 'the run to stop')
-  .requiredOption('--stage <dir>', 'the stage folder holding the run')
+  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
   .action(async (runId: string, options: { stage: string }) => {
     const run = await DPFRun.restoreFrom(runId, options.stage);
     await run.cancel();

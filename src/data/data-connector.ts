@@ -60,10 +60,18 @@ export interface DataConnector {
   numRows(): Promise<number>;
   /** The partition's Arrow schema, without reading its rows. */
   schema(): Promise<Schema>;
-  /** Stage mode: the absolute path of the partition's file; undefined in DataFrame mode. */
+  /**
+   * Stage mode: the partition's file — its absolute path, or for a file on S3 its `s3://bucket/key`
+   * URL; undefined in DataFrame mode.
+   */
   readonly path: string | undefined;
-  /** Stage mode: the raw bytes of the file, for any kind of file. */
+  /** Stage mode: the raw bytes of the file, for any kind of file (read straight from S3 for a remote one). */
   bytes(): Promise<Buffer>;
   /** Stage mode: the file as a byte stream, for files too big to hold in memory. */
   stream(): Readable;
+  /**
+   * Stage mode: a path on this machine to hand to a library that wants a file: the file itself,
+   * or for a file on S3 a download into the attempt's scratch folder, deleted when the attempt ends.
+   */
+  localPath(): Promise<string>;
 }

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import type { LocalCopy, Stage } from '../stage/stage.js';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import { DataFormatError } from '../errors.js';
 import type { BatchOptions } from './data-connector.js';
@@ -16,31 +17,58 @@ const MATERIALIZE_BYTES = 32 * 1024 * 1024;
 /**
  * Stage mode's {@link DataConnector}: one file. Parquet, CSV and JSON are read by the worker's
  * embedded DuckDB; Arrow IPC by apache-arrow. Any file can be read as bytes or a stream.
+ *
+ * A file on S3 (`path` is its `s3://bucket/key` URL) is read straight from the store by `bytes()`
+ * and `stream()`; the tabular methods and `localPath()` download it once into the attempt's
+ * scratch folder (DuckDB reads local files), and the download is deleted when the attempt ends.
  */
 export class FileConnector extends TableConnector {
   readonly path: string;
   private cachedRows: number | undefined;
+  private download: Promise<LocalCopy> | undefined;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    /** Where a remote file is downloaded to. */
+    private readonly scratch?: string,
+  ) {
     super();
     this.path = path;
+  }
+
+  /** The file on this machine: itself, or a download of a remote one. */
+  async localPath(): Promise<string> {
+    if (!this.path.startsWith('s3://')) return this.path;
+    this.download ??= remoteFile(this.path).then(async ({ stage, key }) => {
+      const copy = await stage.localCopy(key);
+      if (copy === undefined) throw new DataFormatError(`${this.path} does not exist (any more) on S3`);
+      return copy;
+    });
+    return (await this.download).path;
+  }
+
+  override async dispose(): Promise<void> {
+    const download = this.download;
+    this.download = undefined;
+    if (download !== undefined) await (await download.catch(() => undefined))?.release();
   }
 
   async toArrow(): Promise<Table> {
     const format = this.format();
     const { Table, tableFromIPC } = await loadArrow();
     let table: Table;
+    const path = await this.localPath();
     if (format === 'arrow') {
-      table = tableFromIPC(await readFile(this.path));
+      table = tableFromIPC(await readFile(path));
     } else {
       const { queryAsArrow, streamQueryAsArrow } = await loadDuckDBEngine();
       let batches: RecordBatch[] = [];
-      if ((await stat(this.path)).size <= MATERIALIZE_BYTES) {
-        batches = await queryAsArrow(this.selectAll(format), DEFAULT_BATCH_ROWS).catch((error: unknown) => {
+      if ((await stat(path)).size <= MATERIALIZE_BYTES) {
+        batches = await queryAsArrow(this.selectAll(format, path), DEFAULT_BATCH_ROWS).catch((error: unknown) => {
           throw this.unreadable(error);
         });
       } else {
-        for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format), DEFAULT_BATCH_ROWS))) batches.push(batch);
+        for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format, path), DEFAULT_BATCH_ROWS))) batches.push(batch);
       }
       table = new Table(batches);
     }
@@ -51,7 +79,8 @@ export class FileConnector extends TableConnector {
   async *batches(options: BatchOptions = {}): AsyncGenerator<RecordBatch> {
     const format = this.format();
     const batchRows = options.batchSize ?? DEFAULT_BATCH_ROWS;
-    const source = format === 'arrow' ? readArrowBatches(this.path) : (await loadDuckDBEngine()).streamQueryAsArrow(this.selectAll(format), batchRows);
+    const path = await this.localPath();
+    const source = format === 'arrow' ? readArrowBatches(path) : (await loadDuckDBEngine()).streamQueryAsArrow(this.selectAll(format, path), batchRows);
     let rows = 0;
     for await (const batch of this.readFailingClearly(source)) {
       rows += batch.numRows;
@@ -64,14 +93,15 @@ export class FileConnector extends TableConnector {
   async numRows(): Promise<number> {
     if (this.cachedRows !== undefined) return this.cachedRows;
     const format = this.format();
+    const path = await this.localPath();
     if (format === 'arrow') {
       let rows = 0;
-      for await (const batch of readArrowBatches(this.path)) rows += batch.numRows;
+      for await (const batch of readArrowBatches(path)) rows += batch.numRows;
       this.cachedRows = rows;
     } else {
       const { withReadConnection } = await loadDuckDBEngine();
       this.cachedRows = await withReadConnection(async (connection) => {
-        const reader = await connection.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${duckdbReader(format, this.path)}`);
+        const reader = await connection.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${duckdbReader(format, path)}`);
         return Number(reader.getRowsJS()[0]![0]);
       }).catch((error: unknown) => {
         throw this.unreadable(error);
@@ -82,25 +112,37 @@ export class FileConnector extends TableConnector {
 
   async schema(): Promise<Schema> {
     const format = this.format();
+    const path = await this.localPath();
     if (format === 'arrow') {
       const { RecordBatchReader } = await loadArrow();
-      const reader = await RecordBatchReader.from(createReadStream(this.path));
+      const reader = await RecordBatchReader.from(createReadStream(path));
       await reader.open();
       const schema = reader.schema;
       await reader.cancel();
       return schema;
     }
-    return (await loadDuckDBEngine()).querySchema(this.selectAll(format)).catch((error: unknown) => {
+    return (await loadDuckDBEngine()).querySchema(this.selectAll(format, path)).catch((error: unknown) => {
       throw this.unreadable(error);
     });
   }
 
-  bytes(): Promise<Buffer> {
-    return readFile(this.path);
+  async bytes(): Promise<Buffer> {
+    if (!this.path.startsWith('s3://')) return readFile(this.path);
+    const { stage, key } = await remoteFile(this.path);
+    const object = await stage.get(key);
+    if (object === undefined) throw new DataFormatError(`${this.path} does not exist (any more) on S3`);
+    return object.bytes;
   }
 
   stream(): Readable {
-    return createReadStream(this.path);
+    if (!this.path.startsWith('s3://')) return createReadStream(this.path);
+    // The store answers asynchronously: the stream fills once the download has started.
+    const out = new PassThrough();
+    this.localPath().then(
+      (path) => createReadStream(path).on('error', (error) => out.destroy(error)).pipe(out),
+      (error: unknown) => out.destroy(error as Error),
+    );
+    return out;
   }
 
   private format(): TableFormat {
@@ -114,8 +156,8 @@ export class FileConnector extends TableConnector {
     return format;
   }
 
-  private selectAll(format: Exclude<TableFormat, 'arrow'>): string {
-    return `SELECT * FROM ${duckdbReader(format, this.path)}`;
+  private selectAll(format: Exclude<TableFormat, 'arrow'>, path: string): string {
+    return `SELECT * FROM ${duckdbReader(format, path)}`;
   }
 
   private async *readFailingClearly(source: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {
@@ -135,4 +177,11 @@ async function* readArrowBatches(path: string): AsyncGenerator<RecordBatch> {
   const { RecordBatchReader } = await loadArrow();
   const reader = await RecordBatchReader.from(createReadStream(path));
   for await (const batch of reader) yield batch;
+}
+
+/** The stage (an S3 bucket's root) and key of a remote file's URL. */
+async function remoteFile(url: string): Promise<{ stage: Stage; key: string }> {
+  const [{ S3Stage }, { parseS3Location }] = await Promise.all([import('../stage/s3-stage.js'), import('../stage/s3-location.js')]);
+  const { bucket, prefix } = parseS3Location(url, 'path');
+  return { stage: new S3Stage({ bucket, prefix: '' }), key: prefix };
 }

@@ -1,4 +1,6 @@
 import type { RecordBatch, Schema } from 'apache-arrow';
+import { StageDamagedError } from '../errors.js';
+import { FORMATS, parseStored, type StoredHeader } from '../model/stored-json.js';
 import { joinStagePath, type Stage } from '../stage/stage.js';
 import { loadArrow } from './lazy-modules.js';
 
@@ -11,8 +13,7 @@ import { loadArrow } from './lazy-modules.js';
  */
 
 /** Where the segments of a run's input start, in rows. */
-export interface InputManifest {
-  format: 1;
+export interface InputManifest extends StoredHeader<'input'> {
   rows: number;
   segments: Array<{ file: string; firstRow: number; rows: number }>;
   /** Every row is written (a run's input is written while its first partitions already run). */
@@ -38,7 +39,7 @@ export class SegmentWriter {
   private pendingBytes = 0;
   private pendingRows = 0;
   private segmentBytes = FIRST_SEGMENT_BYTES;
-  private readonly manifest: InputManifest = { format: 1, rows: 0, segments: [], complete: false };
+  private readonly manifest: InputManifest = { dpf: 'input', format: FORMATS.input, rows: 0, segments: [], complete: false };
 
   constructor(
     private readonly stage: Stage,
@@ -68,7 +69,7 @@ export class SegmentWriter {
     if (this.pending.length === 0) return;
     const { RecordBatchStreamWriter } = await loadArrow();
     const file = `segment-${String(this.manifest.segments.length).padStart(5, '0')}.arrows`;
-    await this.stage.write(joinStagePath(this.folder, file), RecordBatchStreamWriter.writeAll(this.pending).toUint8Array(true));
+    await this.stage.put(joinStagePath(this.folder, file), RecordBatchStreamWriter.writeAll(this.pending).toUint8Array(true));
     this.manifest.segments.push({ file, firstRow: this.manifest.rows, rows: this.pendingRows });
     this.manifest.rows += this.pendingRows;
     this.pending = [];
@@ -78,16 +79,19 @@ export class SegmentWriter {
     this.onWritten(this.manifest.rows);
   }
 
-  private writeManifest(): Promise<void> {
-    return this.stage.write(joinStagePath(this.folder, MANIFEST_FILE), JSON.stringify(this.manifest));
+  private async writeManifest(): Promise<void> {
+    await this.stage.put(joinStagePath(this.folder, MANIFEST_FILE), JSON.stringify(this.manifest));
   }
 }
 
 /** The manifest of a run's input, or undefined when it has none. */
 export async function readInputManifest(stage: Stage, folder: string): Promise<InputManifest | undefined> {
-  const bytes = await stage.read(joinStagePath(folder, MANIFEST_FILE));
-  return bytes === undefined ? undefined : (JSON.parse(bytes.toString('utf8')) as InputManifest);
+  const path = joinStagePath(folder, MANIFEST_FILE);
+  const object = await stage.get(path);
+  return object === undefined ? undefined : parseStored<InputManifest>(object.bytes.toString('utf8'), stage.describe(path), 'input', DAMAGED_INPUT);
 }
+
+const DAMAGED_INPUT = "the run's planned input is damaged: run it again with onExistingArtifacts: 'overwrite'";
 
 /**
  * Rows `[from, to)` of a batch, zero-copy. apache-arrow's `RecordBatch.slice` re-validates the
@@ -152,7 +156,8 @@ export class InputReader {
 
   private readManifest(): Promise<InputManifest> {
     this.manifest ??= readInputManifest(this.stage, this.folder).then((manifest) => {
-      if (manifest === undefined) throw new Error(`the run's planned input is missing (${joinStagePath(this.folder, MANIFEST_FILE)})`);
+      const where = this.stage.describe(joinStagePath(this.folder, MANIFEST_FILE));
+      if (manifest === undefined) throw new StageDamagedError(where, `${where} is missing: ${DAMAGED_INPUT}`);
       return manifest;
     });
     return this.manifest;
@@ -174,9 +179,10 @@ export class InputReader {
 
   private async load(file: string): Promise<LoadedSegment> {
     const { tableFromIPC } = await loadArrow();
-    const bytes = await this.stage.read(joinStagePath(this.folder, file));
-    if (bytes === undefined) throw new Error(`the run's planned input segment ${file} is missing`);
-    const table = tableFromIPC(bytes);
+    const path = joinStagePath(this.folder, file);
+    const object = await this.stage.get(path);
+    if (object === undefined) throw new StageDamagedError(this.stage.describe(path), `${this.stage.describe(path)} is missing: ${DAMAGED_INPUT}`);
+    const table = tableFromIPC(object.bytes);
     const starts: number[] = [];
     let row = 0;
     for (const batch of table.batches) {

@@ -69,8 +69,12 @@ export class RowsConnector extends TableConnector {
   stream(): Readable {
     throw notAFile();
   }
+
+  localPath(): Promise<string> {
+    return Promise.reject(notAFile());
+  }
 }
 
 function notAFile(): DataFormatError {
-  return new DataFormatError('bytes() and stream() read the file of a stage-mode partition; a DataFrame-mode partition is rows: use toArrow(), batches() or toRecords()');
+  return new DataFormatError('bytes(), stream() and localPath() read the file of a stage-mode partition; a DataFrame-mode partition is rows: use toArrow(), batches() or toRecords()');
 }

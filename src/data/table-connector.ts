@@ -16,6 +16,10 @@ export abstract class TableConnector implements DataConnector {
   abstract schema(): Promise<Schema>;
   abstract bytes(): Promise<Buffer>;
   abstract stream(): Readable;
+  abstract localPath(): Promise<string>;
+
+  /** Lets go of what reading cost (a downloaded file); called when the attempt ends. */
+  async dispose(): Promise<void> {}
 
   async toRecords(): Promise<Record<string, unknown>[]> {
     const columnar = await this.columnar();

@@ -1,6 +1,7 @@
 import { DPFError } from '../errors.js';
 import { loadArrow } from '../data/lazy-modules.js';
 import type { SessionRequest, SessionResultMessage, WorkerMessage } from './protocol.js';
+import type { CommitResult } from './session-ledger.js';
 import type { SessionTransaction } from './sql-session.js';
 
 /**
@@ -24,6 +25,7 @@ export class DuckDBSessionClient {
     }
     const error = new DPFError(message.error.message);
     error.name = message.error.name;
+    if (message.error.stack !== undefined) error.stack = message.error.stack;
     waiting.reject(error);
   }
 
@@ -35,8 +37,10 @@ export class DuckDBSessionClient {
         const { tableToIPC } = await loadArrow();
         return (await this.request({ op: 'append', attempt, table, ipc: tableToIPC(rows, 'stream') })) as number;
       },
-      end: async (commit) => {
-        await this.request({ op: 'end', attempt, commit });
+      commit: async (ledger) =>
+        (await this.request({ op: 'commit', attempt, partition: ledger.partition, partitionId: ledger.partitionId, entry: ledger.entry })) as CommitResult,
+      rollback: async () => {
+        await this.request({ op: 'rollback', attempt });
       },
     };
   }

@@ -1,8 +1,10 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { loadArrow, loadArrowToDuckDB } from '../data/lazy-modules.js';
-import { serializeError, type SerializedError } from '../errors.js';
+import { LeaseLostError, serializeError, type SerializedError } from '../errors.js';
+import type { CommittedAttempt } from '../model/refs.js';
 import type { SessionRequest } from './protocol.js';
+import { type CommitResult, EPOCH_TABLE, LEDGER_DDL, LEDGER_TABLE, type LedgerCommit, type SessionLedger } from './session-ledger.js';
 
 /**
  * The DuckDB database file that `context.withSession` writes to, served by the driver.
@@ -10,12 +12,16 @@ import type { SessionRequest } from './protocol.js';
  * A DuckDB file can be written by one process only, so workers (threads or processes alike) send
  * their session's statements here; each attempt gets its own connection and transaction, which
  * DuckDB runs side by side (appends to one table from many transactions do not conflict), and
- * which ends when the attempt does: committed on success, rolled back otherwise — also when its
- * worker dies.
+ * which ends when the attempt does: committed on success with its ledger row (session-ledger.ts),
+ * rolled back otherwise — also when its worker dies. Commits are taken one at a time, so the
+ * ledger check and the commit cannot interleave with another attempt's.
  */
-export class DuckDBSessionHost {
+export class DuckDBSessionHost implements SessionLedger {
   private instance: Promise<DuckDBInstance> | undefined;
   private readonly transactions = new Map<string, Promise<DuckDBConnection>>();
+  private committing: Promise<unknown> = Promise.resolve();
+  /** The run and epoch of this host's driver: set by {@link DuckDBSessionHost.serve}. */
+  private run: { runUid: string; epoch: number } | undefined;
 
   constructor(private readonly path: string) {}
 
@@ -35,8 +41,10 @@ export class DuckDBSessionHost {
           await appendArrowTable(await this.transaction(request.attempt), request.table, table, { create: false });
           return { value: table.numRows };
         }
-        case 'end':
-          await this.end(request.attempt, request.commit);
+        case 'commit':
+          return { value: await this.commit(request.attempt, this.identity(request)) };
+        case 'rollback':
+          await this.end(request.attempt, false);
           return {};
       }
     } catch (error) {
@@ -44,20 +52,98 @@ export class DuckDBSessionHost {
     }
   }
 
+  /** Serves sessions for the run `runUid` under `epoch`. */
+  serve(runUid: string, epoch: number): this {
+    this.run = { runUid, epoch };
+    return this;
+  }
+
   /** Rolls back what attempts left open (their worker died, or the run is over). */
   async rollback(attempts: Iterable<string> = [...this.transactions.keys()]): Promise<void> {
     for (const attempt of attempts) await this.end(attempt, false).catch(() => undefined);
   }
 
+  async fence(runUid: string, epoch: number): Promise<void> {
+    await this.withConnection(async (connection) => {
+      await connection.run(
+        `INSERT INTO ${EPOCH_TABLE} (run_uid, epoch) VALUES ($1, $2) ON CONFLICT (run_uid) DO UPDATE SET epoch = greatest(${EPOCH_TABLE}.epoch, EXCLUDED.epoch)`,
+        [runUid, epoch],
+      );
+    });
+  }
+
+  async committed(runUid: string): Promise<Map<number, CommittedAttempt>> {
+    return this.withConnection(async (connection) => {
+      const reader = await connection.runAndReadAll(`SELECT partition, manifest FROM ${LEDGER_TABLE} WHERE run_uid = $1`, [runUid]);
+      return new Map(reader.getRowObjectsJS().map((row) => [Number(row.partition), JSON.parse(String(row.manifest)) as CommittedAttempt]));
+    });
+  }
+
   async close(): Promise<void> {
     await this.rollback();
-    if (this.instance !== undefined) (await this.instance).closeSync();
+    if (this.instance !== undefined) (await this.instance.catch(() => undefined))?.closeSync();
     this.instance = undefined;
   }
 
+  private identity(request: { partition: number; partitionId: string; entry: CommittedAttempt }): LedgerCommit {
+    if (this.run === undefined) throw new Error('the DuckDB session host serves no run');
+    return { ...this.run, partition: request.partition, partitionId: request.partitionId, entry: request.entry };
+  }
+
+  /** Commits one attempt with its ledger row, or adopts the attempt of the partition that committed first. */
+  private commit(attempt: string, ledger: LedgerCommit): Promise<CommitResult> {
+    const result = this.committing.then(async (): Promise<CommitResult> => {
+      const existing = await this.withConnection(async (connection) => {
+        const fence = await connection.runAndReadAll(`SELECT epoch FROM ${EPOCH_TABLE} WHERE run_uid = $1`, [ledger.runUid]);
+        const epoch = fence.getRowsJS()[0]?.[0];
+        if (epoch !== undefined && Number(epoch) > ledger.epoch) {
+          throw new LeaseLostError(`the run was taken over by a newer driver (epoch ${String(epoch)}); this attempt of epoch ${ledger.epoch} may not commit`);
+        }
+        const rows = await connection.runAndReadAll(`SELECT manifest FROM ${LEDGER_TABLE} WHERE run_uid = $1 AND partition = $2`, [ledger.runUid, ledger.partition]);
+        const manifest = rows.getRowsJS()[0]?.[0];
+        return manifest === undefined ? undefined : (JSON.parse(String(manifest)) as CommittedAttempt);
+      });
+      if (existing !== undefined) {
+        await this.end(attempt, false);
+        return { adopted: existing };
+      }
+      const connection = await this.transaction(attempt);
+      await connection.run(
+        `INSERT INTO ${LEDGER_TABLE} (run_uid, partition, partition_id, attempt, token, epoch, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [ledger.runUid, ledger.partition, ledger.partitionId, ledger.entry.attempt, ledger.entry.token, ledger.epoch, JSON.stringify(ledger.entry)],
+      );
+      await this.end(attempt, true);
+      return { committed: true };
+    });
+    this.committing = result.catch(() => undefined);
+    return result.catch(async (error: unknown) => {
+      await this.end(attempt, false).catch(() => undefined);
+      throw error;
+    });
+  }
+
   private database(): Promise<DuckDBInstance> {
-    this.instance ??= import('@duckdb/node-api').then(({ DuckDBInstance }) => DuckDBInstance.create(this.path));
+    this.instance ??= import('@duckdb/node-api').then(async ({ DuckDBInstance }) => {
+      const instance = await DuckDBInstance.create(this.path);
+      const connection = await instance.connect();
+      try {
+        for (const ddl of LEDGER_DDL) await connection.run(ddl);
+      } finally {
+        connection.closeSync();
+      }
+      return instance;
+    });
+    this.instance.catch(() => (this.instance = undefined));
     return this.instance;
+  }
+
+  private async withConnection<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    const connection = await (await this.database()).connect();
+    try {
+      return await fn(connection);
+    } finally {
+      connection.closeSync();
+    }
   }
 
   private transaction(attempt: string): Promise<DuckDBConnection> {
@@ -88,8 +174,7 @@ export class DuckDBSessionHost {
   /** Creates a missing table outside any attempt's transaction, so concurrent creators do not conflict. */
   private async createTable(name: string, table: Table): Promise<void> {
     const { appendArrowTable } = await loadArrowToDuckDB();
-    const connection = await (await this.database()).connect();
-    try {
+    await this.withConnection(async (connection) => {
       const exists = await connection.runAndReadAll('SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = $1', [name]);
       if (Number(exists.getRowsJS()[0]![0]) > 0) return;
       await appendArrowTable(connection, name, table.slice(0, 0), { create: true }).catch(async (error: unknown) => {
@@ -97,8 +182,6 @@ export class DuckDBSessionHost {
         const again = await connection.runAndReadAll('SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = $1', [name]);
         if (Number(again.getRowsJS()[0]![0]) === 0) throw error;
       });
-    } finally {
-      connection.closeSync();
-    }
+    });
   }
 }

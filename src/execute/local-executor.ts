@@ -1,13 +1,17 @@
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PartitionTimeoutError, type SerializedError, serializeError, WorkerCrashError } from '../errors.js';
 import { gpuSliceFor, localWorkerCount, type ResolvedExecutionOptions } from '../execution-options.js';
-import type { PlannedPartition } from '../plan/partition.js';
-import type { PackedArtifact } from '../stage/artifact-pack.js';
-import type { RunLayout } from '../stage/run-layout.js';
+import type { PlannedPartition } from '../model/partition.js';
+import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
+import type { ModuleReference } from '../model/run-spec.js';
+import { attemptToken } from '../plan/partition.js';
+import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
-import type { ModuleReference } from './partition-module.js';
 import type { DuckDBSessionHost } from './duckdb-session-host.js';
 import type { SessionTarget, TaskOutcome, WorkerMessage } from './protocol.js';
+import type { SessionLedger } from './session-ledger.js';
 import { Schedule } from './schedule.js';
 import type { WorkerExit, WorkerHandle, WorkerSpawnOptions } from './worker-handle.js';
 import { workerPool } from './worker-pool.js';
@@ -23,12 +27,20 @@ export interface ExecutionPlan {
   todo: readonly number[];
   /** Attempts each partition had before this run (resumed runs keep counting). */
   previousAttempts: (index: number) => number;
-  /** The run was resumed: partition folders may hold files of interrupted attempts. */
-  resumed: boolean;
-  /** Where `context.withSession` connects. */
+  /** The run's uid, and the epoch and lease token of its driver (attempt tokens start with it). */
+  runUid: string;
+  epoch: number;
+  tokenPrefix: string;
+  /** The partition list the workers read. */
+  partitionList: number;
+  /** A local folder for the run's files in transit; the executor's workers put theirs under it. */
+  scratch: string;
+  /** Where `context.withSession` connects (with credentials: sent to workers in memory only). */
   session: SessionTarget;
   /** Serves DuckDB sessions when `session` is a DuckDB file. */
   sessionHost: DuckDBSessionHost | undefined;
+  /** The session database's ledger: an attempt whose worker died may have committed its rows. */
+  ledger: SessionLedger | undefined;
   /** Rows of the run's input written so far, when it is still being written; undefined when complete. */
   writtenRows: number | undefined;
 }
@@ -37,17 +49,21 @@ export interface ExecutionPlan {
 export interface AttemptReport {
   status: PartitionStatus;
   attempt: number;
+  /** The attempt's token; absent for a partition that ends without an attempt (cancelled while queued). */
+  token?: string;
   startedAt: number;
   finishedAt: number;
   numRows?: number;
   error?: SerializedError;
-  packed?: PackedArtifact[];
+  artifacts?: ArtifactRef[];
+  logs?: LogRef[];
+  adopted?: true;
 }
 
 /** Where the executor reports partition transitions (the run's journal). */
 export interface ExecutionReporter {
   /** A batch of partitions went to a worker. */
-  running(indices: number[], attempts: number[], at: number): void;
+  running(indices: number[], attempts: number[], tokens: string[], at: number): void;
   /** The attempt failed and the partition will be tried again: it is PENDING. */
   retrying(index: number, report: AttemptReport): void;
   finished(index: number, report: AttemptReport): void;
@@ -63,10 +79,11 @@ const BATCHES_IN_FLIGHT = 2;
 /** Workers that die this many times in a row before they are ready mean the module cannot run in a worker. */
 const MAX_DEATHS_BEFORE_READY = 3;
 
-/** A task sent to a worker: which partition, which attempt. */
+/** A task sent to a worker: which partition, which attempt, its token. */
 interface InFlightTask {
   index: number;
   attempt: number;
+  token: string;
 }
 
 interface Slot {
@@ -105,6 +122,7 @@ export class LocalExecutor {
   private readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
   private finished = false;
   private deathsBeforeReady = 0;
+  private dispatches = 0;
 
   constructor(
     private readonly plan: ExecutionPlan,
@@ -178,13 +196,18 @@ export class LocalExecutor {
     handle.send({
       type: 'setup',
       stageLocation: this.plan.stage.location,
+      caseInsensitive: this.plan.stage.caseInsensitive,
       runId: this.plan.layout.runId,
+      runUid: this.plan.runUid,
+      epoch: this.plan.epoch,
+      tokenPrefix: this.plan.tokenPrefix,
+      partitionList: this.plan.partitionList,
+      scratch: this.plan.scratch,
       module: this.plan.module,
       timeoutMs: this.plan.options.timeoutMs,
       duckdb: handle.options.duckdb,
       session: this.plan.session,
       packArtifacts: this.plan.options.packSmallArtifacts,
-      resumed: this.plan.resumed,
       running: buffer,
     });
     return slot;
@@ -245,17 +268,22 @@ export class LocalExecutor {
   private send(slot: Slot, indices: number[]): void {
     const now = Date.now();
     const attempts: number[] = [];
-    const message = new Int32Array(indices.length * 2);
+    const tokens: string[] = [];
+    const message = new Int32Array(indices.length * 3);
     indices.forEach((index, i) => {
       const attempt = (this.attempts.get(index) ?? this.plan.previousAttempts(index)) + 1;
+      const dispatch = this.dispatches++;
+      const token = attemptToken(this.plan.tokenPrefix, dispatch);
       this.attempts.set(index, attempt);
       this.attemptsNow.set(index, (this.attemptsNow.get(index) ?? 0) + 1);
       attempts.push(attempt);
-      message[i * 2] = index;
-      message[i * 2 + 1] = attempt;
-      slot.inFlight.push({ index, attempt });
+      tokens.push(token);
+      message[i * 3] = index;
+      message[i * 3 + 1] = attempt;
+      message[i * 3 + 2] = dispatch;
+      slot.inFlight.push({ index, attempt, token });
     });
-    this.reporter.running(indices, attempts, now);
+    this.reporter.running(indices, attempts, tokens, now);
     if (slot.inFlight.length === indices.length) slot.lastActivity = now;
     slot.batches++;
     slot.handle.send({ type: 'run', tasks: message });
@@ -266,11 +294,14 @@ export class LocalExecutor {
     const report: AttemptReport = {
       status: PartitionStatus.DONE,
       attempt: outcome.attempt,
+      token: outcome.token,
       startedAt: outcome.startedAt,
       finishedAt: outcome.finishedAt,
       ...(outcome.numRows !== undefined ? { numRows: outcome.numRows } : {}),
       ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-      ...(outcome.packed !== undefined && outcome.packed.length > 0 ? { packed: outcome.packed } : {}),
+      ...(outcome.artifacts !== undefined ? { artifacts: outcome.artifacts } : {}),
+      ...(outcome.logs !== undefined && outcome.logs.length > 0 ? { logs: outcome.logs } : {}),
+      ...(outcome.adopted === true ? { adopted: true as const } : {}),
     };
     switch (outcome.status) {
       case 'DONE':
@@ -336,21 +367,17 @@ export class LocalExecutor {
     slot.batches = 0;
     for (const task of unstarted) this.returnUnstarted(task.index);
     if (running !== undefined) {
-      void this.plan.sessionHost?.rollback([`${running.index}:${running.attempt}`]);
+      void this.plan.sessionHost?.rollback([running.token]);
       const now = Date.now();
-      if (this.stopping !== undefined) {
-        this.finishPartition(running.index, { status: PartitionStatus.CANCELLED, attempt: running.attempt, startedAt: slot.lastActivity, finishedAt: now });
-      } else {
-        const partition = this.plan.partitions[running.index]!;
-        const error = slot.timedOut
+      const startedAt = slot.lastActivity;
+      const partition = this.plan.partitions[running.index]!;
+      const error = this.stopping !== undefined
+        ? undefined
+        : slot.timedOut
           ? new PartitionTimeoutError(`partition "${partition.id}" ran longer than timeoutMs (${this.plan.options.timeoutMs} ms) and blocked its worker, which was terminated`)
           : new WorkerCrashError(`the worker running partition "${partition.id}" died: ${describeExit(exit)}`);
-        void this.plan.stage
-          .append(this.plan.layout.partitionLog(partition.folder), `${new Date(now).toISOString()} [attempt ${running.attempt}] [dpf] ${error.message}\n`)
-          .catch(() => undefined);
-        const status = slot.timedOut ? PartitionStatus.FAILED : PartitionStatus.INTERNAL_ERROR;
-        this.failAttempt(running.index, { status, attempt: running.attempt, startedAt: slot.lastActivity, finishedAt: now, error: serializeError(error) });
-      }
+      // The partition stays in flight (remaining) until its log is written and its fate recorded.
+      void this.endDeadAttempt(running, error, startedAt, now, slot.timedOut);
     }
     if (!slot.ready && ++this.deathsBeforeReady >= MAX_DEATHS_BEFORE_READY) {
       return this.failEverything(serializeError(new WorkerCrashError(`workers die while loading the partition module: ${describeExit(exit)}`)));
@@ -360,6 +387,61 @@ export class LocalExecutor {
       this.slots[this.slots.indexOf(slot)] = replacement;
     }
     this.checkDone();
+  }
+
+  /**
+   * Ends the attempt a dead worker was running: its log (what the worker wrote to its spool as it
+   * died, and why it died) is stored, and — when its session may have committed before the
+   * worker died — the session database's ledger says whether the partition is in fact DONE.
+   */
+  private async endDeadAttempt(task: InFlightTask, error: Error | undefined, startedAt: number, now: number, timedOut: boolean): Promise<void> {
+    const logs = await this.storeDeathLog(task, error, now).catch(() => []);
+    if (this.finished) return;
+    if (error === undefined) {
+      this.finishPartition(task.index, { status: PartitionStatus.CANCELLED, attempt: task.attempt, token: task.token, startedAt, finishedAt: now, logs });
+      return;
+    }
+    const committed = await this.committedAttempt(task.index);
+    if (this.finished) return;
+    if (committed !== undefined) {
+      this.finishPartition(task.index, {
+        status: PartitionStatus.DONE,
+        attempt: task.attempt,
+        token: committed.token,
+        startedAt: committed.startedAt,
+        finishedAt: committed.finishedAt,
+        artifacts: committed.artifacts,
+        logs: [...committed.logs, ...logs],
+        adopted: true,
+        ...(committed.numRows !== undefined ? { numRows: committed.numRows } : {}),
+      });
+      return;
+    }
+    const status = timedOut ? PartitionStatus.FAILED : PartitionStatus.INTERNAL_ERROR;
+    this.failAttempt(task.index, { status, attempt: task.attempt, token: task.token, startedAt, finishedAt: now, error: serializeError(error), logs });
+  }
+
+  /** The attempt of a partition the session database committed, if any (none without a session database). */
+  private async committedAttempt(index: number): Promise<CommittedAttempt | undefined> {
+    if (this.plan.ledger === undefined) return undefined;
+    try {
+      return (await this.plan.ledger.committed(this.plan.runUid)).get(index);
+    } catch {
+      // The database cannot be asked: the retry's commit consults the ledger itself.
+      return undefined;
+    }
+  }
+
+  private async storeDeathLog(task: InFlightTask, error: Error | undefined, now: number): Promise<LogRef[]> {
+    const spooled = join(this.plan.scratch, 'spool', `${task.token}.log`);
+    const lastWords = await readFile(spooled, 'utf8').catch(() => '');
+    await rm(spooled, { force: true });
+    const text = lastWords + (error === undefined ? '' : `${new Date(now).toISOString()} [attempt ${task.attempt}] [dpf] ${error.message}\n`);
+    if (text === '') return [];
+    const folder = this.plan.partitions[task.index]!.folder;
+    const key = this.plan.layout.attemptFile(folder, task.token, PARTITION_LOG);
+    await this.plan.stage.put(key, text);
+    return [{ attempt: task.attempt, key, length: Buffer.byteLength(text) }];
   }
 
   private checkTimeouts(): void {

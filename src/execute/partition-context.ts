@@ -1,4 +1,4 @@
-import type { PartitionKey } from '../plan/partition.js';
+import type { PartitionKey } from '../model/partition.js';
 import type { ReadFunction, WriteFunction } from '../stage/artifact-format.js';
 import type { SqlSession } from './sql-session.js';
 

@@ -3,18 +3,11 @@ import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { DataConnector } from '../data/data-connector.js';
 import { InvalidOptionError, ModuleLoadError } from '../errors.js';
+import type { ModuleReference } from '../model/run-spec.js';
 import type { PartitionContext } from './partition-context.js';
 
 /** The user's code: called once per partition with its data and its context. */
 export type PartitionFunction = (data: DataConnector, context: PartitionContext) => unknown;
-
-/** Which module and export hold the partition function; plain data, sent to every worker. */
-export interface ModuleReference {
-  /** `file:` URL of the module. */
-  url: string;
-  /** The export to call; `default` unless the user named another. */
-  exportName: string;
-}
 
 /** What `new DPF(module)` accepts: a path or URL, or one with the export to use. */
 export type PartitionModule = string | URL | { module: string | URL; exportName?: string };

@@ -3,12 +3,14 @@ import { InputReader } from '../data/input-segments.js';
 import { RowsConnector } from '../data/rows-connector.js';
 import type { TableConnector } from '../data/table-connector.js';
 import { PartitionTimeoutError, serializeError } from '../errors.js';
+import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import { restoreKey } from '../plan/partition-keys.js';
-import { AttemptArtifacts, type PackedArtifactFinder } from '../stage/attempt-artifacts.js';
-import { AttemptSession, type SessionProvider } from './attempt-session.js';
-import type { RunLayout } from '../stage/run-layout.js';
+import { PACK_LIMIT_BYTES, type PackWriter } from '../stage/artifact-pack.js';
+import { type ArtifactFinder, AttemptArtifacts } from '../stage/attempt-artifacts.js';
+import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
+import { AttemptSession, type SessionProvider } from './attempt-session.js';
 import { beginCapture, endCapture, formatLogArguments, LogCapture } from './log-capture.js';
 import type { PartitionContext, PartitionLog } from './partition-context.js';
 import type { PartitionFunction } from './partition-module.js';
@@ -20,30 +22,39 @@ export interface RunnerEnvironment {
   layout: RunLayout;
   fn: PartitionFunction;
   timeoutMs: number | undefined;
+  /** The run's uid and the driver's epoch, recorded with session commits. */
+  runUid: string;
+  epoch: number;
   /** DataFrame mode: the run's planned input, shared by the worker's attempts (it caches segments). */
   input: InputReader;
-  /** Where `context.withSession` opens each attempt's transaction. */
-  sessions: SessionProvider;
+  /** Where `context.withSession` opens each attempt's transaction; undefined when the run has no session database. */
+  sessions: SessionProvider | undefined;
   /** Pack small artifacts instead of writing files. */
   packArtifacts: boolean;
-  /** Finds other runs' packed artifacts for `downloadFromStage`. */
-  runIndexes: PackedArtifactFinder;
+  /** The worker's packs (an attempt with a session writes its own before it commits). */
+  packs: PackWriter;
+  /** Finds other runs' artifacts for `downloadFromStage`. */
+  finder: ArtifactFinder;
+  /** A local folder for the attempts' files in transit. */
+  scratch: string;
 }
 
-/** An attempt's outcome, and the small artifacts the worker packs before reporting it. */
+/** Bytes an outcome waits for: its small artifacts and its log, packed by the worker before it is reported. */
+export interface PackItem {
+  /** An artifact's name, or undefined for the attempt's log. */
+  name: string | undefined;
+  bytes: Uint8Array;
+}
+
+/** An attempt's outcome, and what the worker packs before reporting it. */
 export interface AttemptResult {
   outcome: TaskOutcome;
-  packed: Array<{ name: string; bytes: Uint8Array }>;
+  packed: PackItem[];
 }
 
 /** What a worker needs to run attempts of one run. */
-export function runnerEnvironment(
-  stage: Stage,
-  layout: RunLayout,
-  fn: PartitionFunction,
-  options: { timeoutMs: number | undefined; sessions: SessionProvider; packArtifacts: boolean; runIndexes: PackedArtifactFinder },
-): RunnerEnvironment {
-  return { stage, layout, fn, input: new InputReader(stage, layout.inputFolder), ...options };
+export function runnerEnvironment(options: Omit<RunnerEnvironment, 'input'>): RunnerEnvironment {
+  return { ...options, input: new InputReader(options.stage, options.layout.inputFolder) };
 }
 
 /** Why an attempt was stopped from outside. */
@@ -51,7 +62,10 @@ export type StopReason = 'cancel' | 'fail-fast' | 'timeout' | 'crash';
 
 /**
  * Runs one attempt of one partition inside a worker: builds its data connector and context,
- * captures its output, enforces its timeout and abort signal, then commits its artifacts and log.
+ * captures its output, enforces its timeout and abort signal, then commits, in this order:
+ * its files to the stage (under names no other attempt can take over), the session database (its
+ * rows with its ledger entry — when the attempt wrote through `withSession`), then its outcome to
+ * the driver, which records it in the journal. Until that record, nothing of it is part of the run.
  */
 export class PartitionAttempt {
   /** Made when the function first looks at `context.signal`: most never do, and it costs. */
@@ -61,19 +75,15 @@ export class PartitionAttempt {
   private readonly session: AttemptSession;
   private stopped: { reason: StopReason; error: unknown } | undefined;
   private wake: (() => void) | undefined;
+  private committingSession = false;
 
   constructor(
     private readonly environment: RunnerEnvironment,
     readonly task: TaskDescriptor,
   ) {
     this.capture = new LogCapture(task.attempt);
-    this.artifacts = new AttemptArtifacts(environment.stage, environment.layout, task.folder, task.attempt, environment.packArtifacts, environment.runIndexes);
-    this.session = new AttemptSession(environment.sessions, `${task.index}:${task.attempt}`);
-  }
-
-  /** The path of the partition's log, for output written as the worker dies. */
-  get logPath(): string {
-    return this.environment.layout.partitionLog(this.task.folder);
+    this.artifacts = new AttemptArtifacts(environment.stage, environment.layout, task.folder, task.token, environment.scratch, environment.packArtifacts, environment.finder);
+    this.session = new AttemptSession(environment.sessions, task.token);
   }
 
   get logCapture(): LogCapture {
@@ -114,39 +124,98 @@ export class PartitionAttempt {
       if (timer !== undefined) clearTimeout(timer);
       endCapture();
     }
-    let status: TaskOutcome['status'] = 'DONE';
+    const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, token: this.task.token, status: 'DONE', startedAt, finishedAt: 0 };
+    const rows = connector.rowsRead;
+    if (rows !== undefined) outcome.numRows = rows;
+    let packed: PackItem[] = [];
     if (error === undefined) {
       try {
-        // The database first: if its commit fails, the attempt fails and leaves no artifact.
-        await this.session.end(true);
-        await this.artifacts.commit(this.task.clearFolder);
+        packed = await this.commit(outcome);
       } catch (commitError) {
         error = commitError;
       }
     }
     if (error !== undefined) {
-      await this.session.end(false).catch(() => undefined);
-      await this.artifacts.discard();
-      status = this.stopped?.reason === 'cancel' || this.stopped?.reason === 'fail-fast' ? 'CANCELLED' : 'FAILED';
-      this.capture.write('log', `${status === 'CANCELLED' ? 'cancelled' : 'failed'}: ${describeError(error)}`);
+      await this.session.rollback().catch(() => undefined);
+      // Files it stored must not keep their names from the next attempt — unless a session commit
+      // was under way, which may have committed a ledger entry that refers to them.
+      if (!this.committingSession) await this.artifacts.unstore();
+      outcome.status = this.stopped?.reason === 'cancel' || this.stopped?.reason === 'fail-fast' ? 'CANCELLED' : 'FAILED';
+      outcome.error = serializeError(error);
+      delete outcome.artifacts;
+      delete outcome.logs;
+      this.capture.write('log', `${outcome.status === 'CANCELLED' ? 'cancelled' : 'failed'}: ${describeError(error)}`);
+      packed = [];
     }
-    await this.writeLog();
-    const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, status, startedAt, finishedAt: Date.now() };
-    const rows = connector.rowsRead;
-    if (rows !== undefined) outcome.numRows = rows;
-    if (error !== undefined) outcome.error = serializeError(error);
+    await this.artifacts.discard();
+    await connector.dispose();
     if (this.stopped !== undefined) outcome.orphaned = true;
-    return { outcome, packed: error === undefined ? this.artifacts.takePacked() : [] };
+    outcome.finishedAt = Date.now();
+    // Logs of attempts that ended here ride in the worker's next pack (a large one is its own object).
+    if (outcome.logs === undefined) {
+      const log = Buffer.from(this.capture.text());
+      if (log.byteLength > PACK_LIMIT_BYTES) {
+        const ref = await this.storeLog(log).catch(() => undefined);
+        if (ref !== undefined) outcome.logs = [ref];
+      } else if (log.byteLength > 0) {
+        packed.push({ name: undefined, bytes: log });
+      }
+    }
+    return { outcome, packed };
+  }
+
+  /**
+   * Stores the files and, when the attempt wrote through a session, its small artifacts and log
+   * too, then commits the session with the ledger entry: an attempt of the partition that
+   * committed first is adopted instead. Returns what is left for the worker's pack.
+   */
+  private async commit(outcome: TaskOutcome): Promise<PackItem[]> {
+    outcome.artifacts = await this.artifacts.store();
+    const small = this.artifacts.takePacked().map(({ name, bytes }) => ({ name, bytes }) as PackItem);
+    if (!this.session.opened) return small;
+    const log = Buffer.from(this.capture.text());
+    const items = log.byteLength > 0 && log.byteLength <= PACK_LIMIT_BYTES ? [...small, { name: undefined, bytes: log }] : small;
+    const refs = await this.environment.packs.write(items.map((item) => item.bytes));
+    const logs: LogRef[] = [];
+    items.forEach((item, i) => {
+      if (item.name === undefined) logs.push({ attempt: this.task.attempt, ...refs[i]! });
+      else outcome.artifacts!.push({ name: item.name, ...refs[i]! });
+    });
+    if (log.byteLength > PACK_LIMIT_BYTES) logs.push(await this.storeLog(log));
+    outcome.logs = logs;
+    const entry: CommittedAttempt = {
+      attempt: this.task.attempt,
+      token: this.task.token,
+      artifacts: outcome.artifacts,
+      logs,
+      startedAt: outcome.startedAt,
+      finishedAt: Date.now(),
+      ...(outcome.numRows !== undefined ? { numRows: outcome.numRows } : {}),
+    };
+    this.committingSession = true;
+    const result = await this.session.commit({ runUid: this.environment.runUid, epoch: this.environment.epoch, partition: this.task.index, partitionId: this.task.id, entry });
+    if (result !== undefined && 'adopted' in result) {
+      const adopted = result.adopted;
+      outcome.adopted = true;
+      outcome.token = adopted.token;
+      outcome.artifacts = adopted.artifacts as ArtifactRef[];
+      outcome.logs = [...adopted.logs, ...logs];
+      if (adopted.numRows !== undefined) outcome.numRows = adopted.numRows;
+    }
+    return [];
+  }
+
+  private async storeLog(log: Buffer): Promise<LogRef> {
+    const key = this.environment.layout.attemptFile(this.task.folder, this.task.token, PARTITION_LOG);
+    await this.environment.stage.put(key, log);
+    return { attempt: this.task.attempt, key, length: log.byteLength };
   }
 
   private connector(): TableConnector {
     const { input } = this.task;
-    return input.kind === 'file' ? new FileConnector(input.path) : new RowsConnector(this.environment.input, input.start, input.rows);
-  }
-
-  private async writeLog(): Promise<void> {
-    const text = this.capture.text();
-    if (text !== '') await this.environment.stage.append(this.logPath, text);
+    return input.kind === 'file'
+      ? new FileConnector(input.path, this.environment.scratch)
+      : new RowsConnector(this.environment.input, input.start, input.rows);
   }
 
   private signal(): AbortSignal {
@@ -177,8 +246,6 @@ export class PartitionAttempt {
     };
   }
 }
-
-
 
 function describeError(error: unknown): string {
   if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;

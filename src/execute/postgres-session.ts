@@ -5,16 +5,21 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { plainColumn } from '../data/table-values.js';
 import { sqlIdentifier } from '../data/sql.js';
+import { LeaseLostError } from '../errors.js';
+import type { CommittedAttempt } from '../model/refs.js';
+import { EPOCH_TABLE, LEDGER_DDL, LEDGER_TABLE, type CommitResult, type LedgerCommit, type SessionLedger } from './session-ledger.js';
 import type { SessionTransaction } from './sql-session.js';
 
 /**
  * PostgreSQL sessions of one worker: a small pool, one connection and one transaction per
  * attempt. Rows are appended with `COPY … FROM STDIN (FORMAT csv)`; a missing table is created
  * first on a separate connection, under an advisory lock, so concurrent partitions creating the
- * same table do not collide and the creation does not hold their transactions up.
+ * same table do not collide and the creation does not hold their transactions up. An attempt
+ * commits with its ledger row (session-ledger.ts): exactly once per partition.
  */
 export class PostgresSessions {
   private readonly pool: pg.Pool;
+  private ledgerReady: Promise<void> | undefined;
 
   constructor(url: string) {
     this.pool = new pg.Pool({
@@ -43,11 +48,25 @@ export class PostgresSessions {
         await copyRows(client, table, rows);
         return rows.numRows;
       },
-      end: async (commit) => {
+      commit: async (ledger) => {
+        if (ended) throw new Error('the attempt\'s transaction has ended');
+        ended = true;
+        try {
+          await this.createLedger();
+          const result = await commitWithLedger(client, ledger);
+          client.release();
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          client.release(error as Error);
+          throw error;
+        }
+      },
+      rollback: async () => {
         if (ended) return;
         ended = true;
         try {
-          await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+          await client.query('ROLLBACK');
           client.release();
         } catch (error) {
           client.release(error as Error);
@@ -57,23 +76,95 @@ export class PostgresSessions {
     };
   }
 
+  /** The ledger's tables, created once per pool (outside the attempts' transactions, under an advisory lock). */
+  private createLedger(): Promise<void> {
+    this.ledgerReady ??= withAdvisoryLock(this.pool, LEDGER_TABLE, async (client) => {
+      for (const ddl of LEDGER_DDL) await client.query(ddl);
+    });
+    this.ledgerReady.catch(() => (this.ledgerReady = undefined));
+    return this.ledgerReady;
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
 
   private async createTable(table: string, rows: Table): Promise<void> {
     const columns = rows.schema.fields.map((field) => `${sqlIdentifier(field.name)} ${postgresTypeOf(field.type as DataType)}`).join(', ');
-    const client = await this.pool.connect();
+    await withAdvisoryLock(this.pool, table, (client) => client.query(`CREATE TABLE IF NOT EXISTS ${qualified(table)} (${columns})`));
+  }
+}
+
+/**
+ * In the attempt's open transaction: refuses a commit under an epoch older than the run's (its
+ * driver was replaced), then writes the ledger row; when another attempt's row is there, rolls
+ * back and returns that attempt instead.
+ */
+async function commitWithLedger(client: pg.PoolClient, ledger: LedgerCommit): Promise<CommitResult> {
+  const fence = await client.query<{ epoch: number }>(`SELECT epoch FROM ${EPOCH_TABLE} WHERE run_uid = $1 FOR SHARE`, [ledger.runUid]);
+  const current = fence.rows[0]?.epoch;
+  if (current !== undefined && current > ledger.epoch) {
+    throw new LeaseLostError(`the run was taken over by a newer driver (epoch ${current}); this attempt of epoch ${ledger.epoch} may not commit`);
+  }
+  const inserted = await client.query(
+    `INSERT INTO ${LEDGER_TABLE} (run_uid, partition, partition_id, attempt, token, epoch, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7) ` +
+      'ON CONFLICT (run_uid, partition) DO NOTHING RETURNING token',
+    [ledger.runUid, ledger.partition, ledger.partitionId, ledger.entry.attempt, ledger.entry.token, ledger.epoch, JSON.stringify(ledger.entry)],
+  );
+  if (inserted.rowCount === 1) {
+    await client.query('COMMIT');
+    return { committed: true };
+  }
+  await client.query('ROLLBACK');
+  const existing = await client.query<{ manifest: string }>(`SELECT manifest FROM ${LEDGER_TABLE} WHERE run_uid = $1 AND partition = $2`, [ledger.runUid, ledger.partition]);
+  return { adopted: JSON.parse(existing.rows[0]!.manifest) as CommittedAttempt };
+}
+
+async function withAdvisoryLock<T>(pool: pg.Pool, name: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [name]);
     try {
-      await client.query('SELECT pg_advisory_lock(hashtext($1))', [table]);
-      try {
-        await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(table)} (${columns})`);
-      } finally {
-        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [table]);
-      }
+      return await fn(client);
     } finally {
-      client.release();
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [name]);
     }
+  } finally {
+    client.release();
+  }
+}
+
+/** The driver's side of the PostgreSQL ledger (one short connection per call). */
+export class PostgresLedger implements SessionLedger {
+  private readonly pool: pg.Pool;
+
+  constructor(url: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: 1, application_name: 'dpf driver', idleTimeoutMillis: 1_000, allowExitOnIdle: true });
+    this.pool.on('error', () => undefined);
+  }
+
+  async fence(runUid: string, epoch: number): Promise<void> {
+    await this.ensureTables();
+    await this.pool.query(
+      `INSERT INTO ${EPOCH_TABLE} (run_uid, epoch) VALUES ($1, $2) ON CONFLICT (run_uid) DO UPDATE SET epoch = GREATEST(${EPOCH_TABLE}.epoch, EXCLUDED.epoch)`,
+      [runUid, epoch],
+    );
+  }
+
+  async committed(runUid: string): Promise<Map<number, CommittedAttempt>> {
+    await this.ensureTables();
+    const rows = await this.pool.query<{ partition: number; manifest: string }>(`SELECT partition, manifest FROM ${LEDGER_TABLE} WHERE run_uid = $1`, [runUid]);
+    return new Map(rows.rows.map((row) => [row.partition, JSON.parse(row.manifest) as CommittedAttempt]));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private ensureTables(): Promise<void> {
+    return withAdvisoryLock(this.pool, LEDGER_TABLE, async (client) => {
+      for (const ddl of LEDGER_DDL) await client.query(ddl);
+    });
   }
 }
 

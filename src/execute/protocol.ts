@@ -1,7 +1,9 @@
 import type { DuckDBSettings } from '../data/duckdb-settings.js';
 import type { SerializedError } from '../errors.js';
-import type { PackedArtifact } from '../stage/artifact-pack.js';
-import type { ModuleReference } from './partition-module.js';
+import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
+import type { ModuleReference, SessionTarget } from '../model/run-spec.js';
+
+export type { SessionTarget };
 
 /**
  * The messages between the driver's pool and a worker (thread or child process). Plain data, so
@@ -15,16 +17,27 @@ import type { ModuleReference } from './partition-module.js';
 /** What every task of a run shares; sent to a worker once. */
 export interface WorkerSetup {
   type: 'setup';
-  /** The stage's local folder. */
+  /** The stage: its absolute folder, or `s3://bucket/prefix` (the worker opens it itself). */
   stageLocation: string;
+  caseInsensitive: boolean;
   runId: string;
+  /** The run's uid and the driver's epoch: session commits record them, and are refused under an older epoch. */
+  runUid: string;
+  epoch: number;
+  /** The driver's lease token: attempt tokens are `{tokenPrefix}.{dispatch}`. */
+  tokenPrefix: string;
+  /** The partition list to read (`_dpf/partitions/{list}.json`). */
+  partitionList: number;
+  /**
+   * A folder on this machine for the run's files in transit (uploads before they are stored,
+   * downloads of remote input, the log of an attempt whose worker is dying); the driver removes it.
+   */
+  scratch: string;
   module: ModuleReference;
   timeoutMs: number | undefined;
   duckdb: DuckDBSettings;
   /** Pack small artifacts (see artifact-pack.ts). */
   packArtifacts: boolean;
-  /** The run was resumed: partition folders may hold files of interrupted attempts. */
-  resumed: boolean;
   /**
    * Threads: memory shared with the driver where the worker notes the task it is running (its
    * index at byte 0, an Int32, -1 between tasks; its start at byte 8, a Float64 of epoch ms), so
@@ -32,18 +45,21 @@ export interface WorkerSetup {
    * reported in batches. Processes report every outcome at once instead.
    */
   running: SharedArrayBuffer | undefined;
-  /** Where `context.withSession` connects. */
+  /** Where `context.withSession` connects; a PostgreSQL URL with its credentials (in memory only). */
   session: SessionTarget;
 }
 
-/** The database of `context.withSession`: a DuckDB file the driver serves, or PostgreSQL by URL. */
-export type SessionTarget = { kind: 'duckdb'; path: string } | { kind: 'postgres'; url: string };
-
-/** A statement of an attempt's DuckDB session, sent to the driver. `attempt` names the transaction. */
+/**
+ * A statement of an attempt's DuckDB session, sent to the driver. `attempt` (the attempt's token)
+ * names the transaction. `commit` ends it: the rows and the attempt's ledger entry commit
+ * together (or, when another attempt of the partition committed first, nothing does and that one
+ * is returned); `rollback` drops them.
+ */
 export type SessionRequest =
   | { op: 'query'; attempt: string; sql: string; params: readonly unknown[] }
   | { op: 'append'; attempt: string; table: string; ipc: Uint8Array }
-  | { op: 'end'; attempt: string; commit: boolean };
+  | { op: 'commit'; attempt: string; partition: number; partitionId: string; entry: CommittedAttempt }
+  | { op: 'rollback'; attempt: string };
 
 export interface SessionResultMessage {
   type: 'session-result';
@@ -53,10 +69,11 @@ export interface SessionResultMessage {
 }
 
 /**
- * A batch of tasks, each `(partition index, attempt)` — all a worker needs, since it reads the
- * run's partition list (ids, folders, inputs, keys) from the stage once. Packed in one Int32Array
- * (index, attempt, index, attempt, …) so dispatching thousands of tiny partitions costs one small
- * copy, not thousands of objects.
+ * A batch of tasks, each `(partition index, attempt, dispatch)` — all a worker needs, since it
+ * reads the run's partition list (ids, folders, inputs, keys) from the stage once, and an
+ * attempt's token is the driver's prefix and the dispatch number. Packed in one Int32Array
+ * (index, attempt, dispatch, index, …) so dispatching thousands of tiny partitions costs one
+ * small copy, not thousands of objects.
  */
 export interface RunBatchMessage {
   type: 'run';
@@ -75,13 +92,19 @@ export type DriverMessage = WorkerSetup | RunBatchMessage | AbortMessage | Sessi
 export interface TaskOutcome {
   index: number;
   attempt: number;
+  /** The attempt's token (a DONE adopted from the session ledger: the committed attempt's). */
+  token: string;
   status: 'DONE' | 'FAILED' | 'CANCELLED' | 'SKIPPED';
   startedAt: number;
   finishedAt: number;
   numRows?: number;
   error?: SerializedError;
-  /** DONE: where the attempt's small artifacts were packed. */
-  packed?: PackedArtifact[];
+  /** DONE: where the attempt's artifacts are. */
+  artifacts?: ArtifactRef[];
+  /** Where the attempt's log is (and, when adopted, the committed attempt's). */
+  logs?: LogRef[];
+  /** DONE by adopting the attempt the session database had committed. */
+  adopted?: true;
   /**
    * The attempt was stopped from outside (timeout, cancel, an escaped error) while its function
    * may still be running: the worker must not be reused by another run.

@@ -1,4 +1,4 @@
-import type { PlannedPartition } from '../plan/partition.js';
+import type { PlannedPartition } from '../model/partition.js';
 
 /** At most this many tasks go to a worker in one message. */
 const MAX_BATCH = 512;

@@ -1,4 +1,5 @@
 import type { Table } from 'apache-arrow';
+import type { CommitResult, LedgerCommit } from './session-ledger.js';
 
 /**
  * A SQL session a partition function gets from `context.withSession(fn)`: DuckDB (the embedded
@@ -38,6 +39,12 @@ export interface SessionTransaction {
   readonly dialect: SqlSession['dialect'];
   query(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>;
   append(table: string, rows: Table): Promise<number>;
-  /** Commits (true) or rolls back (false), and gives the connection back. */
-  end(commit: boolean): Promise<void>;
+  /**
+   * Commits the attempt's writes together with its ledger entry (see session-ledger.ts), or —
+   * when another attempt of the partition committed first — rolls them back and returns that
+   * one. Gives the connection back either way.
+   */
+  commit(ledger: LedgerCommit): Promise<CommitResult>;
+  /** Rolls back, and gives the connection back. */
+  rollback(): Promise<void>;
 }

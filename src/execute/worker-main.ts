@@ -3,21 +3,24 @@
  * process (`isolation: 'process'`). It imports the partition module once, then runs the batches
  * of tasks the driver sends, one attempt at a time, and reports their outcomes.
  */
+import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { configureDuckDB } from '../data/duckdb-settings.js';
 import { loadArrow, loadTableValues } from '../data/lazy-modules.js';
 import { PartitionCancelledError, serializeError } from '../errors.js';
-import type { PlannedPartition, TaskDescriptor } from '../plan/partition.js';
-import { readPartitions } from '../run/run-spec.js';
-import { LocalStage } from '../stage/local-stage.js';
-import { RunLayout } from '../stage/run-layout.js';
-import { installLogCapture } from './log-capture.js';
-import { loadPartitionFunction } from './partition-module.js';
-import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
-import { type PackedArtifact, PackWriter } from '../stage/artifact-pack.js';
+import type { PlannedPartition } from '../model/partition.js';
+import { attemptToken, type TaskDescriptor } from '../plan/partition.js';
 import { RunIndexes } from '../run/run-indexes.js';
+import { readPartitions } from '../run/run-spec.js';
+import { PackWriter } from '../stage/artifact-pack.js';
+import { attachStage } from '../stage/open-stage.js';
+import { RunLayout } from '../stage/run-layout.js';
+import type { Stage } from '../stage/stage.js';
 import type { SessionProvider } from './attempt-session.js';
 import { DuckDBSessionClient } from './duckdb-session-client.js';
+import { installLogCapture } from './log-capture.js';
+import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
+import { loadPartitionFunction } from './partition-module.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
 
 /** Outcomes are sent together unless this long has passed since the last report. */
@@ -45,14 +48,15 @@ const channel: Channel | undefined = parentPort
     : undefined;
 
 let environment: RunnerEnvironment | undefined;
-let stage: LocalStage | undefined;
 let current: PartitionAttempt | undefined;
 let abortReason: AbortMessage['reason'] | undefined;
 let queue: Promise<void> = Promise.resolve();
 let duckdbSessions: DuckDBSessionClient | undefined;
 const postgresPools = new Map<string, SessionProvider>();
-let packs: PackWriter | undefined;
-let resumed = false;
+/** The driver's attempt-token prefix for this run. */
+let tokenPrefix = '';
+/** Where the log of an attempt whose worker is dying is written, for the driver to pick up. */
+let spool = '';
 /** The run's partition list, read from the stage once per run. */
 let partitions: Promise<PlannedPartition[]> | undefined;
 /** See WorkerSetup.running; undefined in a child process, which reports every outcome at once. */
@@ -104,44 +108,51 @@ function blameCurrent(error: unknown): void {
 async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
   try {
     configureDuckDB(setup.duckdb);
-    stage = LocalStage.attach(setup.stageLocation);
+    const stage: Stage = await attachStage(setup.stageLocation, setup.caseInsensitive);
     const fn = await loadPartitionFunction(setup.module);
     const layout = new RunLayout(setup.runId);
-    environment = runnerEnvironment(stage, layout, fn, {
+    environment = runnerEnvironment({
+      stage,
+      layout,
+      fn,
       timeoutMs: setup.timeoutMs,
+      runUid: setup.runUid,
+      epoch: setup.epoch,
       sessions: await sessionProvider(driver, setup.session),
       packArtifacts: setup.packArtifacts,
-      runIndexes: new RunIndexes(stage),
+      packs: new PackWriter(stage, layout),
+      finder: new RunIndexes(stage),
+      scratch: join(setup.scratch, 'attempts'),
     });
-    packs = new PackWriter(stage, layout);
-    resumed = setup.resumed;
-    partitions = readPartitions(stage, layout);
+    tokenPrefix = setup.tokenPrefix;
+    spool = join(setup.scratch, 'spool');
+    partitions = readPartitions(stage, layout, setup.partitionList);
     // Read when the first batch comes; a failure then reaches the driver, never as an unhandled rejection.
     partitions.catch(() => undefined);
     running = setup.running === undefined ? undefined : { index: new Int32Array(setup.running, 0, 1), startedAt: new Float64Array(setup.running, 8, 1) };
-    installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? stage!.resolvePath(current.logPath) : undefined));
+    installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? join(spool, `${current.task.token}.log`) : undefined));
     void driver.send({ type: 'ready' });
   } catch (error) {
     void driver.send({ type: 'setup-failed', error: serializeError(error) });
   }
 }
 
-/** The task descriptors of a batch: (index, attempt) pairs resolved against the run's partition list. */
+/** The task descriptors of a batch: (index, attempt, dispatch) triples resolved against the run's partition list. */
 async function descriptors(tasks: Int32Array): Promise<TaskDescriptor[]> {
   const list = await partitions!;
   const out: TaskDescriptor[] = [];
-  for (let i = 0; i < tasks.length; i += 2) {
+  for (let i = 0; i < tasks.length; i += 3) {
     const index = tasks[i]!;
-    const attempt = tasks[i + 1]!;
     const partition = list[index]!;
-    const task: TaskDescriptor = { index, id: partition.id, folder: partition.folder, input: partition.input, attempt, clearFolder: resumed || attempt > 1 };
+    const task: TaskDescriptor = { index, id: partition.id, folder: partition.folder, input: partition.input, attempt: tasks[i + 1]!, token: attemptToken(tokenPrefix, tasks[i + 2]!) };
     if (partition.key !== undefined) task.key = partition.key;
     out.push(task);
   }
   return out;
 }
 
-async function sessionProvider(driver: Channel, target: SessionTarget): Promise<SessionProvider> {
+async function sessionProvider(driver: Channel, target: SessionTarget): Promise<SessionProvider | undefined> {
+  if (target.kind === 'none') return undefined;
   if (target.kind === 'duckdb') {
     duckdbSessions = new DuckDBSessionClient((message) => void driver.send(message));
     return duckdbSessions;
@@ -158,9 +169,9 @@ async function sessionProvider(driver: Channel, target: SessionTarget): Promise<
 }
 
 /**
- * Reports go out one at a time and in order, across batches; the small artifacts of the reported
- * partitions are packed (one write) before their outcomes leave, so a DONE is never ahead of its
- * artifacts. The next batch starts without waiting for the pack write.
+ * Reports go out one at a time and in order, across batches; the small artifacts and logs of the
+ * reported attempts are packed (one new pack object) before their outcomes leave, so a DONE is
+ * never ahead of its artifacts. The next batch starts without waiting for the pack write.
  */
 let reporting: Promise<void> = Promise.resolve();
 
@@ -180,7 +191,7 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
   for (const task of tasks) {
     if (abortReason !== undefined || environment === undefined) {
       const now = Date.now();
-      pending.push({ outcome: { index: task.index, attempt: task.attempt, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
+      pending.push({ outcome: { index: task.index, attempt: task.attempt, token: task.token, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
       continue;
     }
     current = new PartitionAttempt(environment, task);
@@ -204,26 +215,32 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
   void report(true);
 }
 
-/** Writes the results' small artifacts to the worker's pack; an attempt whose pack write fails is FAILED. */
+/**
+ * Writes the results' small artifacts and logs as one pack and puts their references in the
+ * outcomes. When the pack cannot be written, the DONE attempts among them are FAILED (their
+ * artifacts would be lost), and their files on the stage are deleted again.
+ */
 async function packed(results: readonly AttemptResult[]): Promise<TaskOutcome[]> {
-  const items = results.flatMap((result, i) => result.packed.map((artifact) => ({ ...artifact, owner: i })));
-  if (items.length === 0 || packs === undefined) return results.map((result) => result.outcome);
+  const items = results.flatMap((result, owner) => result.packed.map((item) => ({ ...item, owner })));
+  if (items.length === 0 || environment === undefined) return results.map((result) => result.outcome);
+  const env = environment;
   try {
-    const located = await packs.write(items);
-    const byOwner = new Map<number, PackedArtifact[]>();
-    located.forEach((artifact, j) => {
-      const owner = items[j]!.owner;
-      const list = byOwner.get(owner);
-      if (list === undefined) byOwner.set(owner, [artifact]);
-      else list.push(artifact);
+    const refs = await env.packs.write(items.map((item) => item.bytes));
+    const outcomes = results.map((result) => ({ ...result.outcome }));
+    items.forEach((item, j) => {
+      const outcome = outcomes[item.owner]!;
+      if (item.name === undefined) (outcome.logs ??= []).push({ attempt: outcome.attempt, ...refs[j]! });
+      else (outcome.artifacts ??= []).push({ name: item.name, ...refs[j]! });
     });
-    return results.map((result, i) => {
-      const mine = byOwner.get(i);
-      return mine === undefined ? result.outcome : { ...result.outcome, packed: mine };
-    });
+    return outcomes;
   } catch (error) {
-    return results.map((result) =>
-      result.packed.length === 0 ? result.outcome : { ...result.outcome, status: 'FAILED' as const, error: serializeError(error) },
+    return Promise.all(
+      results.map(async (result) => {
+        if (result.outcome.status !== 'DONE' || result.packed.length === 0) return result.outcome;
+        await Promise.all((result.outcome.artifacts ?? []).map((ref) => env.stage.delete(ref.key).catch(() => undefined)));
+        const { artifacts: _, ...rest } = result.outcome;
+        return { ...rest, status: 'FAILED' as const, error: serializeError(error) };
+      }),
     );
   }
 }

@@ -8,7 +8,8 @@ import { InvalidOptionError, SourceError } from '../errors.js';
 import { encodePartitionFolder } from '../stage/partition-folder.js';
 import type { Stage } from '../stage/stage.js';
 import { type DataFrameSource, describeRelation, relationOf } from './dataframe-source.js';
-import { choosePartitions, type PartitionKey, type PlannedPartition } from './partition.js';
+import type { PartitionKey, PlannedPartition } from '../model/partition.js';
+import { choosePartitions } from './partition.js';
 import { partitionIdOf, storeKey, uniqueIds } from './partition-keys.js';
 
 /** What DataFrame mode plans from. */

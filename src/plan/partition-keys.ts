@@ -1,4 +1,4 @@
-import type { PartitionKey } from './partition.js';
+import type { PartitionKey, StoredKey } from '../model/partition.js';
 
 /**
  * DataFrame mode's partition keys: the typed value a function sees as `context.partitionKey`,
@@ -11,16 +11,6 @@ import type { PartitionKey } from './partition.js';
  * NULL; timestamps that differ below the millisecond) keep their ids apart with a `#2`, `#3` suffix,
  * in key order.
  */
-
-/** A key as JSON can hold it: bigints and dates tagged. */
-export type StoredKey =
-  | string
-  | number
-  | boolean
-  | null
-  | { bigint: string }
-  | { date: string }
-  | StoredKey[];
 
 export function storeKey(key: PartitionKey): StoredKey {
   if (typeof key === 'bigint') return { bigint: key.toString() };

@@ -1,14 +1,17 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ArtifactNotFoundError } from '../errors.js';
+import type { ArtifactRef } from '../model/refs.js';
 import { decodeArtifact, type ReadFunction, readArtifactFile, withTemporaryFile } from '../stage/artifact-format.js';
-import { type PackedArtifact, readPacked } from '../stage/artifact-pack.js';
 import { checkArtifactName } from '../stage/artifact-name.js';
-import { PARTITION_LOG, type RunLayout, STAGING_PREFIX } from '../stage/run-layout.js';
+import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
+import { readStoredRef, storedRefAsFile } from '../stage/stored-ref.js';
 
 /**
- * The committed artifacts of one partition (Snowflake DPF's `stage_artifacts_manager`).
+ * The artifacts of one partition's DONE attempt (Snowflake DPF's `stage_artifacts_manager`), as
+ * its record in the journal lists them — packed or files of their own, read the same way. An
+ * artifact that is listed but gone from the stage is a StageDamagedError naming the file.
  *
  * @example
  * ```ts
@@ -22,52 +25,58 @@ export class ArtifactsManager {
   constructor(
     private readonly stage: Stage,
     private readonly layout: RunLayout,
-    private readonly folder: string,
-    /** The partition's packed artifacts (small ones, kept in the run's pack files). */
-    private readonly packed: readonly PackedArtifact[] = [],
+    private readonly partitionId: string,
+    private readonly refs: readonly ArtifactRef[],
   ) {}
 
-  /** The names of the partition's artifacts (its log and unfinished uploads left out). */
+  /** The names of the partition's artifacts (none unless it is DONE). */
   async list(): Promise<string[]> {
-    const folder = this.layout.partitionFolder(this.folder);
-    const files = (await this.stage.list(folder))
-      .map((file) => file.slice(folder.length + 1))
-      .filter((name) => !name.includes('/') && name !== PARTITION_LOG && !name.startsWith(STAGING_PREFIX));
-    return [...new Set([...files, ...this.packed.map((artifact) => artifact.name)])].sort();
+    return this.refs.map((ref) => ref.name).sort();
   }
 
   /** Reads an artifact, by its extension's default format or with `readFunction(localPath)`. */
   async get<T = unknown>(name: string, readFunction?: ReadFunction<T>): Promise<T> {
-    const packed = this.findPacked(name);
-    if (packed !== undefined) {
-      const bytes = await readPacked(this.stage, packed);
-      return readFunction !== undefined ? withTemporaryFile(bytes, name, readFunction) : ((await decodeArtifact(bytes, name)) as T);
+    const ref = this.find(name);
+    if (readFunction === undefined && !/\.(parquet|csv|tsv)$/i.test(name)) return (await decodeArtifact(await readStoredRef(this.stage, ref, this.what(name)), name)) as T;
+    if (readFunction !== undefined && ref.offset !== undefined) return withTemporaryFile(await readStoredRef(this.stage, ref, this.what(name)), name, readFunction);
+    const copy = await storedRefAsFile(this.stage, ref, name, this.what(name));
+    try {
+      return readFunction !== undefined ? await readFunction(copy.path) : ((await readArtifactFile(copy.path, name)) as T);
+    } finally {
+      await copy.release();
     }
-    const local = await this.localPath(name);
-    return readFunction !== undefined ? await readFunction(local) : ((await readArtifactFile(local, name)) as T);
   }
 
   /** Copies an artifact into a local folder (created if missing); returns the file's path. */
   async download(name: string, localDir: string): Promise<string> {
+    const ref = this.find(name);
     const target = join(resolve(localDir), name);
     await mkdir(resolve(localDir), { recursive: true });
-    const packed = this.findPacked(name);
-    if (packed !== undefined) await writeFile(target, await readPacked(this.stage, packed));
-    else await copyFile(await this.localPath(name), target);
+    if (ref.offset !== undefined) {
+      await writeFile(target, await readStoredRef(this.stage, ref, this.what(name)));
+      return target;
+    }
+    const copy = await storedRefAsFile(this.stage, ref, name, this.what(name));
+    try {
+      await copyFile(copy.path, target);
+    } finally {
+      await copy.release();
+    }
     return target;
   }
 
-  private findPacked(name: string): PackedArtifact | undefined {
+  private find(name: string): ArtifactRef {
     checkArtifactName(name, 'artifacts');
-    return this.packed.find((artifact) => artifact.name === name);
+    const ref = this.refs.find((artifact) => artifact.name === name);
+    if (ref === undefined) {
+      throw new ArtifactNotFoundError(
+        `partition "${this.partitionId}" of run "${this.layout.runId}" has no artifact "${name}"; it has: ${this.refs.map((artifact) => artifact.name).join(', ') || 'no artifacts'}`,
+      );
+    }
+    return ref;
   }
 
-  private async localPath(name: string): Promise<string> {
-    const path = this.layout.artifact(this.folder, name);
-    if (!(await this.stage.exists(path))) {
-      const available = await this.list();
-      throw new ArtifactNotFoundError(`artifact "${name}" does not exist in ${path}; this partition has: ${available.join(', ') || 'no artifacts'}`);
-    }
-    return this.stage.localFile(path);
+  private what(name: string): string {
+    return `the artifact "${name}" of partition "${this.partitionId}" of run "${this.layout.runId}"`;
   }
 }

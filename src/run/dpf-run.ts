@@ -1,19 +1,21 @@
 import { EventEmitter, on } from 'node:events';
+import { hostname } from 'node:os';
 import type { Table } from 'apache-arrow';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RunAbandonedError, RunNotFoundError } from '../errors.js';
-import type { PlannedPartition } from '../plan/partition.js';
+import type { JournalRecord, PartitionRecord } from '../model/journal.js';
+import type { PlannedPartition } from '../model/partition.js';
 import { openStage } from '../stage/open-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { finishedRunStatus, PARTITION_STATUSES, PartitionStatus, type RunStatus } from '../status.js';
-import { type JournalRecord, JournalReader } from './journal.js';
+import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.js';
 import { PartitionDetails, type SinglePartitionDetails } from './partition-details.js';
 import { ProgressBar } from './progress-bar.js';
 import type { RunDriver } from './run-driver.js';
-import { isHolderAlive, readLockHolder, RunLock } from './run-lock.js';
-import { type DataFrameInput, readPartitions, readRunSpec, type RunSpec, type StageInput } from './run-spec.js';
-import { type PartitionEvent, RunState } from './run-state.js';
+import { RunFollower } from './run-follower.js';
+import { type DataFrameInput, readRunSpec, type RunSpec, type StageInput } from './run-spec.js';
+import type { PartitionEvent, RunState } from './run-state.js';
 
 /** Options of {@link DPFRun.wait}. */
 export interface WaitOptions {
@@ -54,24 +56,31 @@ const POLL_MS = 250;
  */
 export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [RunStatus] }> {
   private readonly layout: RunLayout;
-  private readonly reader: JournalReader | undefined;
   private polling: Promise<void> | undefined;
-
   private readonly driver: RunDriver | undefined;
+  private readonly livePartitions: readonly PlannedPartition[] = [];
+  private readonly liveState: RunState | undefined;
 
   private constructor(
     readonly runId: string,
     private readonly stage: Stage,
     private readonly spec: RunSpec,
-    private partitions: readonly PlannedPartition[],
-    private readonly state: RunState,
-    attach: DriverFactory | undefined,
+    /** How a restored handle reads the run; undefined for the run this process drives. */
+    private readonly follower: RunFollower | undefined,
+    live: { partitions: readonly PlannedPartition[]; state: RunState; attach: DriverFactory } | undefined,
   ) {
     super();
     this.layout = new RunLayout(runId);
-    this.driver = attach?.((records) => this.emitTransitions(records));
-    this.reader = this.driver === undefined ? new JournalReader(stage, this.layout.journal) : undefined;
-    if (this.reader !== undefined) {
+    if (live !== undefined) {
+      this.livePartitions = live.partitions;
+      this.liveState = live.state;
+      this.driver = live.attach((records) => this.emitTransitions(records));
+      // 'end' once the driver is done with the stage too (its lease released), not at its last record.
+      this.driver.done.then(
+        (status) => this.emit('end', status),
+        () => undefined,
+      );
+    } else {
       (this as EventEmitter).on('newListener', (event: string) => {
         if (event === 'partition' || event === 'end') void this.follow().catch(() => undefined);
       });
@@ -80,7 +89,15 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
 
   /** @internal A handle on a run this process executes. */
   static live(stage: Stage, spec: RunSpec, partitions: readonly PlannedPartition[], state: RunState, attach: DriverFactory): DPFRun {
-    return new DPFRun(spec.runId, stage, spec, partitions, state, attach);
+    return new DPFRun(spec.runId, stage, spec, undefined, { partitions, state, attach });
+  }
+
+  private get state(): RunState {
+    return this.follower?.state ?? this.liveState!;
+  }
+
+  private get partitions(): readonly PlannedPartition[] {
+    return this.follower?.partitions ?? this.livePartitions;
   }
 
   /**
@@ -98,12 +115,10 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     const layout = new RunLayout(runId);
     const spec = opened === undefined ? undefined : await readRunSpec(opened, layout);
     if (opened === undefined || spec === undefined) {
-      throw new RunNotFoundError(`No run "${runId}" on the stage ${String(stage)}; check the runId and the stage folder`);
+      throw new RunNotFoundError(`No run "${runId}" on the stage ${String(stage)}; check the runId and the stage location`);
     }
-    const partitions = await readPartitions(opened, layout);
-    const run = new DPFRun(runId, opened, spec, partitions, new RunState(partitions.length), undefined);
-    await run.refresh();
-    return run;
+    const follower = await RunFollower.load(opened, layout, spec);
+    return new DPFRun(runId, opened, spec, follower, undefined);
   }
 
   /** The run's status when last observed (a restored run observes on every method call). */
@@ -111,9 +126,17 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     return this.state.status;
   }
 
-  /** The stage folder the run lives in. */
+  /** The stage the run lives in: its folder, or its `s3://` prefix. */
   get stageLocation(): string {
     return this.stage.location;
+  }
+
+  /**
+   * What a reader of the run should know, as last observed: journal segments the fold skipped
+   * (a replaced driver's, a torn tail's), partitions run again because their artifacts were gone.
+   */
+  get warnings(): readonly string[] {
+    return this.state.notes;
   }
 
   /** What the run partitions: the input folder and pattern (stage mode), or the partition columns and source (DataFrame mode). */
@@ -183,12 +206,12 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     if (this.driver !== undefined) return this.driver.cancel();
     await this.refresh();
     if (this.state.ended) return;
-    await this.stage.write(this.layout.cancelRequest, new Date().toISOString());
+    await this.stage.put(this.layout.cancelRequest, new Date().toISOString());
     for (;;) {
       await this.refresh();
       if (this.state.ended) return;
-      const holder = await readLockHolder(this.stage, this.layout);
-      if (holder === undefined || !isHolderAlive(holder)) return this.cancelAbandoned();
+      const holder = await this.holder();
+      if (holder === undefined || !holder.alive) return this.cancelAbandoned();
       await sleep(POLL_MS);
     }
   }
@@ -228,6 +251,8 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     const controller = new AbortController();
     const stopOnEnd = (): void => controller.abort();
     this.once('end', stopOnEnd);
+    // A run whose driver stopped on an error has no end event: the iteration ends with it.
+    void this.driver?.done.catch(stopOnEnd);
     options.signal?.addEventListener('abort', stopOnEnd, { once: true });
     try {
       for await (const [event] of on(this, 'partition', { signal: controller.signal })) yield event as PartitionEvent;
@@ -240,13 +265,8 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
 
   /** Reads what the journal gained since the last look (restored runs). */
   private async refresh(): Promise<void> {
-    if (this.reader === undefined) return;
-    const records = await this.reader.readNew();
-    if (records.some((record) => record.t === 'start' && record.partitions > this.partitions.length)) {
-      this.partitions = await readPartitions(this.stage, this.layout);
-    }
-    this.state.apply(records);
-    this.emitTransitions(records);
+    if (this.follower === undefined) return;
+    this.emitTransitions(await this.follower.refresh());
   }
 
   private emitTransitions(records: readonly JournalRecord[]): void {
@@ -260,7 +280,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
         record.i.forEach((index, k) => {
           this.emit('partition', { partitionId: this.partitions[index]?.id ?? String(index), status: PartitionStatus.RUNNING, attempt: record.a[k]! });
         });
-      } else if (record.t === 'end') {
+      } else if (record.t === 'end' && this.driver === undefined) {
         this.emit('end', record.status);
       }
     }
@@ -278,43 +298,61 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     return this.polling;
   }
 
+  private async holder(): Promise<LeaseHolder | undefined> {
+    const lease = await readLease(this.stage, this.layout).catch(() => undefined);
+    return lease === undefined ? undefined : describeHolder(lease.content);
+  }
+
+  /**
+   * Throws RunAbandonedError when the run's driver is gone: its lease released without the run's
+   * end recorded, or not renewed for LEASE_STALE_MS (a paused driver wakes to find it lost the run,
+   * so resuming it is safe), or its process gone from this host.
+   */
   private async checkAbandoned(): Promise<void> {
-    const holder = await readLockHolder(this.stage, this.layout);
-    if (holder !== undefined && isHolderAlive(holder)) return;
+    const holder = await this.holder();
+    if (holder?.alive === true) return;
     await this.refresh(); // it may have ended between the two reads
     if (this.state.ended) return;
+    const who = holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host}, last heard ${new Date(holder.renewedAt).toISOString()})`;
+    const why = holder?.note !== undefined ? `: ${holder.note}` : holder?.released === true ? '' : holder?.host === hostname() ? ' (its process is gone, or has not renewed its lease for 15 s)' : ' (it has not renewed its lease for 15 s)';
     throw new RunAbandonedError(
-      `The driver of run "${this.runId}" stopped before the run ended` +
-        (holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host}, last heard ${new Date(holder.heartbeatAt).toISOString()})`) +
-        `; resume it with onExistingArtifacts: 'resume' and the same runId, or cancel it`,
+      `The driver of run "${this.runId}"${who} stopped before the run ended${why}; resume it with onExistingArtifacts: 'resume' and the same runId ` +
+        '(DONE partitions are kept; should the old driver still be alive, it stops when it sees the run taken), or cancel it',
     );
   }
 
-  /** The driver is gone: record the cancellation ourselves, under the run's lock. */
+  /** The driver is gone: record the cancellation ourselves, as the run's owner for the moment. */
   private async cancelAbandoned(): Promise<void> {
-    const lock = await RunLock.take(this.stage, this.layout);
-    if (!(lock instanceof RunLock)) return this.cancel();
+    const lease = await RunLease.take(this.stage, this.layout);
+    if (!(lease instanceof RunLease)) return this.cancel();
+    const follower = this.follower!;
     try {
       await this.refresh();
-      const at = Date.now();
-      const lines: JournalRecord[] = [{ t: 'cancel', at }];
-      this.state.partitions.forEach((partition, index) => {
-        if (partition.status === PartitionStatus.PENDING || partition.status === PartitionStatus.RUNNING) {
-          lines.push({ t: 'partition', i: index, s: PartitionStatus.CANCELLED, a: partition.attempts, at });
-        }
+      if (lease.epoch <= follower.state.epoch) await lease.raiseEpoch(follower.state.epoch + 1);
+      const start = follower.state.start;
+      await follower.takeOver(lease, () => {
+        const at = Date.now();
+        const records: JournalRecord[] = [
+          { t: 'start', epoch: lease.epoch, owner: lease.owner, pid: process.pid, host: hostname(), at, partitions: this.partitions.length, list: start?.list ?? 1, todo: 0, purpose: 'cancel' },
+          { t: 'cancel', at },
+        ];
+        this.state.partitions.forEach((partition, index) => {
+          if (partition.status === PartitionStatus.PENDING || partition.status === PartitionStatus.RUNNING) {
+            records.push({ t: 'partition', i: index, s: PartitionStatus.CANCELLED, a: partition.attempts, at } satisfies PartitionRecord);
+          }
+        });
+        records.push({ t: 'end', epoch: lease.epoch, at, status: finishedRunStatus(this.state.count(PartitionStatus.DONE), this.partitions.length, true) });
+        return records;
       });
-      const status = finishedRunStatus(this.state.count(PartitionStatus.DONE), this.partitions.length, true);
-      lines.push({ t: 'end', generation: this.state.generation, at, status });
-      await this.stage.append(this.layout.journal, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
-      await this.stage.remove(this.layout.cancelRequest);
+      await this.stage.delete(this.layout.cancelRequest);
       await this.refresh();
     } finally {
-      await lock.release();
+      await lease.release();
     }
   }
 
   private details(partition: PlannedPartition, index: number): PartitionDetails {
-    return new PartitionDetails(partition.id, this.state.partitions[index]!, this.stage, this.layout, partition.folder);
+    return new PartitionDetails(partition.id, this.state.partitions[index]!, this.stage, this.layout);
   }
 }
 

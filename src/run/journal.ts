@@ -1,59 +1,112 @@
-import type { SerializedError } from '../errors.js';
-import type { PackedArtifact } from '../stage/artifact-pack.js';
+import { crc32 } from 'node:zlib';
+import { LeaseLostError, StageDamagedError } from '../errors.js';
+import type { Checkpoint, JournalRecord, PartitionRecord, SegmentHeader, SegmentTrailer } from '../model/journal.js';
+import type { ArtifactRef, LogRef } from '../model/refs.js';
+import { checkHeader, FORMATS, parseStored } from '../model/stored-json.js';
+import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
-import type { PartitionStatus, RunStatus } from '../status.js';
+import { PartitionStatus } from '../status.js';
 
 /**
- * The run's journal: every status change, one JSON line each, appended to `_dpf/journal.ndjson`.
- *
- * The driver buffers records and appends them in batches (one write per flush, not one file per
- * partition), and only after a batch is written does the in-memory state change — so a partition
- * is reported DONE only once that is durable on the stage. Anyone can rebuild the run's state by
- * reading the journal from the start (restore, the CLI), or follow it by reading what was added.
+ * The journal's segments on the stage (see model/journal.ts for what they hold and why): how a
+ * segment is written and read back, how the driver appends to the journal, and how anyone reads
+ * it from the start or follows it.
  */
-export type JournalRecord =
-  /** A partition changed status. `at`: when; `from`: when its attempt started (final records). */
-  | {
-      t: 'partition';
-      i: number;
-      s: PartitionStatus;
-      a: number;
-      at: number;
-      from?: number;
-      rows?: number;
-      error?: SerializedError;
-      /** DONE: the partition's packed artifacts. */
-      packed?: PackedArtifact[];
-    }
-  /** A batch of partitions went to a worker: each is RUNNING with its attempt (one record, not one each). */
-  | { t: 'running'; i: number[]; a: number[]; at: number }
-  /** A driver started (or resumed: `generation` > 1) the run, with this many partitions to run. */
-  | { t: 'start'; generation: number; at: number; partitions: number; todo: number }
-  /** Someone asked the run to stop. */
-  | { t: 'cancel'; at: number }
-  /** The driver finished this generation of the run with this status. */
-  | { t: 'end'; generation: number; at: number; status: RunStatus };
 
-/** Buffers records and appends them to the journal in batches. */
+/** Who writes a segment: the run, and the writer's lease. */
+export interface SegmentWriterIdentity {
+  run: string;
+  epoch: number;
+  writer: string;
+}
+
+/** A segment read back. */
+export type ReadSegment =
+  | { seq: number; path: string; ok: true; header: SegmentHeader; records: JournalRecord[] }
+  | { seq: number; path: string; ok: false; reason: string };
+
+/** The bytes of one segment. Runs of DONE records are stored as one record of columns (see {@link compact}). */
+export function encodeSegment(identity: SegmentWriterIdentity, seq: number, records: readonly JournalRecord[]): string {
+  const header: SegmentHeader = { dpf: 'journal', format: FORMATS.journal, run: identity.run, seq, epoch: identity.epoch, writer: identity.writer };
+  const stored = compact(records, identity.writer);
+  const body = [JSON.stringify(header), ...stored.map((record) => JSON.stringify(record))].join('\n') + '\n';
+  const trailer: SegmentTrailer = { end: stored.length, crc: crc32(body) };
+  return body + JSON.stringify(trailer) + '\n';
+}
+
+/** Parses a segment, recognising one that is cut short or altered (a trailer that does not match). */
+export function decodeSegment(stage: Stage, path: string, seq: number, bytes: Buffer): ReadSegment {
+  const text = bytes.toString('utf8');
+  const broken = (reason: string): ReadSegment => ({ seq, path, ok: false, reason });
+  if (!text.endsWith('\n')) return broken('it is cut short (no final newline)');
+  const lastBreak = text.lastIndexOf('\n', text.length - 2);
+  const body = text.slice(0, lastBreak + 1);
+  let trailer: SegmentTrailer;
+  try {
+    trailer = JSON.parse(text.slice(lastBreak + 1)) as SegmentTrailer;
+  } catch {
+    return broken('its last line is not the segment trailer (cut short)');
+  }
+  if (typeof trailer.crc !== 'number' || crc32(body) !== trailer.crc) return broken('its checksum does not match its content (cut short or altered)');
+  const lines = body.split('\n');
+  lines.pop();
+  const where = stage.describe(path);
+  const header = JSON.parse(lines[0]!) as SegmentHeader;
+  checkHeader(header, where, 'journal', 'restore the file, or run the run again with onExistingArtifacts: \'overwrite\'');
+  if (header.seq !== seq) return broken(`its header says it is segment ${header.seq}`);
+  if (lines.length - 1 !== trailer.end) return broken('its record count does not match its trailer');
+  const records: JournalRecord[] = [];
+  for (const line of lines.slice(1)) expand(JSON.parse(line) as StoredRecord, header.writer, records);
+  return { seq, path, ok: true, header, records };
+}
+
+/**
+ * Appends records to the journal as the run's owner: buffered, and written in one new segment
+ * per flush (at most every {@link JournalWriter.intervalMs}, not one object per partition). Only
+ * once a segment is on the stage are its records applied (`onCommitted`), so a partition is
+ * reported DONE only when that is durable.
+ *
+ * A failed write stops the writer at once: `onFailed` hears it (the driver stops the run), and
+ * later flushes reject with the same error — a record is never silently dropped. Finding the next
+ * slot taken by a newer owner's start record means this driver lost the run.
+ */
 export class JournalWriter {
   private buffer: JournalRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private failure: unknown;
+  private failure: Error | undefined;
 
   constructor(
     private readonly stage: Stage,
-    private readonly path: string,
-    /** Called with each batch once it is durable. */
-    private readonly onCommitted: (records: readonly JournalRecord[]) => void,
-    private readonly intervalMs = 50,
+    private readonly layout: RunLayout,
+    private readonly identity: SegmentWriterIdentity,
+    /** The next free slot. */
+    private seq: number,
+    private readonly hooks: {
+      /** Called with each batch once it is durable. */
+      onCommitted: (records: readonly JournalRecord[]) => void;
+      /** Called once, with the first failure. */
+      onFailed: (error: Error) => void;
+      /** Throws when the writer may no longer commit (its lease is lost or too old). */
+      assertOwner: () => void;
+      /** Segments written so far, for checkpoints. */
+      onSegment?: (seq: number) => void;
+    },
+    readonly intervalMs = 50,
   ) {}
 
+  /** The slot the next segment goes to. */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
   record(record: JournalRecord): void {
+    if (this.failure !== undefined) return;
     this.buffer.push(record);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      void this.flush().catch(() => undefined);
+      // A failure is reported through onFailed; nothing is lost by not awaiting here.
+      this.flush().catch(() => undefined);
     }, this.intervalMs);
   }
 
@@ -69,50 +122,131 @@ export class JournalWriter {
       if (this.failure !== undefined) throw this.failure;
       if (batch.length === 0) return;
       try {
-        await this.stage.append(this.path, compact(batch).map((record) => JSON.stringify(record)).join('\n') + '\n');
+        this.hooks.assertOwner();
+        await this.writeSegment(batch);
       } catch (error) {
-        this.failure = error;
-        throw error;
+        this.fail(error as Error);
+        throw this.failure!;
       }
-      this.onCommitted(batch);
+      this.hooks.onCommitted(batch);
     });
     return this.writing;
   }
-}
 
-/** Reads a journal from the start, then what was appended since the last read. */
-export class JournalReader {
-  private offset = 0;
-  private partial = '';
+  /** Stops the writer: nothing more is written (the driver lost the run or is stopping on an error). */
+  fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    this.buffer = [];
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.hooks.onFailed(error);
+  }
 
-  constructor(
-    private readonly stage: Stage,
-    private readonly path: string,
-  ) {}
-
-  async readNew(): Promise<JournalRecord[]> {
-    const size = (await this.stage.size(this.path)) ?? 0;
-    if (size <= this.offset) return [];
-    const bytes = await this.stage.readRange(this.path, this.offset, size - this.offset);
-    this.offset += bytes.length;
-    const text = this.partial + bytes.toString('utf8');
-    const lines = text.split('\n');
-    // A line still being appended has no newline yet: keep it for the next read.
-    this.partial = lines.pop()!;
-    const records: JournalRecord[] = [];
-    for (const line of lines) {
-      if (line === '') continue;
-      const record = JSON.parse(line) as StoredRecord;
-      if (record.t === 'done') expand(record, records);
-      else records.push(record);
+  private async writeSegment(records: readonly JournalRecord[]): Promise<void> {
+    for (;;) {
+      const path = this.layout.segment(this.seq);
+      const created = await this.stage.create(path, encodeSegment(this.identity, this.seq, records));
+      if (created !== undefined) {
+        this.hooks.onSegment?.(this.seq);
+        this.seq++;
+        return;
+      }
+      // The slot is taken. A newer owner's segment there means the run is no longer ours; anything
+      // else (a fenced-out writer's, an overwritten run's, a damaged one) is skipped by readers too.
+      const existing = await this.stage.get(path);
+      if (existing !== undefined) {
+        const segment = decodeSegment(this.stage, path, this.seq, existing.bytes);
+        if (segment.ok && segment.header.run === this.identity.run && segment.header.epoch >= this.identity.epoch && segment.header.writer !== this.identity.writer) {
+          throw new LeaseLostError(
+            `The driver of run "${this.layout.runId}" lost the run to another driver (epoch ${segment.header.epoch}, ${this.stage.describe(path)}); it stopped and committed nothing more`,
+          );
+        }
+      }
+      this.seq++;
     }
-    return records;
   }
 }
 
+/** What a reader found when it last read the journal. */
+export interface JournalRead {
+  segments: ReadSegment[];
+  /** The slot after the last segment present (damaged ones included). */
+  nextSeq: number;
+}
+
 /**
- * On disk, runs of DONE records (the bulk of a journal of many small partitions) are written as
- * one record of columns — one JSON object instead of thousands — and expanded again on reading.
+ * Reads a run's journal: from a checkpoint when there is one, then every segment after it in
+ * order; later calls read only what was added. A segment that is cut short or altered is
+ * returned as such (`ok: false`) for the fold to judge (RunState.applySegments). The reader does
+ * not move past an incomplete last segment: the next call reads it again, with what followed it.
+ */
+export class JournalReader {
+  private lastPath: string | undefined;
+  private seq = 0;
+
+  constructor(
+    private readonly stage: Stage,
+    private readonly layout: RunLayout,
+  ) {}
+
+  /** The newest readable checkpoint, read once, before the first segments. */
+  async checkpoint(run: string, warn: (message: string) => void): Promise<Checkpoint | undefined> {
+    const entries = await this.stage.list(this.layout.checkpointFolder);
+    for (const entry of entries.reverse()) {
+      const object = await this.stage.get(entry.path);
+      if (object === undefined) continue;
+      try {
+        const checkpoint = parseStored<Checkpoint>(object.bytes.toString('utf8'), this.stage.describe(entry.path), 'checkpoint', 'it is ignored');
+        if (checkpoint.run !== run) continue;
+        this.seq = checkpoint.seq + 1;
+        this.lastPath = this.layout.segment(checkpoint.seq);
+        return checkpoint;
+      } catch (error) {
+        warn(`ignoring the damaged checkpoint ${this.stage.describe(entry.path)}: ${(error as Error).message}`);
+      }
+    }
+    return undefined;
+  }
+
+  /** The segments added since the last read (the last one again if it was incomplete). */
+  async readNew(): Promise<JournalRead> {
+    const entries = await this.stage.list(this.layout.journalFolder, this.lastPath === undefined ? {} : { startAfter: this.lastPath });
+    const segments: ReadSegment[] = [];
+    for (const entry of entries) {
+      const seq = this.layout.segmentSeq(entry.path);
+      if (seq === undefined || seq < this.seq) continue;
+      const object = await this.stage.get(entry.path);
+      if (object === undefined) continue;
+      segments.push(decodeSegment(this.stage, entry.path, seq, object.bytes));
+    }
+    // An incomplete last segment may be one still being written (a stage without atomic creates):
+    // read it again next time rather than moving past it.
+    const settled = segments.length > 0 && !segments[segments.length - 1]!.ok ? segments.slice(0, -1) : segments;
+    const last = settled[settled.length - 1];
+    if (last !== undefined) {
+      this.lastPath = last.path;
+      this.seq = last.seq + 1;
+    }
+    const nextSeq = segments.length === 0 ? this.seq : segments[segments.length - 1]!.seq + 1;
+    return { segments, nextSeq };
+  }
+}
+
+/** Throws the error for a damaged segment that records after it depend on. */
+export function damagedSegment(stage: Stage, segment: Extract<ReadSegment, { ok: false }>): never {
+  const where = stage.describe(segment.path);
+  throw new StageDamagedError(
+    where,
+    `The journal segment ${where} is damaged (${segment.reason}) and later records of the run depend on it, so the run's state cannot be read. ` +
+      "Restore the file from a backup, or run the run again with onExistingArtifacts: 'overwrite'",
+  );
+}
+
+/**
+ * On the stage, runs of DONE records (the bulk of a journal of many small partitions) are one
+ * record of columns — one JSON object instead of thousands — expanded again on reading. Attempt
+ * tokens of the segment's own writer are stored as their dispatch number only.
  */
 interface DoneRecords {
   t: 'done';
@@ -121,26 +255,35 @@ interface DoneRecords {
   at: number[];
   from: Array<number | null>;
   rows: Array<number | null>;
-  /** Pack files, referred to by position in `art`. */
-  packs: string[];
-  /** Packed artifacts: [record position, pack position, name, offset, length]. */
-  art: Array<[number, number, string, number, number]>;
+  /** Tokens: the dispatch part when the writer's, else the whole token; null for none. */
+  k: Array<string | null>;
+  /** Objects referred to, by position in `art` and `log`. */
+  keys: string[];
+  /** Artifacts: [record position, key position, name, offset or -1, length, crc or -1]. */
+  art: Array<[number, number, string, number, number, number]>;
+  /** Logs: [record position, key position, attempt, offset or -1, length, crc or -1]. */
+  log: Array<[number, number, number, number, number, number]>;
 }
 
-type StoredRecord = JournalRecord | DoneRecords;
-type PartitionRecord = Extract<JournalRecord, { t: 'partition' }>;
+type StoredRecord = JournalRecord | DoneRecords | { t: 'running'; i: number[]; a: number[]; k: string[]; at: number };
 
-function compact(records: readonly JournalRecord[]): StoredRecord[] {
+function compact(records: readonly JournalRecord[], writer: string): StoredRecord[] {
   const out: StoredRecord[] = [];
   let done: DoneRecords | undefined;
+  const shorten = (token: string | undefined): string | null => (token === undefined ? null : token.startsWith(`${writer}.`) ? token.slice(writer.length + 1) : `=${token}`);
   for (const record of records) {
-    if (record.t !== 'partition' || record.s !== 'DONE' || record.error !== undefined) {
+    if (record.t === 'running') {
+      done = undefined;
+      out.push({ ...record, k: record.k.map((token) => shorten(token)!) });
+      continue;
+    }
+    if (record.t !== 'partition' || record.s !== PartitionStatus.DONE || record.error !== undefined || record.adopted === true) {
       done = undefined;
       out.push(record);
       continue;
     }
     if (done === undefined) {
-      done = { t: 'done', i: [], a: [], at: [], from: [], rows: [], packs: [], art: [] };
+      done = { t: 'done', i: [], a: [], at: [], from: [], rows: [], k: [], keys: [], art: [], log: [] };
       out.push(done);
     }
     const position = done.i.length;
@@ -149,25 +292,50 @@ function compact(records: readonly JournalRecord[]): StoredRecord[] {
     done.at.push(record.at);
     done.from.push(record.from ?? null);
     done.rows.push(record.rows ?? null);
-    for (const artifact of record.packed ?? []) {
-      let pack = done.packs.indexOf(artifact.pack);
-      if (pack < 0) pack = done.packs.push(artifact.pack) - 1;
-      done.art.push([position, pack, artifact.name, artifact.offset, artifact.length]);
-    }
+    done.k.push(shorten(record.k));
+    const keyOf = (key: string): number => {
+      let index = done!.keys.indexOf(key);
+      if (index < 0) index = done!.keys.push(key) - 1;
+      return index;
+    };
+    for (const ref of record.art ?? []) done.art.push([position, keyOf(ref.key), ref.name, ref.offset ?? -1, ref.length, ref.crc ?? -1]);
+    for (const ref of record.log ?? []) done.log.push([position, keyOf(ref.key), ref.attempt, ref.offset ?? -1, ref.length, ref.crc ?? -1]);
   }
   return out;
 }
 
-function expand(done: DoneRecords, into: JournalRecord[]): void {
+function expand(stored: StoredRecord, writer: string, into: JournalRecord[]): void {
+  const lengthen = (token: string | null | undefined): string | undefined =>
+    token === null || token === undefined ? undefined : token.startsWith('=') ? token.slice(1) : `${writer}.${token}`;
+  if (stored.t === 'running') {
+    into.push({ ...stored, k: stored.k.map((token) => lengthen(token)!) });
+    return;
+  }
+  if (stored.t !== 'done') {
+    into.push(stored);
+    return;
+  }
   const first = into.length;
-  for (let k = 0; k < done.i.length; k++) {
-    const record: PartitionRecord = { t: 'partition', i: done.i[k]!, s: 'DONE', a: done.a[k]!, at: done.at[k]! };
-    if (done.from[k] !== null && done.from[k] !== undefined) record.from = done.from[k]!;
-    if (done.rows[k] !== null && done.rows[k] !== undefined) record.rows = done.rows[k]!;
+  for (let n = 0; n < stored.i.length; n++) {
+    const record: PartitionRecord = { t: 'partition', i: stored.i[n]!, s: PartitionStatus.DONE, a: stored.a[n]!, at: stored.at[n]! };
+    if (stored.from[n] !== null && stored.from[n] !== undefined) record.from = stored.from[n]!;
+    if (stored.rows[n] !== null && stored.rows[n] !== undefined) record.rows = stored.rows[n]!;
+    const token = lengthen(stored.k[n]);
+    if (token !== undefined) record.k = token;
     into.push(record);
   }
-  for (const [position, pack, name, offset, length] of done.art) {
+  const ref = (key: number, offset: number, length: number, crc: number) => ({
+    key: stored.keys[key]!,
+    ...(offset >= 0 ? { offset } : {}),
+    length,
+    ...(crc >= 0 ? { crc } : {}),
+  });
+  for (const [position, key, name, offset, length, crc] of stored.art) {
     const record = into[first + position] as PartitionRecord;
-    (record.packed ??= []).push({ name, pack: done.packs[pack]!, offset, length });
+    (record.art ??= []).push({ name, ...ref(key, offset, length, crc) } as ArtifactRef);
+  }
+  for (const [position, key, attempt, offset, length, crc] of stored.log) {
+    const record = into[first + position] as PartitionRecord;
+    (record.log ??= []).push({ attempt, ...ref(key, offset, length, crc) } as LogRef);
   }
 }

@@ -1,6 +1,7 @@
 import type { SerializedError } from '../errors.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
+import { readStoredRef } from '../stage/stored-ref.js';
 import type { PartitionStatus } from '../status.js';
 import { ArtifactsManager } from './artifacts-manager.js';
 import type { PartitionState } from './run-state.js';
@@ -18,7 +19,10 @@ export interface SinglePartitionDetails {
   readonly durationMs: number | undefined;
   /** Rows the function read, when it read the partition as a table. */
   readonly numRows: number | undefined;
-  /** The partition's log (every attempt, with timestamps), read from the stage; empty when it logged nothing. */
+  /**
+   * The partition's log — every attempt's lines, with timestamps, in order — read from the stage;
+   * empty when it logged nothing. Rejects with StageDamagedError naming the file if part of it is gone.
+   */
   logs(): Promise<string>;
   /** The partition's artifacts. */
   readonly artifacts: ArtifactsManager;
@@ -34,13 +38,13 @@ export class PartitionDetails implements SinglePartitionDetails {
   readonly durationMs: number | undefined;
   readonly numRows: number | undefined;
   readonly artifacts: ArtifactsManager;
+  private readonly logRefs: PartitionState['logs'];
 
   constructor(
     readonly partitionId: string,
     state: PartitionState,
     private readonly stage: Stage,
-    private readonly layout: RunLayout,
-    private readonly folder: string,
+    layout: RunLayout,
   ) {
     this.status = state.status;
     this.attempts = state.attempts;
@@ -49,10 +53,12 @@ export class PartitionDetails implements SinglePartitionDetails {
     this.finishedAt = state.finishedAt === undefined ? undefined : new Date(state.finishedAt);
     this.durationMs = state.startedAt !== undefined && state.finishedAt !== undefined ? state.finishedAt - state.startedAt : undefined;
     this.numRows = state.numRows;
-    this.artifacts = new ArtifactsManager(stage, layout, folder, state.packed);
+    this.logRefs = [...state.logs];
+    this.artifacts = new ArtifactsManager(stage, layout, partitionId, state.artifacts ?? []);
   }
 
   async logs(): Promise<string> {
-    return ((await this.stage.read(this.layout.partitionLog(this.folder))) ?? Buffer.alloc(0)).toString('utf8');
+    const parts = await Promise.all(this.logRefs.map((ref) => readStoredRef(this.stage, ref, `the log of attempt ${ref.attempt} of partition "${this.partitionId}"`)));
+    return Buffer.concat(parts).toString('utf8');
   }
 }

@@ -6,10 +6,15 @@ import type { Table } from 'apache-arrow';
 import { loadArrow, loadArrowToDuckDB, loadDuckDBEngine } from '../data/lazy-modules.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
 import { ArtifactNotFoundError, InvalidOptionError, SourceError } from '../errors.js';
-import type { PlannedPartition } from '../plan/partition.js';
+import type { PlannedPartition } from '../model/partition.js';
+import type { ArtifactRef } from '../model/refs.js';
 import type { RunLayout } from '../stage/run-layout.js';
-import type { Stage } from '../stage/stage.js';
+import type { LocalCopy, Stage } from '../stage/stage.js';
+import { readStoredRefs, storedRefAsFile } from '../stage/stored-ref.js';
 import type { RunState } from './run-state.js';
+
+/** Downloads of file artifacts (a stage on S3) in flight at once. */
+const PARALLEL_DOWNLOADS = 16;
 
 /**
  * SQL over what a run's partitions uploaded (Snowflake's `SELECT … FROM @stage/run_id/`): each
@@ -30,37 +35,62 @@ export async function queryRunResults(
     loadArrowToDuckDB(),
     loadArrow(),
   ]);
-  // One listing of the run's folder tells which partitions have the artifact as a file.
-  const existing = new Set(Object.keys(views).length === 0 ? [] : await stage.list(layout.root));
-  return withDuckDB(async (connection) => {
-    if (/\bpartitions\b/i.test(sql)) await createPartitionsTable(connection, partitions, state);
-    for (const [view, artifact] of Object.entries(views)) {
-      const done = partitions.map((partition, i) => ({ partition, state: state.partitions[i]! })).filter(({ state: s }) => s.status === 'DONE');
-      if (isJson(artifact)) {
-        await createJsonView(connection, view, await jsonArtifacts(stage, layout, done, artifact, existing));
-        continue;
+  const copies: LocalCopy[] = [];
+  try {
+    return await withDuckDB(async (connection) => {
+      if (/\bpartitions\b/i.test(sql)) await createPartitionsTable(connection, partitions, state);
+      for (const [view, artifact] of Object.entries(views)) {
+        // Every DONE partition that uploaded the artifact, as its record says; a listed artifact
+        // that is gone from the stage is an error, never a partition silently left out.
+        const found = partitions
+          .map((partition, i) => ({ partition, ref: state.partitions[i]!.status === 'DONE' ? state.partitions[i]!.artifacts?.find((candidate) => candidate.name === artifact) : undefined }))
+          .filter((entry): entry is { partition: PlannedPartition; ref: ArtifactRef } => entry.ref !== undefined);
+        if (found.length === 0) throw noArtifact(layout, artifact, view);
+        const what = (i: number): string => `the artifact "${artifact}" of partition "${found[i]!.partition.id}" of run "${layout.runId}"`;
+        if (isJson(artifact)) {
+          const texts = await readStoredRefs(stage, found.map((entry) => entry.ref), what);
+          await createJsonView(connection, view, jsonLines(found.map((entry, i) => ({ id: entry.partition.id, text: texts[i]!.toString('utf8') })), artifact));
+          continue;
+        }
+        const files = await inBatches(found, PARALLEL_DOWNLOADS, async (entry, i) => {
+          const copy = await storedRefAsFile(stage, entry.ref, artifact, what(i));
+          copies.push(copy);
+          return { id: entry.partition.id, path: copy.path };
+        });
+        const table = `dpf_files_${view}`;
+        await appendArrowTable(connection, table, tableFromJSON(files.map((file) => ({ partition_id: file.id, path: file.path }))), { create: 'temporary' });
+        const list = `[${files.map((file) => sqlString(file.path)).join(', ')}]`;
+        await connection.run(
+          `CREATE TEMP VIEW ${sqlIdentifier(view)} AS SELECT f.partition_id, a.* EXCLUDE (filename) ` +
+            `FROM ${reader(artifact, list)} AS a JOIN ${sqlIdentifier(table)} AS f ON a.filename = f.path`,
+        );
       }
-      const files = done
-        .map(({ partition }) => ({ id: partition.id, path: layout.artifact(partition.folder, artifact) }))
-        .filter((file) => existing.has(file.path));
-      if (files.length === 0) throw noArtifact(layout, artifact, view);
-      const paths = await Promise.all(files.map(async (file) => ({ id: file.id, path: await stage.localFile(file.path) })));
-      const table = `dpf_files_${view}`;
-      await appendArrowTable(connection, table, tableFromJSON(paths.map((file) => ({ partition_id: file.id, path: file.path }))), { create: 'temporary' });
-      const list = `[${paths.map((file) => sqlString(file.path)).join(', ')}]`;
-      await connection.run(
-        `CREATE TEMP VIEW ${sqlIdentifier(view)} AS SELECT f.partition_id, a.* EXCLUDE (filename) ` +
-          `FROM ${reader(artifact, list)} AS a JOIN ${sqlIdentifier(table)} AS f ON a.filename = f.path`,
-      );
-    }
-    try {
-      const batches = [];
-      for await (const batch of streamQueryAsArrowOn(connection, sql, 65_536)) batches.push(batch);
-      return new Table(batches);
-    } catch (error) {
-      throw new SourceError(`The results query failed: ${(error as Error).message}`, { cause: error });
-    }
-  });
+      try {
+        const batches = [];
+        for await (const batch of streamQueryAsArrowOn(connection, sql, 65_536)) batches.push(batch);
+        return new Table(batches);
+      } catch (error) {
+        throw new SourceError(`The results query failed: ${(error as Error).message}`, { cause: error });
+      }
+    });
+  } finally {
+    await Promise.all(copies.map((copy) => copy.release()));
+  }
+}
+
+/** `fn` over the items, at most `parallel` at a time, results in order. */
+async function inBatches<T, R>(items: readonly T[], parallel: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await fn(items[index]!, index);
+      }
+    }),
+  );
+  return results;
 }
 
 const ID_COLUMN = '__dpf_partition_id';
@@ -73,40 +103,16 @@ function noArtifact(layout: RunLayout, artifact: string, view: string): Artifact
   return new ArtifactNotFoundError(`No DONE partition of run "${layout.runId}" uploaded "${artifact}", so view "${view}" would be empty`);
 }
 
-/**
- * The JSON artifacts of the DONE partitions as newline-delimited JSON, one record per line with
- * its partition's id: packed ones read pack by pack (a read per pack file, not per partition),
- * files one by one.
- */
-async function jsonArtifacts(
-  stage: Stage,
-  layout: RunLayout,
-  done: ReadonlyArray<{ partition: PlannedPartition; state: RunState['partitions'][number] }>,
-  artifact: string,
-  files: ReadonlySet<string>,
-): Promise<string> {
-  const packs = new Map<string, Promise<Buffer | undefined>>();
+/** The JSON artifacts of the partitions as newline-delimited JSON, one record per line with its partition's id. */
+function jsonLines(artifacts: ReadonlyArray<{ id: string; text: string }>, artifact: string): string {
   const lines: string[] = [];
-  let found = 0;
-  for (const { partition, state: partitionState } of done) {
-    const packed = partitionState.packed?.find((entry) => entry.name === artifact);
-    let text: string | undefined;
-    if (packed !== undefined) {
-      if (!packs.has(packed.pack)) packs.set(packed.pack, stage.read(packed.pack));
-      const pack = await packs.get(packed.pack)!;
-      text = pack?.subarray(packed.offset, packed.offset + packed.length).toString('utf8');
-    } else if (files.has(layout.artifact(partition.folder, artifact))) {
-      text = (await stage.read(layout.artifact(partition.folder, artifact)))?.toString('utf8');
-    }
-    if (text === undefined) continue;
-    found++;
-    const id = JSON.stringify(partition.id);
+  for (const { id, text } of artifacts) {
+    const quoted = JSON.stringify(id);
     const documents = extname(artifact).toLowerCase() === '.json' ? [text.trim()] : text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
     for (const document of documents) {
-      for (const record of recordsOf(document)) lines.push(`{"${ID_COLUMN}":${id}${record === '{}' ? '' : ','}${record.slice(1)}`);
+      for (const record of recordsOf(document)) lines.push(`{"${ID_COLUMN}":${quoted}${record === '{}' ? '' : ','}${record.slice(1)}`);
     }
   }
-  if (found === 0) throw noArtifact(layout, artifact, 'view');
   return lines.join('\n') + '\n';
 }
 

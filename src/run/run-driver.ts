@@ -1,72 +1,99 @@
-import { DuckDBSessionHost } from '../execute/duckdb-session-host.js';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DPFError, serializeError } from '../errors.js';
-import type { PlannedInput } from '../plan/dataframe-partitions.js';
 import { type AttemptReport, type ExecutionReporter, LocalExecutor } from '../execute/local-executor.js';
-import type { PlannedPartition } from '../plan/partition.js';
+import type { DriverSessions } from '../execute/open-session-ledger.js';
+import type { JournalRecord, PartitionRecord } from '../model/journal.js';
+import type { PlannedPartition } from '../model/partition.js';
+import type { RunSpec, SessionTarget } from '../model/run-spec.js';
+import type { PlannedInput } from '../plan/dataframe-partitions.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
-import { PartitionStatus, type RunStatus } from '../status.js';
-import { type JournalRecord, JournalWriter } from './journal.js';
-import type { RunLock } from './run-lock.js';
-import type { RunSpec } from './run-spec.js';
+import type { RunStatus } from '../status.js';
+import { JournalWriter } from './journal.js';
+import type { RunLease } from './lease.js';
 import type { RunState } from './run-state.js';
 
 /** How often the driver looks for a cancel request written by another process. */
 const CANCEL_POLL_MS = 500;
+/** The driver writes a checkpoint of the run's state after every this many journal segments. */
+const CHECKPOINT_EVERY = 500;
 
-/** What {@link RunDriver} needs to execute one generation of a run. */
+/** What {@link RunDriver} needs to execute a run it has taken (its start record is in the journal). */
 export interface DriverPlan {
   stage: Stage;
   layout: RunLayout;
   spec: RunSpec;
   partitions: readonly PlannedPartition[];
-  /** The state of the run before this generation (empty for a new run). */
+  /** The run's state, with this driver's start record applied. */
   state: RunState;
   todo: readonly number[];
-  generation: number;
-  resumed: boolean;
-  lock: RunLock;
+  lease: RunLease;
+  /** The journal's next free slot. */
+  seq: number;
+  /** Where `context.withSession` connects, with credentials (in memory only). */
+  session: SessionTarget;
+  sessions: DriverSessions;
   /** DataFrame mode, new run: the planned rows, written to the run's input while it runs. */
-  input?: PlannedInput;
+  input?: PlannedInput | undefined;
 }
 
 /**
- * Executes a run in this process: journals every transition, applies it to the run's state once
- * durable, notifies listeners, watches for cancel requests, and ends the run with its status.
+ * Executes a run in this process under its lease: journals every transition, applies it to the
+ * run's state once durable, notifies listeners, watches for cancel requests, and ends the run
+ * with its status. A failed journal write or a lost lease stops the run at once: its workers are
+ * stopped, nothing more is committed, and `done` rejects with the error (naming the file).
  */
 export class RunDriver {
   readonly state: RunState;
   readonly done: Promise<RunStatus>;
   private readonly journal: JournalWriter;
   private readonly executor: LocalExecutor;
-  private readonly sessionHost: DuckDBSessionHost | undefined;
   private cancelPoll: NodeJS.Timeout | undefined;
   private readonly stopInput = new AbortController();
+  private failure: Error | undefined;
+  private readonly scratch: string;
 
   constructor(
     private readonly plan: DriverPlan,
     onCommitted: (records: readonly JournalRecord[]) => void,
   ) {
     this.state = plan.state;
-    this.journal = new JournalWriter(plan.stage, plan.layout.journal, (records) => {
-      this.state.apply(records);
-      onCommitted(records);
-    });
+    const { stage, layout, spec, lease } = plan;
+    this.scratch = join(stage.scratchFolder, 'runs', `${spec.runId}-${lease.owner}`);
+    this.journal = new JournalWriter(
+      stage,
+      layout,
+      { run: spec.uid, epoch: lease.epoch, writer: lease.owner },
+      plan.seq,
+      {
+        onCommitted: (records) => {
+          this.state.apply(records);
+          onCommitted(records);
+          this.checkpoint();
+        },
+        onFailed: (error) => this.fail(error),
+        assertOwner: () => lease.assertHeld(),
+      },
+    );
     const previousAttempts = (index: number): number => this.state.partitions[index]?.attempts ?? 0;
-    const session = plan.spec.session;
-    this.sessionHost = session.kind === 'duckdb' ? new DuckDBSessionHost(session.path) : undefined;
     this.executor = new LocalExecutor(
       {
-        stage: plan.stage,
-        layout: plan.layout,
-        module: plan.spec.module,
-        options: plan.spec.executionOptions,
+        stage,
+        layout,
+        module: this.state.start!.module!,
+        options: this.state.start!.options!,
         partitions: plan.partitions,
         todo: plan.todo,
         previousAttempts,
-        resumed: plan.resumed,
-        session,
-        sessionHost: this.sessionHost,
+        runUid: spec.uid,
+        epoch: lease.epoch,
+        tokenPrefix: lease.owner,
+        partitionList: this.state.start!.list,
+        scratch: this.scratch,
+        session: plan.session,
+        sessionHost: plan.sessions.host,
+        ledger: plan.sessions.ledger,
         writtenRows: plan.input === undefined ? undefined : 0,
       },
       this.reporter(),
@@ -78,7 +105,7 @@ export class RunDriver {
 
   /** Stops the run; finished partitions keep their results. Resolves when the run has ended. */
   async cancel(): Promise<void> {
-    if (!this.state.cancelRequested) {
+    if (!this.state.cancelRequested && this.failure === undefined) {
       this.journal.record({ t: 'cancel', at: Date.now() });
       this.state.cancelRequested = true;
     }
@@ -88,26 +115,14 @@ export class RunDriver {
   }
 
   private async execute(): Promise<RunStatus> {
-    const { stage, layout, partitions, todo, generation, lock } = this.plan;
+    const { stage, layout, lease } = this.plan;
     try {
-      lock.startHeartbeat();
-      const at = Date.now();
-      const scheduled = new Set(todo);
-      this.state.partitions.forEach((partition, index) => {
-        // A resumed run: what it runs again becomes PENDING; what an interrupted driver left
-        // unfinished and this run does not take up becomes CANCELLED.
-        if (scheduled.has(index)) {
-          if (partition.status !== PartitionStatus.PENDING) {
-            this.journal.record({ t: 'partition', i: index, s: PartitionStatus.PENDING, a: partition.attempts, at });
-          }
-        } else if (partition.status === PartitionStatus.PENDING || partition.status === PartitionStatus.RUNNING) {
-          if (generation > 1) this.journal.record({ t: 'partition', i: index, s: PartitionStatus.CANCELLED, a: partition.attempts, at });
-        }
-      });
-      this.journal.record({ t: 'start', generation, at, partitions: partitions.length, todo: todo.length });
-      await this.journal.flush();
+      lease.startRenewing((error) => this.fail(error));
       this.cancelPoll = setInterval(() => {
-        void stage.exists(layout.cancelRequest).then((requested) => (requested ? this.cancel() : undefined));
+        void stage.head(layout.cancelRequest).then(
+          (requested) => (requested !== undefined ? this.cancel() : undefined),
+          () => undefined,
+        );
       }, CANCEL_POLL_MS);
       const writing = this.writeInput();
       await this.executor.run();
@@ -116,15 +131,37 @@ export class RunDriver {
       await writing;
       await this.journal.flush();
       const status = this.state.finalStatus();
-      this.journal.record({ t: 'end', generation, at: Date.now(), status });
+      this.journal.record({ t: 'end', epoch: lease.epoch, at: Date.now(), status });
       await this.journal.flush();
       return status;
+    } catch (error) {
+      throw this.failure ?? error;
     } finally {
       if (this.cancelPoll !== undefined) clearInterval(this.cancelPoll);
-      await this.sessionHost?.close().catch(() => undefined);
-      await stage.remove(layout.cancelRequest).catch(() => undefined);
-      await lock.release().catch(() => undefined);
+      await this.plan.sessions.close().catch(() => undefined);
+      if (this.failure === undefined) await stage.delete(layout.cancelRequest).catch(() => undefined);
+      await rm(this.scratch, { recursive: true, force: true }).catch(() => undefined);
+      await lease.release(this.failure?.message).catch(() => undefined);
     }
+  }
+
+  /** Stops the run on a failed state write or a lost lease: no more commits, workers stopped. */
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    this.journal.fail(error);
+    this.stopInput.abort();
+    this.executor.stop('cancel');
+  }
+
+  /** Writes the state as a checkpoint now and then, so readers of a long run need not read every segment. */
+  private checkpoint(): void {
+    const seq = this.journal.nextSeq - 1;
+    if ((seq + 1) % CHECKPOINT_EVERY !== 0) return;
+    const { stage, layout, spec } = this.plan;
+    const checkpoint = this.state.checkpoint(spec.uid, seq);
+    // Only a shortcut for readers: the journal is complete without it.
+    void stage.create(layout.checkpoint(seq), JSON.stringify(checkpoint)).catch(() => undefined);
   }
 
   /** Writes the planned rows to the run's input, releasing partitions as their rows land. */
@@ -142,14 +179,17 @@ export class RunDriver {
 
   private reporter(): ExecutionReporter {
     const record = (index: number, report: AttemptReport): void => {
-      const entry: JournalRecord = { t: 'partition', i: index, s: report.status, a: report.attempt, at: report.finishedAt, from: report.startedAt };
+      const entry: PartitionRecord = { t: 'partition', i: index, s: report.status, a: report.attempt, at: report.finishedAt, from: report.startedAt };
+      if (report.token !== undefined) entry.k = report.token;
       if (report.numRows !== undefined) entry.rows = report.numRows;
       if (report.error !== undefined) entry.error = report.error;
-      if (report.packed !== undefined) entry.packed = report.packed;
+      if (report.artifacts !== undefined && report.status === 'DONE') entry.art = report.artifacts;
+      if (report.logs !== undefined && report.logs.length > 0) entry.log = report.logs;
+      if (report.adopted === true) entry.adopted = true;
       this.journal.record(entry);
     };
     return {
-      running: (indices, attempts, at) => this.journal.record({ t: 'running', i: indices, a: attempts, at }),
+      running: (indices, attempts, tokens, at) => this.journal.record({ t: 'running', i: indices, a: attempts, k: tokens, at }),
       retrying: record,
       finished: record,
     };

@@ -1,48 +1,64 @@
-import type { PackedArtifact } from '../stage/artifact-pack.js';
-import type { PackedArtifactFinder } from '../stage/attempt-artifacts.js';
+import { ArtifactNotFoundError } from '../errors.js';
+import type { ArtifactRef } from '../model/refs.js';
+import type { ArtifactFinder } from '../stage/attempt-artifacts.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
-import { JournalReader } from './journal.js';
-import { readPartitions } from './run-spec.js';
-import { RunState } from './run-state.js';
+import { PartitionStatus } from '../status.js';
+import { RunFollower } from './run-follower.js';
+import { readRunSpec } from './run-spec.js';
 
 /**
- * Where the packed artifacts of the runs on a stage are, by partition folder — read once per run
- * from its partition list and journal, so a partition function can `downloadFromStage` what
- * another run's partition packed (a model trained by an earlier run, say).
+ * Where the artifacts of the runs on a stage are, by partition folder — read once per run from
+ * its journal, so a partition function can `downloadFromStage` what another run's partition
+ * uploaded (a model trained by an earlier run, say).
  */
-export class RunIndexes implements PackedArtifactFinder {
-  private readonly runs = new Map<string, Promise<Map<string, readonly PackedArtifact[]> | undefined>>();
+export class RunIndexes implements ArtifactFinder {
+  private readonly runs = new Map<string, Promise<RunIndex | undefined>>();
 
   constructor(private readonly stage: Stage) {}
 
-  async find(folder: string, name: string): Promise<PackedArtifact | undefined> {
+  async find(folder: string, name: string): Promise<ArtifactRef | undefined> {
     const [runId, ...rest] = folder.split('/');
     if (runId === undefined || rest.length === 0) return undefined;
     const index = await this.index(runId);
-    return index?.get(rest.join('/'))?.find((artifact) => artifact.name === name);
+    const partition = index?.get(rest.join('/'));
+    if (partition === undefined) return undefined;
+    if (partition.status !== PartitionStatus.DONE) {
+      throw new ArtifactNotFoundError(`downloadFromStage: partition "${partition.id}" of run "${runId}" is ${partition.status}, not DONE, so it has no artifacts to read`);
+    }
+    const artifact = partition.artifacts.find((candidate) => candidate.name === name);
+    if (artifact === undefined) {
+      throw new ArtifactNotFoundError(
+        `downloadFromStage: partition "${partition.id}" of run "${runId}" has no artifact "${name}"; it has: ${partition.artifacts.map((candidate) => candidate.name).join(', ') || 'none'}`,
+      );
+    }
+    return artifact;
   }
 
-  private index(runId: string): Promise<Map<string, readonly PackedArtifact[]> | undefined> {
+  private index(runId: string): Promise<RunIndex | undefined> {
     let index = this.runs.get(runId);
     if (index === undefined) {
-      index = this.load(runId).catch(() => undefined);
+      index = this.load(runId);
       this.runs.set(runId, index);
+      // A run being read may not exist yet: look again next time.
+      index.catch(() => this.runs.delete(runId));
     }
     return index;
   }
 
-  private async load(runId: string): Promise<Map<string, readonly PackedArtifact[]> | undefined> {
+  private async load(runId: string): Promise<RunIndex | undefined> {
     const layout = new RunLayout(runId);
-    if (!(await this.stage.exists(layout.partitions))) return undefined;
-    const partitions = await readPartitions(this.stage, layout);
-    const state = new RunState(partitions.length);
-    state.apply(await new JournalReader(this.stage, layout.journal).readNew());
-    const index = new Map<string, readonly PackedArtifact[]>();
+    const spec = await readRunSpec(this.stage, layout);
+    if (spec === undefined) return undefined;
+    const { partitions, state } = await RunFollower.load(this.stage, layout, spec);
+    const index: RunIndex = new Map();
     partitions.forEach((partition, i) => {
-      const packed = state.partitions[i]?.packed;
-      if (packed !== undefined && packed.length > 0) index.set(partition.folder, packed);
+      const partitionState = state.partitions[i]!;
+      index.set(partition.folder, { id: partition.id, status: partitionState.status, artifacts: partitionState.artifacts ?? [] });
     });
     return index;
   }
 }
+
+/** A run's partitions by folder. */
+type RunIndex = Map<string, { id: string; status: PartitionStatus; artifacts: readonly ArtifactRef[] }>;

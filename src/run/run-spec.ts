@@ -1,43 +1,17 @@
-import { RunNotFoundError } from '../errors.js';
-import type { ModuleReference } from '../execute/partition-module.js';
-import type { SessionTarget } from '../execute/protocol.js';
-import type { ResolvedExecutionOptions } from '../execution-options.js';
-import type { PartitionInput, PlannedPartition } from '../plan/partition.js';
-import type { StoredKey } from '../plan/partition-keys.js';
-import type { FolderEncoding } from '../stage/partition-folder.js';
+import { StageDamagedError } from '../errors.js';
+import type { PartitionInput, PlannedPartition, StoredKey } from '../model/partition.js';
+import type { DataFrameInput, RunSpec, StageInput } from '../model/run-spec.js';
+import { FORMATS, parseStored, type StoredHeader } from '../model/stored-json.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 
-/** Stage mode's input: the absolute input folder and the glob that chose its files. */
-export interface StageInput {
-  mode: 'stage';
-  location: string;
-  filePattern: string;
-}
+export type { DataFrameInput, RunSpec, StageInput };
 
-/** DataFrame mode's input: what was partitioned, by which columns (the rows are in `_dpf/input/`). */
-export interface DataFrameInput {
-  mode: 'dataframe';
-  partitionBy: string[];
-  source: string;
-  rows: number;
-}
+/** What to do about a damaged spec or partition list. */
+const DAMAGED_RUN_FIX = "restore the file from a backup, or run the run again with onExistingArtifacts: 'overwrite'";
 
-/** What a run is: kept in `_dpf/run.json`, so anyone can restore, inspect or resume it. */
-export interface RunSpec {
-  format: 1;
-  runId: string;
-  input: StageInput | DataFrameInput;
-  module: ModuleReference;
-  executionOptions: ResolvedExecutionOptions;
-  /** Where `context.withSession` connects. */
-  session: SessionTarget;
-  folderEncoding: FolderEncoding;
-  createdAt: string;
-}
-
-/** The planned partitions in `_dpf/partitions.json`, column by column (compact for many partitions). */
-interface StoredPartitions {
+/** The planned partitions in `_dpf/partitions/{epoch}.json`, column by column (compact for many partitions). */
+interface StoredPartitions extends StoredHeader<'partitions'> {
   ids: string[];
   folders: string[];
   sizes: number[];
@@ -48,6 +22,8 @@ interface StoredPartitions {
 
 export function encodePartitions(partitions: readonly PlannedPartition[]): string {
   const stored: StoredPartitions = {
+    dpf: 'partitions',
+    format: FORMATS.partitions,
     ids: partitions.map((p) => p.id),
     folders: partitions.map((p) => p.folder),
     sizes: partitions.map((p) => p.size),
@@ -57,10 +33,19 @@ export function encodePartitions(partitions: readonly PlannedPartition[]): strin
   return JSON.stringify(stored);
 }
 
-export async function readPartitions(stage: Stage, layout: RunLayout): Promise<PlannedPartition[]> {
-  const bytes = await stage.read(layout.partitions);
-  if (bytes === undefined) throw new RunNotFoundError(`run "${layout.runId}" has no partition list on the stage ${stage.location}`);
-  const stored = JSON.parse(bytes.toString('utf8')) as StoredPartitions;
+/** The run's partition list `list` (see StartRecord.list). */
+export async function readPartitions(stage: Stage, layout: RunLayout, list: number): Promise<PlannedPartition[]> {
+  const path = layout.partitionList(list);
+  const where = stage.describe(path);
+  const object = await stage.get(path);
+  if (object === undefined) {
+    throw new StageDamagedError(where, `run "${layout.runId}" has no partition list ${where}: the file is missing; ${DAMAGED_RUN_FIX}`);
+  }
+  const stored = parseStored<StoredPartitions>(object.bytes.toString('utf8'), where, 'partitions', DAMAGED_RUN_FIX);
+  const count = stored.ids?.length;
+  if (!Array.isArray(stored.ids) || [stored.folders, stored.sizes, stored.inputs].some((column) => !Array.isArray(column) || column.length !== count)) {
+    throw new StageDamagedError(where, `${where} does not hold a whole partition list: the file is damaged; ${DAMAGED_RUN_FIX}`);
+  }
   return stored.ids.map((id, i) => {
     const partition: PlannedPartition = { id, folder: stored.folders[i]!, size: stored.sizes[i]!, input: stored.inputs[i]! };
     if (stored.keys !== undefined) partition.key = stored.keys[i]!;
@@ -70,6 +55,12 @@ export async function readPartitions(stage: Stage, layout: RunLayout): Promise<P
 
 /** The run's spec, or undefined when no run of that id is on the stage. */
 export async function readRunSpec(stage: Stage, layout: RunLayout): Promise<RunSpec | undefined> {
-  const bytes = await stage.read(layout.spec);
-  return bytes === undefined ? undefined : (JSON.parse(bytes.toString('utf8')) as RunSpec);
+  const object = await stage.get(layout.spec);
+  if (object === undefined) return undefined;
+  const where = stage.describe(layout.spec);
+  const spec = parseStored<RunSpec>(object.bytes.toString('utf8'), where, 'run', DAMAGED_RUN_FIX);
+  if (typeof spec.uid !== 'string' || spec.input === undefined || spec.folderEncoding === undefined) {
+    throw new StageDamagedError(where, `${where} is not a whole run spec: the file is damaged; ${DAMAGED_RUN_FIX}`);
+  }
+  return spec;
 }

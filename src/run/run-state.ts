@@ -1,7 +1,10 @@
 import type { SerializedError } from '../errors.js';
-import type { PackedArtifact } from '../stage/artifact-pack.js';
+import type { Checkpoint, JournalRecord, PartitionRecord, SnapshotPartition, StartRecord } from '../model/journal.js';
+import type { ArtifactRef, LogRef } from '../model/refs.js';
+import { FORMATS } from '../model/stored-json.js';
+import type { Stage } from '../stage/stage.js';
 import { finishedRunStatus, isFinalPartitionStatus, PartitionStatus, RunStatus } from '../status.js';
-import type { JournalRecord } from './journal.js';
+import { damagedSegment, type ReadSegment } from './journal.js';
 
 /** One partition's state as the journal tells it. */
 export interface PartitionState {
@@ -11,8 +14,12 @@ export interface PartitionState {
   startedAt: number | undefined;
   finishedAt: number | undefined;
   numRows: number | undefined;
-  /** Where its small artifacts are packed (see artifact-pack.ts). */
-  packed: readonly PackedArtifact[] | undefined;
+  /** The token of the attempt the last record was about. */
+  token: string | undefined;
+  /** DONE: where its artifacts are. */
+  artifacts: readonly ArtifactRef[] | undefined;
+  /** Where each attempt's log is, in order. */
+  logs: LogRef[];
 }
 
 /** A partition changed status: what `run.on('partition', …)` receives. */
@@ -26,15 +33,22 @@ export interface PartitionEvent {
 /**
  * The state of a run, folded from its journal. This is the one place a partition's status
  * changes: the driver applies the records it has just made durable, a restored run applies the
- * records it reads — both through {@link RunState.apply}.
+ * segments it reads — both through {@link RunState.apply}.
  */
 export class RunState {
   readonly partitions: PartitionState[] = [];
   status: RunStatus = RunStatus.IN_PROGRESS;
-  generation = 0;
+  /** The epoch of the run's current owner: records of older epochs are not applied. */
+  epoch = 0;
+  /** The current owner's lease token (the writer of its segments). */
+  owner: string | undefined;
+  /** The current owner's start record. */
+  start: StartRecord | undefined;
   startedAt: number | undefined;
   finishedAt: number | undefined;
   cancelRequested = false;
+  /** What a reader should know: notes the drivers recorded, and segments the fold skipped. */
+  readonly notes: string[] = [];
   private readonly counts = new Map<PartitionStatus, number>();
 
   constructor(partitionCount: number) {
@@ -51,7 +65,9 @@ export class RunState {
         startedAt: undefined,
         finishedAt: undefined,
         numRows: undefined,
-        packed: undefined,
+        token: undefined,
+        artifacts: undefined,
+        logs: [],
       });
       this.bump(PartitionStatus.PENDING, 1);
     }
@@ -66,40 +82,74 @@ export class RunState {
     return this.status !== RunStatus.IN_PROGRESS;
   }
 
+  /**
+   * Applies segments read from the stage, in order, with the journal's rules:
+   * - a segment of another run (an overwritten run's late writer), of an older epoch than the
+   *   current owner's, or of the current epoch by another writer, is skipped: it was written by a
+   *   driver that had lost the run;
+   * - a segment starting a newer epoch must begin with that epoch's start record;
+   * - a damaged segment is skipped when it is the tail of an epoch (the next readable segment
+   *   starts a newer one: a driver died writing it) and is an error otherwise; a damaged last
+   *   segment is left for the next read (it may be incomplete) — the returned count says how many
+   *   segments were taken.
+   * Returns the applied records, and how many segments were consumed.
+   */
+  applySegments(stage: Stage, segments: readonly ReadSegment[], run: string, onRecord?: (records: readonly JournalRecord[]) => void): number {
+    for (let n = 0; n < segments.length; n++) {
+      const segment = segments[n]!;
+      if (!segment.ok) {
+        const next = segments.slice(n + 1).find((later) => later.ok);
+        if (next === undefined) return n;
+        if (next.ok && next.header.run === run && next.header.epoch > this.epoch && next.records[0]?.t === 'start') {
+          this.note(`skipped the journal segment ${stage.describe(segment.path)}: ${segment.reason}, the tail of a driver that stopped while writing it`);
+          continue;
+        }
+        damagedSegment(stage, segment);
+      }
+      const { header, records } = segment;
+      const where = stage.describe(segment.path);
+      if (header.run !== run) {
+        this.note(`skipped the journal segment ${where}: it belongs to an earlier run of this id that was overwritten`);
+        continue;
+      }
+      if (header.epoch < this.epoch || (header.epoch === this.epoch && header.writer !== this.owner)) {
+        this.note(`skipped the journal segment ${where}: its driver (epoch ${header.epoch}) had lost the run to epoch ${this.epoch}`);
+        continue;
+      }
+      if (header.epoch > this.epoch) {
+        const first = records[0];
+        if (first?.t !== 'start' || first.epoch !== header.epoch || first.owner !== header.writer) {
+          this.note(`skipped the journal segment ${where}: epoch ${header.epoch} without its start record`);
+          continue;
+        }
+      }
+      this.apply(records);
+      onRecord?.(records);
+    }
+    return segments.length;
+  }
+
   /** Applies journal records; calls `onPartition` for each partition change. */
-  apply(records: readonly JournalRecord[], onPartition?: (index: number, record: Extract<JournalRecord, { t: 'partition' }>) => void): void {
+  apply(records: readonly JournalRecord[], onPartition?: (index: number, record: PartitionRecord) => void): void {
     for (const record of records) {
       switch (record.t) {
-        case 'partition': {
-          this.grow(record.i + 1);
-          const partition = this.partitions[record.i]!;
-          this.bump(partition.status, -1);
-          this.bump(record.s, 1);
-          partition.status = record.s;
-          partition.attempts = Math.max(partition.attempts, record.a);
-          if (record.s === PartitionStatus.RUNNING) {
-            partition.startedAt = record.at;
-            partition.finishedAt = undefined;
-          } else if (isFinalPartitionStatus(record.s)) {
-            if (record.from !== undefined) partition.startedAt = record.from;
-            partition.finishedAt = record.at;
-          }
-          if (record.rows !== undefined) partition.numRows = record.rows;
-          if (record.error !== undefined) partition.error = record.error;
-          else if (record.s === PartitionStatus.DONE) partition.error = undefined;
-          if (record.s === PartitionStatus.DONE) partition.packed = record.packed;
+        case 'partition':
+          this.applyPartition(record);
           onPartition?.(record.i, record);
           break;
-        }
         case 'running':
           for (let k = 0; k < record.i.length; k++) {
-            const entry = { t: 'partition' as const, i: record.i[k]!, s: PartitionStatus.RUNNING, a: record.a[k]!, at: record.at };
-            this.apply([entry], onPartition);
+            const entry: PartitionRecord = { t: 'partition', i: record.i[k]!, s: PartitionStatus.RUNNING, a: record.a[k]!, at: record.at, k: record.k[k]! };
+            this.applyPartition(entry);
+            onPartition?.(entry.i, entry);
           }
           break;
         case 'start':
           this.grow(record.partitions);
-          this.generation = record.generation;
+          this.epoch = record.epoch;
+          this.owner = record.owner;
+          // A cancel-only driver runs nothing: what the run ran with stays as it was.
+          this.start = record.purpose === 'cancel' && this.start !== undefined ? { ...this.start, ...record } : record;
           this.status = RunStatus.IN_PROGRESS;
           this.startedAt = record.at;
           this.finishedAt = undefined;
@@ -112,6 +162,9 @@ export class RunState {
           this.status = record.status;
           this.finishedAt = record.at;
           break;
+        case 'note':
+          this.notes.push(record.message);
+          break;
       }
     }
   }
@@ -119,6 +172,91 @@ export class RunState {
   /** The status the run ends with now that no partition is left to run. */
   finalStatus(): RunStatus {
     return finishedRunStatus(this.count(PartitionStatus.DONE), this.partitions.length, this.cancelRequested);
+  }
+
+  /** The state as a checkpoint after segment `seq`. */
+  checkpoint(run: string, seq: number): Checkpoint {
+    return {
+      dpf: 'checkpoint',
+      format: FORMATS.checkpoint,
+      run,
+      seq,
+      epoch: this.epoch,
+      owner: this.owner ?? '',
+      status: this.status,
+      ...(this.startedAt !== undefined ? { startedAt: this.startedAt } : {}),
+      ...(this.finishedAt !== undefined ? { finishedAt: this.finishedAt } : {}),
+      cancelRequested: this.cancelRequested,
+      ...(this.start !== undefined ? { start: this.start } : {}),
+      partitions: this.partitions.map((partition) => {
+        const stored: SnapshotPartition = { s: partition.status, a: partition.attempts };
+        if (partition.error !== undefined) stored.error = partition.error;
+        if (partition.startedAt !== undefined) stored.from = partition.startedAt;
+        if (partition.finishedAt !== undefined) stored.at = partition.finishedAt;
+        if (partition.numRows !== undefined) stored.rows = partition.numRows;
+        if (partition.token !== undefined) stored.k = partition.token;
+        if (partition.artifacts !== undefined) stored.art = [...partition.artifacts];
+        if (partition.logs.length > 0) stored.log = partition.logs;
+        return stored;
+      }),
+      notes: [...this.notes],
+    };
+  }
+
+  /** The state a checkpoint holds. */
+  static fromCheckpoint(checkpoint: Checkpoint): RunState {
+    const state = new RunState(0);
+    state.epoch = checkpoint.epoch;
+    state.owner = checkpoint.owner === '' ? undefined : checkpoint.owner;
+    state.status = checkpoint.status;
+    state.startedAt = checkpoint.startedAt;
+    state.finishedAt = checkpoint.finishedAt;
+    state.cancelRequested = checkpoint.cancelRequested;
+    state.start = checkpoint.start;
+    state.notes.push(...checkpoint.notes);
+    for (const stored of checkpoint.partitions) {
+      state.partitions.push({
+        status: stored.s,
+        attempts: stored.a,
+        error: stored.error,
+        startedAt: stored.from,
+        finishedAt: stored.at,
+        numRows: stored.rows,
+        token: stored.k,
+        artifacts: stored.art,
+        logs: stored.log ?? [],
+      });
+      state.bump(stored.s, 1);
+    }
+    return state;
+  }
+
+  /** Records a note of the reader's (not in the journal). */
+  note(message: string): void {
+    if (!this.notes.includes(message)) this.notes.push(message);
+  }
+
+  private applyPartition(record: PartitionRecord): void {
+    this.grow(record.i + 1);
+    const partition = this.partitions[record.i]!;
+    this.bump(partition.status, -1);
+    this.bump(record.s, 1);
+    partition.status = record.s;
+    partition.attempts = Math.max(partition.attempts, record.a);
+    if (record.k !== undefined) partition.token = record.k;
+    if (record.s === PartitionStatus.RUNNING) {
+      partition.startedAt = record.at;
+      partition.finishedAt = undefined;
+    } else if (isFinalPartitionStatus(record.s)) {
+      if (record.from !== undefined) partition.startedAt = record.from;
+      partition.finishedAt = record.at;
+    }
+    if (record.rows !== undefined) partition.numRows = record.rows;
+    if (record.error !== undefined) partition.error = record.error;
+    else if (record.s === PartitionStatus.DONE) partition.error = undefined;
+    // A partition's artifacts are those of its DONE attempt; one that runs again has none yet.
+    partition.artifacts = record.s === PartitionStatus.DONE ? (record.art ?? []) : undefined;
+    if (record.log !== undefined) partition.logs.push(...record.log);
   }
 
   private bump(status: PartitionStatus, delta: number): void {

@@ -1,17 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { InvalidOptionError, RunExistsError, RunInProgressError } from '../errors.js';
+import { hostname } from 'node:os';
+import { InvalidOptionError, RunExistsError, RunInProgressError, StageError } from '../errors.js';
 import { readInputManifest } from '../data/input-segments.js';
+import { type DriverSessions, openDriverSessions } from '../execute/open-session-ledger.js';
+import { describeSessionTarget, sameSessionDatabase, storedSessionTarget } from '../execute/session-url.js';
+import type { JournalRecord, PartitionRecord, StartRecord } from '../model/journal.js';
+import type { PlannedPartition } from '../model/partition.js';
+import type { CommittedAttempt } from '../model/refs.js';
+import type { FolderEncoding, ModuleReference, ResolvedExecutionOptions, RunSpec, SessionTarget } from '../model/run-spec.js';
+import { FORMATS } from '../model/stored-json.js';
 import type { PlannedInput } from '../plan/dataframe-partitions.js';
-import type { PlannedPartition } from '../plan/partition.js';
-import { RunLayout } from '../stage/run-layout.js';
-import { joinStagePath, type Stage } from '../stage/stage.js';
+import { RUN_STATE_FOLDER, RunLayout } from '../stage/run-layout.js';
+import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
 import { DPFRun } from './dpf-run.js';
-import { JournalReader } from './journal.js';
+import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.js';
 import { RunDriver } from './run-driver.js';
-import { isHolderAlive, type LockHolder, readLockHolder, RunLock } from './run-lock.js';
-import { encodePartitions, readPartitions, readRunSpec, type RunSpec } from './run-spec.js';
-import { RunState } from './run-state.js';
+import { RunFollower } from './run-follower.js';
+import { encodePartitions, readRunSpec } from './run-spec.js';
 
 /** What to do when the stage already holds a run with the same runId. */
 export type OnExistingArtifacts = 'error' | 'overwrite' | 'resume';
@@ -19,12 +25,18 @@ export type OnExistingArtifacts = 'error' | 'overwrite' | 'resume';
 /** A planned run, ready to be put on the stage and started. */
 export interface RunRequest {
   stage: Stage;
-  spec: RunSpec;
+  runId: string;
+  input: RunSpec['input'];
+  folderEncoding: FolderEncoding;
+  module: ModuleReference;
+  options: ResolvedExecutionOptions;
+  /** Where `context.withSession` connects, with its credentials (kept in memory, recorded without them). */
+  session: SessionTarget;
   /** The partitions this request asks for. */
   partitions: readonly PlannedPartition[];
   onExistingArtifacts: OnExistingArtifacts;
   /** DataFrame mode, new run: the planned rows, written to the run's input while it runs. */
-  input?: PlannedInput;
+  rows?: PlannedInput;
 }
 
 /**
@@ -33,113 +45,287 @@ export interface RunRequest {
  */
 export async function checkRunCanStart(stage: Stage, runId: string, onExistingArtifacts: OnExistingArtifacts): Promise<void> {
   const layout = new RunLayout(runId);
-  if (!(await stage.exists(layout.root))) return;
-  const holder = await readLockHolder(stage, layout);
-  if (holder !== undefined && isHolderAlive(holder)) throw inProgress(runId, holder);
-  if (onExistingArtifacts === 'error') throw runExists(stage, runId);
+  if (!(await runExists(stage, layout))) return;
+  const lease = await readLease(stage, layout).catch(() => undefined);
+  if (lease !== undefined) {
+    const holder = describeHolder(lease.content);
+    if (holder.alive) throw inProgress(runId, holder);
+  }
+  if (onExistingArtifacts === 'error') throw runExistsError(stage, runId);
 }
 
 /**
  * Puts a run on the stage and starts executing it in this process.
  *
- * - A new run is assembled in a temporary folder (spec, partition list, lock) and published by
- *   one rename, so no one ever sees half a run and two drivers cannot both create it.
- * - `'error'` refuses an existing run; `'overwrite'` moves it aside and deletes it, then starts
- *   afresh; `'resume'` keeps its DONE partitions and runs the requested ones that are not DONE
- *   (adding partitions it did not have). A run a live driver is executing is never touched.
+ * - Taking the run is one conditional write of its lease (see lease.ts): two processes starting,
+ *   resuming or overwriting the same run at the same instant cannot both win.
+ * - A new run is published by a create-if-absent of its spec, after its partition list.
+ * - `'error'` refuses an existing run; `'overwrite'` deletes it (its spec first, so it disappears
+ *   at once) and starts afresh; `'resume'` keeps its DONE partitions and runs the requested ones
+ *   that are not DONE (adding partitions it did not have). A run a live driver is executing is
+ *   never touched.
  */
 export async function startRun(request: RunRequest): Promise<DPFRun> {
-  const { stage, spec } = request;
-  const layout = new RunLayout(spec.runId);
-  if (await stage.exists(layout.root)) {
-    await checkRunCanStart(stage, spec.runId, request.onExistingArtifacts);
-    const lock = await RunLock.take(stage, layout);
-    if (!(lock instanceof RunLock)) throw inProgress(spec.runId, lock);
-    try {
-      if (request.onExistingArtifacts === 'resume') {
-        if ((await readRunSpec(stage, layout)) !== undefined) return await resumeRun(request, layout, lock);
+  const { stage, runId } = request;
+  const layout = new RunLayout(runId);
+  if (!(await runExists(stage, layout))) return createRun(request, layout, 1);
+  await checkRunCanStart(stage, runId, request.onExistingArtifacts);
+  const spec = await readRunSpec(stage, layout).catch((error: unknown) => {
+    // A damaged run can still be overwritten.
+    if (request.onExistingArtifacts === 'overwrite' && !(error instanceof StageError)) return undefined;
+    throw error;
+  });
+  const lease = await RunLease.take(stage, layout);
+  if (!(lease instanceof RunLease)) throw inProgress(runId, lease);
+  try {
+    if (request.onExistingArtifacts === 'resume') {
+      if (spec === undefined) {
         throw new RunExistsError(
-          `${stage.location}/${spec.runId} exists but is not a dpf run, so there is nothing to resume; ` +
-            "use another runId, or 'overwrite' to replace the folder",
+          `${stage.describe(runId)} exists but is not a dpf run, so there is nothing to resume; use another runId, or 'overwrite' to replace the folder`,
         );
       }
-      await discardRun(stage, layout);
-    } catch (error) {
-      await lock.release().catch(() => undefined);
-      throw error;
+      return await resumeRun(request, layout, spec, lease);
     }
+    // Overwrite: the spec goes first, so readers see no run at once; epochs keep rising, so a
+    // replaced driver of the old run can write nothing the new one would read.
+    await stage.delete(layout.spec);
+    await stage.deletePrefix(`${layout.root}/`);
+    return await createRun(request, layout, lease.epoch + 1);
+  } catch (error) {
+    await lease.release().catch(() => undefined);
+    throw error;
   }
-  return createRun(request, layout);
 }
 
-async function createRun(request: RunRequest, layout: RunLayout): Promise<DPFRun> {
-  const { stage, spec, partitions } = request;
-  const lock = RunLock.forNewRun(stage, layout);
-  const draft = `.dpf-new-${spec.runId}-${randomBytes(4).toString('hex')}`;
-  const draftLayout = new RunLayout(draft);
-  await stage.write(draftLayout.spec, JSON.stringify(spec, null, 2));
-  await stage.write(draftLayout.partitions, encodePartitions(partitions));
-  await stage.write(draftLayout.lock, lock.content);
+async function createRun(request: RunRequest, layout: RunLayout, minEpoch: number): Promise<DPFRun> {
+  const { stage, partitions } = request;
+  const lease = await RunLease.take(stage, layout, minEpoch);
+  if (!(lease instanceof RunLease)) {
+    throw new RunExistsError(`Another process created run "${request.runId}" on ${stage.location} at the same moment; choose another runId, or wait for it`);
+  }
   try {
-    await stage.move(draft, layout.root);
-  } catch {
-    await stage.remove(draft);
-    throw new RunExistsError(`Another process created run "${spec.runId}" on ${stage.location} at the same moment; choose another runId`);
+    const spec: RunSpec = {
+      dpf: 'run',
+      format: FORMATS.run,
+      runId: request.runId,
+      uid: randomBytes(8).toString('hex'),
+      input: request.input,
+      folderEncoding: request.folderEncoding,
+      createdAt: new Date().toISOString(),
+    };
+    await stage.put(layout.partitionList(lease.epoch), encodePartitions(partitions));
+    if ((await stage.create(layout.spec, JSON.stringify(spec, null, 2))) === undefined) {
+      throw new RunExistsError(`Another process created run "${request.runId}" on ${stage.location} at the same moment; choose another runId`);
+    }
+    const follower = new RunFollower(stage, layout, spec);
+    follower.partitions = [...partitions];
+    const todo = partitions.map((_, index) => index);
+    const sessions = await openDriverSessions(request.session, spec.uid, lease.epoch);
+    const start = startRecord(request, lease, partitions.length, lease.epoch, todo.length);
+    const seq = await follower.takeOver(lease, () => [start]);
+    return DPFRun.live(stage, spec, follower.partitions, follower.state, (onCommitted) =>
+      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),
+    );
+  } catch (error) {
+    await lease.release().catch(() => undefined);
+    throw error;
   }
-  const todo = partitions.map((_, index) => index);
-  const state = new RunState(partitions.length);
-  return DPFRun.live(stage, spec, partitions, state, (onCommitted) =>
-    new RunDriver({ stage, layout, spec, partitions, state, todo, generation: 1, resumed: false, lock, ...(request.input !== undefined ? { input: request.input } : {}) }, onCommitted),
-  );
 }
 
-async function resumeRun(request: RunRequest, layout: RunLayout, lock: RunLock): Promise<DPFRun> {
-  const { stage, spec } = request;
-  const previous = (await readRunSpec(stage, layout))!;
-  const mismatch = inputMismatch(previous, spec);
+async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, lease: RunLease): Promise<DPFRun> {
+  const { stage } = request;
+  const follower = await RunFollower.load(stage, layout, spec);
+  // A lease deleted by hand restarts at epoch 1: the journal's epochs must keep rising.
+  if (lease.epoch <= follower.state.epoch) await lease.raiseEpoch(follower.state.epoch + 1);
+  const mismatch = inputMismatch(spec.input, request.input);
   if (mismatch !== undefined) {
     throw new InvalidOptionError('onExistingArtifacts', `run "${spec.runId}" ${mismatch}; 'resume' continues the same input — use 'overwrite' or another runId`);
   }
-  if (previous.input.mode === 'dataframe' && (await readInputManifest(stage, layout.inputFolder))?.complete !== true) {
+  const previousSession = follower.state.start?.session;
+  if (previousSession !== undefined && !sameSessionDatabase(previousSession, request.session)) {
+    throw new InvalidOptionError(
+      'sessionDatabase',
+      `run "${spec.runId}" wrote its sessions to ${describeSessionTarget(previousSession)}, not ${describeSessionTarget(request.session)}; ` +
+        'resume it with the same sessionDatabase, so that no partition writes its rows twice',
+    );
+  }
+  if (spec.input.mode === 'dataframe' && (await readInputManifest(stage, layout.inputFolder))?.complete !== true) {
     throw new RunExistsError(
       `run "${spec.runId}" stopped before its input was fully written, so it cannot be resumed; run it again with onExistingArtifacts: 'overwrite'`,
     );
   }
-  const partitions = [...(await readPartitions(stage, layout))];
-  const state = new RunState(partitions.length);
-  state.apply(await new JournalReader(stage, layout.journal).readNew());
+  const partitions = [...follower.partitions];
   const indexById = new Map(partitions.map((partition, index) => [partition.id, index]));
-  const todo: number[] = [];
+  const requested: number[] = [];
   for (const partition of request.partitions) {
     let index = indexById.get(partition.id);
     if (index === undefined) {
       index = partitions.push(partition) - 1;
       indexById.set(partition.id, index);
     }
-    if (state.partitions[index]?.status !== PartitionStatus.DONE) todo.push(index);
+    requested.push(index);
   }
-  state.grow(partitions.length);
-  const resumedSpec: RunSpec = { ...spec, createdAt: previous.createdAt, folderEncoding: previous.folderEncoding };
-  await stage.write(layout.spec, JSON.stringify(resumedSpec, null, 2));
-  await stage.write(layout.partitions, encodePartitions(partitions));
-  await stage.remove(layout.cancelRequest);
-  return DPFRun.live(stage, resumedSpec, partitions, state, (onCommitted) =>
-    new RunDriver(
-      { stage, layout, spec: resumedSpec, partitions, state, todo, generation: state.generation + 1, resumed: true, lock },
-      onCommitted,
-    ),
-  );
+  const listChanged = partitions.length > follower.partitions.length;
+  const list = listChanged ? lease.epoch : (follower.state.start?.list ?? 1);
+  if (listChanged) await stage.put(layout.partitionList(list), encodePartitions(partitions));
+  follower.partitions = partitions;
+  follower.state.grow(partitions.length);
+
+  const sessions = await openDriverSessions(request.session, spec.uid, lease.epoch);
+  try {
+    const committed = await fenceSessions(sessions, spec.uid, lease.epoch, (note) => follower.state.note(note));
+    const present = await stage.list(`${layout.root}/`);
+    const build = (): JournalRecord[] => {
+      const state = follower.state;
+      const at = Date.now();
+      const adopted: PartitionRecord[] = [];
+      const notes: JournalRecord[] = [];
+      const todo = new Set<number>();
+      for (const index of requested) {
+        const partition = state.partitions[index]!;
+        const entry = committed.get(index);
+        if (partition.status !== PartitionStatus.DONE && entry !== undefined) {
+          adopted.push(adoptedRecord(index, entry));
+          continue;
+        }
+        if (partition.status !== PartitionStatus.DONE) {
+          todo.add(index);
+          continue;
+        }
+        const gone = missingArtifact(partition.artifacts ?? [], present);
+        if (gone !== undefined) {
+          notes.push({ t: 'note', at, message: `partition "${partitions[index]!.id}" was DONE but its artifact ${stage.describe(gone)} is gone: it runs again` });
+          todo.add(index);
+        }
+      }
+      const transitions: PartitionRecord[] = [];
+      state.partitions.forEach((partition, index) => {
+        // What it runs again becomes PENDING; what an interrupted driver left unfinished and this
+        // run does not take up becomes CANCELLED.
+        if (todo.has(index)) {
+          if (partition.status !== PartitionStatus.PENDING) transitions.push({ t: 'partition', i: index, s: PartitionStatus.PENDING, a: partition.attempts, at });
+        } else if ((partition.status === PartitionStatus.PENDING || partition.status === PartitionStatus.RUNNING) && !adopted.some((record) => record.i === index)) {
+          transitions.push({ t: 'partition', i: index, s: PartitionStatus.CANCELLED, a: partition.attempts, at });
+        }
+      });
+      const start = startRecord(request, lease, partitions.length, list, todo.size);
+      return [start, ...notes, ...adopted, ...transitions];
+    };
+    const seq = await follower.takeOver(lease, build);
+    const todo = requested.filter((index) => follower.state.partitions[index]!.status === PartitionStatus.PENDING);
+    await clearUnrecordedFiles(stage, layout, follower, new Set(todo), present);
+    await stage.delete(layout.cancelRequest);
+    return DPFRun.live(stage, spec, partitions, follower.state, (onCommitted) =>
+      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions }, onCommitted),
+    );
+  } catch (error) {
+    await sessions.close().catch(() => undefined);
+    throw error;
+  }
 }
 
-/** Moves a run aside (one rename, so it disappears at once) and deletes it. */
-async function discardRun(stage: Stage, layout: RunLayout): Promise<void> {
-  const trash = joinStagePath(`.dpf-trash-${layout.runId}-${randomBytes(4).toString('hex')}`);
-  await stage.move(layout.root, trash);
-  await stage.remove(trash);
+function startRecord(request: RunRequest, lease: RunLease, partitions: number, list: number, todo: number): StartRecord {
+  return {
+    t: 'start',
+    epoch: lease.epoch,
+    owner: lease.owner,
+    pid: process.pid,
+    host: hostname(),
+    at: Date.now(),
+    partitions,
+    list,
+    todo,
+    module: request.module,
+    options: request.options,
+    session: storedSessionTarget(request.session),
+  };
 }
 
-function inputMismatch(previous: RunSpec, next: RunSpec): string | undefined {
-  const [before, after] = [previous.input, next.input];
+/** Fences older drivers out of the session database and reads the attempts it committed. */
+async function fenceSessions(sessions: DriverSessions, runUid: string, epoch: number, note: (message: string) => void): Promise<Map<number, CommittedAttempt>> {
+  if (sessions.ledger === undefined) return new Map();
+  try {
+    await sessions.ledger.fence(runUid, epoch);
+    return await sessions.ledger.committed(runUid);
+  } catch (error) {
+    if (sessions.host !== undefined) {
+      // A DuckDB file another live process holds: each attempt's commit still consults the ledger.
+      note(`could not open the session database to adopt committed attempts: ${(error as Error).message}`);
+      return new Map();
+    }
+    throw new StageError(
+      'sessionDatabase',
+      `resuming the run needs its session database, to find the attempts that committed rows before the driver stopped, and it cannot be reached: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+function adoptedRecord(index: number, entry: CommittedAttempt): PartitionRecord {
+  const record: PartitionRecord = {
+    t: 'partition',
+    i: index,
+    s: PartitionStatus.DONE,
+    a: entry.attempt,
+    at: entry.finishedAt,
+    from: entry.startedAt,
+    k: entry.token,
+    art: entry.artifacts,
+    log: entry.logs,
+    adopted: true,
+  };
+  if (entry.numRows !== undefined) record.rows = entry.numRows;
+  return record;
+}
+
+/** The first artifact of a DONE partition that is gone from the stage (or cut short), if any. */
+function missingArtifact(artifacts: readonly { key: string; offset?: number; length: number }[], present: readonly { path: string; size: number }[]): string | undefined {
+  const sizes = new Map(present.map((entry) => [entry.path, entry.size]));
+  for (const artifact of artifacts) {
+    const size = sizes.get(artifact.key);
+    if (size === undefined || size < (artifact.offset ?? 0) + artifact.length || (artifact.offset === undefined && size !== artifact.length)) return artifact.key;
+  }
+  return undefined;
+}
+
+/**
+ * Deletes, from the folders of the partitions that run again, the files no record refers to
+ * (what attempts left that were never recorded), so the next attempt's artifacts take their names.
+ */
+async function clearUnrecordedFiles(stage: Stage, layout: RunLayout, follower: RunFollower, todo: ReadonlySet<number>, present: readonly { path: string }[]): Promise<void> {
+  if (todo.size === 0) return;
+  const byFolder = new Map(follower.partitions.map((partition, index) => [partition.folder, index]));
+  const referenced = new Set<string>();
+  for (const partition of follower.state.partitions) {
+    for (const ref of partition.artifacts ?? []) referenced.add(ref.key);
+    for (const ref of partition.logs) referenced.add(ref.key);
+  }
+  const root = `${layout.root}/`;
+  const unrecorded = present
+    .map((entry) => entry.path)
+    .filter((path) => path.startsWith(root) && !path.startsWith(`${root}${RUN_STATE_FOLDER}/`) && !referenced.has(path))
+    .filter((path) => {
+      const owner = ownerOf(path.slice(root.length), byFolder);
+      return owner !== undefined && todo.has(owner);
+    });
+  await Promise.all(unrecorded.map((path) => stage.delete(path)));
+}
+
+/** The partition whose folder holds a path (the deepest one: stage-mode folders nest). */
+function ownerOf(relative: string, byFolder: ReadonlyMap<string, number>): number | undefined {
+  const segments = relative.split('/');
+  for (let length = segments.length - 1; length > 0; length--) {
+    const owner = byFolder.get(segments.slice(0, length).join('/'));
+    if (owner !== undefined) return owner;
+  }
+  return undefined;
+}
+
+async function runExists(stage: Stage, layout: RunLayout): Promise<boolean> {
+  return (await stage.list(`${layout.root}/`, { limit: 1 })).length > 0;
+}
+
+function inputMismatch(before: RunSpec['input'], after: RunSpec['input']): string | undefined {
   if (before.mode !== after.mode) return `is a ${before.mode}-mode run, not a ${after.mode}-mode one`;
   if (before.mode === 'stage' && after.mode === 'stage' && before.location !== after.location) {
     return `was planned from ${before.location}, not ${after.location}`;
@@ -150,16 +336,16 @@ function inputMismatch(previous: RunSpec, next: RunSpec): string | undefined {
   return undefined;
 }
 
-function runExists(stage: Stage, runId: string): RunExistsError {
+function runExistsError(stage: Stage, runId: string): RunExistsError {
   return new RunExistsError(
     `A run "${runId}" already exists on the stage ${stage.location}. Pass onExistingArtifacts: 'overwrite' to replace it, ` +
       `'resume' to keep its DONE partitions and run the rest, or choose another runId`,
   );
 }
 
-function inProgress(runId: string, holder: LockHolder): RunInProgressError {
+function inProgress(runId: string, holder: LeaseHolder): RunInProgressError {
   return new RunInProgressError(
-    `Run "${runId}" is being executed right now by pid ${holder.pid} on ${holder.host} (since ${new Date(holder.startedAt).toISOString()}); ` +
-      'wait for it (DPFRun.restoreFrom(runId, stage).wait()), cancel it, or choose another runId',
+    `Run "${runId}" is being executed right now by pid ${holder.pid} on ${holder.host} (since ${new Date(holder.startedAt).toISOString()}, ` +
+      `last heard ${new Date(holder.renewedAt).toISOString()}); wait for it (DPFRun.restoreFrom(runId, stage).wait()), cancel it, or choose another runId`,
   );
 }

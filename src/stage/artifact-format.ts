@@ -1,12 +1,12 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import type { Table } from 'apache-arrow';
 import { FileConnector } from '../data/file-connector.js';
 import { isArrowTable, recordsToTable } from '../data/records.js';
 import { loadArrow, loadArrowToDuckDB, loadDuckDBEngine, loadTableValues } from '../data/lazy-modules.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
 import { SerializationError } from '../errors.js';
+import { temporaryFile } from './stored-ref.js';
 
 /**
  * How `uploadToStage` writes a value and how artifacts are read back when no custom function is
@@ -103,13 +103,11 @@ export async function decodeArtifact(bytes: Buffer, name: string): Promise<unkno
 
 /** Runs `fn` on a temporary local file holding `bytes` (for read functions that want a path). */
 export async function withTemporaryFile<T>(bytes: Uint8Array, name: string, fn: (path: string) => T | Promise<T>): Promise<T> {
-  const folder = await mkdtemp(join(tmpdir(), 'dpf-artifact-'));
-  const path = join(folder, name);
+  const copy = await temporaryFile(bytes, name);
   try {
-    await writeFile(path, bytes);
-    return await fn(path);
+    return await fn(copy.path);
   } finally {
-    await rm(folder, { recursive: true, force: true });
+    await copy.release();
   }
 }
 

@@ -1,5 +1,5 @@
 import { ArtifactNameError } from '../errors.js';
-import { PARTITION_LOG, STAGING_PREFIX } from './run-layout.js';
+import { ATTEMPT_FOLDER_PREFIX, PARTITION_LOG } from './run-layout.js';
 
 /**
  * Checks a filename given to `uploadToStage` / `downloadFromStage`: a flat name that stays in the
@@ -16,7 +16,7 @@ export function checkArtifactName(name: unknown, operation: string): string {
         '({runId}/{partition}/) already; use a name without "/" or "\\" such as "result.json"',
     );
   }
-  if (name === PARTITION_LOG || name.startsWith(STAGING_PREFIX)) {
+  if (name === PARTITION_LOG || name.startsWith(ATTEMPT_FOLDER_PREFIX)) {
     throw new ArtifactNameError(`${operation}: "${name}" is reserved by dpf for its own files; choose another name`);
   }
   if (Buffer.byteLength(name) > 200) {

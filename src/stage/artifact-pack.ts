@@ -1,66 +1,44 @@
 import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import type { StoredRef } from '../model/refs.js';
 import type { RunLayout } from './run-layout.js';
-import { joinStagePath, type Stage } from './stage.js';
+import type { Stage } from './stage.js';
 
 /**
- * Small artifacts are packed: instead of one file per partition — a file create, write and
- * rename each, then one file open per partition for every reader — a worker appends the small
- * artifacts of the partitions it finished to its own pack file in one write, and each
- * partition's DONE record in the journal says where its artifacts are. Readers (the artifacts
+ * Small artifacts and logs are packed: instead of one object per partition — a write each, then a
+ * read per partition for every reader — a worker puts the small artifacts and logs of the
+ * partitions it reports together into one new, write-once pack object, and each partition's record
+ * in the journal says where its bytes are (offset, length, CRC-32). Readers (the artifacts
  * manager, `downloadFromStage`, `run.query`, the CLI) find them there as if they were files.
  * Artifacts written by a `writeFunction`, Parquet and CSV artifacts, and anything larger than
- * {@link PACK_LIMIT_BYTES} stay files in the partition's folder.
+ * {@link PACK_LIMIT_BYTES} are objects of their own.
  */
 
-/** Artifacts up to this size are packed. */
+/** Artifacts and logs up to this size are packed. */
 export const PACK_LIMIT_BYTES = 64 * 1024;
 
-/** Where a packed artifact's bytes are. */
-export interface PackedArtifact {
-  name: string;
-  /** The pack file, as a stage path. */
-  pack: string;
-  offset: number;
-  length: number;
-}
-
-/** The pack file of one worker in one run: appended to, never rewritten. */
+/** Writes one worker's packs for one run: each write is a new object. */
 export class PackWriter {
-  private path: string;
-  private size = 0;
+  private readonly writer = randomBytes(6).toString('hex');
+  private written = 0;
 
   constructor(
     private readonly stage: Stage,
     private readonly layout: RunLayout,
-  ) {
-    this.path = this.newPath();
-  }
+  ) {}
 
-  /** Appends artifacts in one write; resolves, once they are durable, with where each one is. */
-  async write(items: ReadonlyArray<{ name: string; bytes: Uint8Array }>): Promise<PackedArtifact[]> {
+  /** Writes the items as one pack; resolves, once it is durable, with where each one is. */
+  async write(items: ReadonlyArray<Uint8Array>): Promise<StoredRef[]> {
     if (items.length === 0) return [];
-    const located = items.map(({ name, bytes }) => {
-      const entry = { name, pack: this.path, offset: this.size, length: bytes.byteLength };
-      this.size += bytes.byteLength;
-      return entry;
+    const key = this.layout.pack(this.writer, this.written++);
+    let offset = 0;
+    const refs = items.map((bytes) => {
+      const ref: StoredRef = { key, offset, length: bytes.byteLength, crc: crc32(bytes) };
+      offset += bytes.byteLength;
+      return ref;
     });
-    try {
-      await this.stage.append(this.path, Buffer.concat(items.map(({ bytes }) => bytes)));
-    } catch (error) {
-      // The file may hold part of the write: later writes go to a new one, with offsets from 0.
-      this.path = this.newPath();
-      this.size = 0;
-      throw error;
-    }
-    return located;
+    const created = await this.stage.create(key, Buffer.concat(items));
+    if (created === undefined) throw new Error(`the pack ${this.stage.describe(key)} already exists, written by another worker`);
+    return refs;
   }
-
-  private newPath(): string {
-    return joinStagePath(this.layout.stateFolder, 'packs', `${randomBytes(8).toString('hex')}.pack`);
-  }
-}
-
-/** The bytes of a packed artifact. */
-export function readPacked(stage: Stage, artifact: PackedArtifact): Promise<Buffer> {
-  return stage.readRange(artifact.pack, artifact.offset, artifact.length);
 }

@@ -1,45 +1,54 @@
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ArtifactNameError, ArtifactNotFoundError, AttemptEndedError } from '../errors.js';
-import { writeFile } from 'node:fs/promises';
-import {
-  decodeArtifact,
-  encodeArtifact,
-  type ReadFunction,
-  readArtifactFile,
-  withTemporaryFile,
-  type WriteFunction,
-  writeArtifactFile,
-} from './artifact-format.js';
-import { PACK_LIMIT_BYTES, type PackedArtifact, readPacked } from './artifact-pack.js';
-
-/** Finds packed artifacts of other runs' partitions (for `downloadFromStage` with a `stagePath`). */
-export interface PackedArtifactFinder {
-  /** The packed artifact `name` of the run partition whose folder is `folder` (`{runId}/{partition}`). */
-  find(folder: string, name: string): Promise<PackedArtifact | undefined>;
-}
+import type { ArtifactRef } from '../model/refs.js';
+import { decodeArtifact, encodeArtifact, type ReadFunction, readArtifactFile, withTemporaryFile, type WriteFunction, writeArtifactFile } from './artifact-format.js';
 import { checkArtifactName } from './artifact-name.js';
-import { PARTITION_LOG, type RunLayout, STAGING_PREFIX } from './run-layout.js';
+import { PACK_LIMIT_BYTES } from './artifact-pack.js';
+import type { RunLayout } from './run-layout.js';
 import { joinStagePath, type Stage } from './stage.js';
+import { readStoredRef, storedRefAsFile } from './stored-ref.js';
+
+/** Finds the artifacts of other runs' partitions (for `downloadFromStage` with a `stagePath`). */
+export interface ArtifactFinder {
+  /**
+   * The artifact `name` of the run partition whose folder is `folder` (`{runId}/{partition}`);
+   * undefined when `folder` is not a partition of a run (a plain folder of the stage). Throws
+   * ArtifactNotFoundError when it is one that is not DONE or has no such artifact.
+   */
+  find(folder: string, name: string): Promise<ArtifactRef | undefined>;
+}
 
 /**
- * The artifacts one attempt of one partition uploads. They are written beside their final place
- * under a staging name and only put in place by {@link AttemptArtifacts.commit}, once the
- * function has returned: a failed, timed-out or cancelled attempt leaves nothing behind, and a
- * reader never sees a half-written artifact.
+ * The artifacts one attempt of one partition uploads. Until the function has returned they are
+ * kept by the attempt — small ones in memory for the worker's pack, others in a local file of the
+ * attempt's own scratch folder — so a failed, timed-out or cancelled attempt leaves nothing on the
+ * stage. Once it succeeded, {@link AttemptArtifacts.store} writes the files to the stage, each
+ * under its own name if that is free (created only if absent, so no attempt ever overwrites
+ * another's), else in the attempt's folder `.dpf-attempt-{token}/`. Only the partition's DONE
+ * record makes them part of the run: readers find artifacts through it, never by listing.
  */
 export class AttemptArtifacts {
-  private readonly staged = new Map<string, string>();
+  private readonly files = new Map<string, string>();
   private readonly packed = new Map<string, Uint8Array>();
+  /** What {@link AttemptArtifacts.store} put on the stage. */
+  private stored: string[] = [];
   private closed = false;
+  private readonly scratch: string;
 
   constructor(
     private readonly stage: Stage,
     private readonly layout: RunLayout,
     private readonly folder: string,
-    private readonly attempt: number,
+    private readonly token: string,
+    /** A local folder for this worker's attempts' files. */
+    scratch: string,
     /** Keep small artifacts in memory for the worker's pack instead of writing files. */
     private readonly pack: boolean,
-    private readonly runIndexes: PackedArtifactFinder,
-  ) {}
+    private readonly finder: ArtifactFinder,
+  ) {
+    this.scratch = join(scratch, token);
+  }
 
   async upload(value: unknown, name: string, writeFunction?: WriteFunction): Promise<void> {
     checkArtifactName(name, 'uploadToStage');
@@ -51,90 +60,97 @@ export class AttemptArtifacts {
       this.packed.set(name, bytes);
       return;
     }
-    const local = await this.stage.localFileFor(this.layout.stagedArtifact(this.folder, this.attempt, name));
+    await mkdir(this.scratch, { recursive: true });
+    const local = join(this.scratch, name);
     if (writeFunction !== undefined) await writeFunction(value, local);
     else if (bytes !== undefined) await writeFile(local, bytes);
     else await writeArtifactFile(value, name, local);
     this.assertOpen('uploadToStage');
     this.packed.delete(name);
-    this.staged.set(name, local);
+    this.files.set(name, local);
   }
 
-  /** The artifacts to pack, once the attempt has succeeded. */
+  /** The small artifacts to pack, once the attempt has succeeded. */
   takePacked(): Array<{ name: string; bytes: Uint8Array }> {
-    const packed: Array<{ name: string; bytes: Uint8Array }> = [];
-    for (const [name, bytes] of this.packed) packed.push({ name, bytes });
+    this.closed = true;
+    const packed = [...this.packed].map(([name, bytes]) => ({ name, bytes }));
     this.packed.clear();
     return packed;
   }
 
-  private async forgetFile(name: string): Promise<void> {
-    const local = this.staged.get(name);
-    if (local === undefined) return;
-    this.staged.delete(name);
-    await this.stage.discardLocalFile(local);
+  /** Writes the attempt's files to the stage (see the class comment); where each one went. */
+  async store(): Promise<ArtifactRef[]> {
+    this.closed = true;
+    const refs: ArtifactRef[] = [];
+    for (const [name, local] of this.files) {
+      const length = (await stat(local)).size;
+      let key = this.layout.artifact(this.folder, name);
+      if ((await this.stage.create(key, { file: local })) === undefined) {
+        // An earlier attempt that was never recorded (its worker died) holds the name.
+        key = this.layout.attemptFile(this.folder, this.token, name);
+        await this.stage.put(key, { file: local });
+      }
+      this.stored.push(key);
+      refs.push({ name, key, length });
+    }
+    return refs;
   }
 
   /**
    * Reads an artifact: this attempt's own upload of that name, or, with `stagePath` (a folder
-   * relative to the stage root, such as another run's partition), the file or packed artifact
-   * there.
+   * relative to the stage root, such as another run's partition or a shared `models/`), the
+   * artifact or file there.
    */
   async download<T>(name: string, stagePath: string | undefined, readFunction: ReadFunction<T> | undefined): Promise<T> {
     checkArtifactName(name, 'downloadFromStage');
-    let bytes: Uint8Array | undefined;
-    let local: string | undefined;
-    let where: string;
-    if (stagePath !== undefined) {
-      if (stagePath.split(/[\\/]/).includes('..')) {
-        throw new ArtifactNameError(`downloadFromStage: stagePath "${stagePath}" must stay inside the stage; give a folder relative to its root`);
-      }
-      const folder = stagePath.replace(/^\/+|\/+$/g, '');
-      where = joinStagePath(folder, name);
-      local = (await this.stage.exists(where)) ? await this.stage.localFile(where) : undefined;
-      if (local === undefined) {
-        const packed = await this.runIndexes.find(folder, name);
-        if (packed !== undefined) bytes = await readPacked(this.stage, packed);
-      }
-    } else {
-      where = this.layout.artifact(this.folder, name);
-      bytes = this.packed.get(name);
-      local = bytes !== undefined ? undefined : this.staged.get(name);
+    if (stagePath === undefined) {
+      const bytes = this.packed.get(name);
+      if (bytes !== undefined) return readBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name, readFunction);
+      const local = this.files.get(name);
+      if (local === undefined) throw new ArtifactNotFoundError(`downloadFromStage: this attempt has not uploaded "${name}"; give stagePath to read another partition's or a shared file`);
+      return readFunction !== undefined ? await readFunction(local) : ((await readArtifactFile(local, name)) as T);
     }
-    if (bytes !== undefined) {
-      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      return readFunction !== undefined ? withTemporaryFile(buffer, name, readFunction) : ((await decodeArtifact(buffer, name)) as T);
+    if (stagePath.split(/[\\/]/).includes('..')) {
+      throw new ArtifactNameError(`downloadFromStage: stagePath "${stagePath}" must stay inside the stage; give a folder relative to its root`);
     }
-    if (local === undefined) throw new ArtifactNotFoundError(`downloadFromStage: ${where} does not exist on the stage ${this.stage.location}`);
-    return readFunction !== undefined ? await readFunction(local) : ((await readArtifactFile(local, name)) as T);
-  }
-
-  /** Puts the uploads in place, first removing files an earlier, interrupted attempt left when `clearFolder`. */
-  async commit(clearFolder: boolean): Promise<void> {
-    this.closed = true;
-    if (clearFolder) await this.clearStaleFiles();
-    for (const [name, local] of this.staged) {
-      await this.stage.commitLocalFile(local, this.layout.artifact(this.folder, name));
+    const folder = stagePath.replace(/^\/+|\/+$/g, '');
+    const what = `"${name}" under ${stagePath}`;
+    const ref: ArtifactRef = (await this.finder.find(folder, name)) ?? (await this.plainObject(joinStagePath(folder, name)));
+    if (readFunction === undefined && !needsFile(name)) return (await decodeArtifact(await readStoredRef(this.stage, ref, what), name)) as T;
+    const copy = await storedRefAsFile(this.stage, ref, name, what);
+    try {
+      return readFunction !== undefined ? await readFunction(copy.path) : ((await readArtifactFile(copy.path, name)) as T);
+    } finally {
+      await copy.release();
     }
   }
 
-  /** Drops the uploads of a failed attempt. */
+  /** Deletes what {@link AttemptArtifacts.store} wrote (the attempt failed after it). */
+  async unstore(): Promise<void> {
+    const stored = this.stored;
+    this.stored = [];
+    await Promise.all(stored.map((key) => this.stage.delete(key).catch(() => undefined)));
+  }
+
+  /** Drops the uploads of an attempt that failed (or whose files were stored: their local copies). */
   async discard(): Promise<void> {
     this.closed = true;
     this.packed.clear();
-    await Promise.all([...this.staged.values()].map((local) => this.stage.discardLocalFile(local)));
-    this.staged.clear();
+    this.files.clear();
+    await rm(this.scratch, { recursive: true, force: true });
   }
 
-  private async clearStaleFiles(): Promise<void> {
-    const folder = this.layout.partitionFolder(this.folder);
-    const mine = new Set([...this.staged.keys()].map((name) => `${STAGING_PREFIX}${this.attempt}-${name}`));
-    const files = await this.stage.list(folder);
-    for (const file of files) {
-      const name = file.slice(folder.length + 1);
-      if (name.includes('/') || name === PARTITION_LOG || mine.has(name)) continue;
-      await this.stage.remove(file);
-    }
+  private async plainObject(path: string): Promise<ArtifactRef> {
+    const info = await this.stage.head(path);
+    if (info === undefined) throw new ArtifactNotFoundError(`downloadFromStage: ${this.stage.describe(path)} does not exist on the stage`);
+    return { name: path.slice(path.lastIndexOf('/') + 1), key: path, length: info.size };
+  }
+
+  private async forgetFile(name: string): Promise<void> {
+    const local = this.files.get(name);
+    if (local === undefined) return;
+    this.files.delete(name);
+    await rm(local, { force: true });
   }
 
   private assertOpen(operation: string): void {
@@ -142,4 +158,13 @@ export class AttemptArtifacts {
       throw new AttemptEndedError(`${operation} was called after the attempt ended (timed out, cancelled or returned); await every upload inside the function`);
     }
   }
+}
+
+/** Formats DuckDB reads from a file. */
+function needsFile(name: string): boolean {
+  return /\.(parquet|csv|tsv)$/i.test(name);
+}
+
+async function readBytes<T>(bytes: Buffer, name: string, readFunction: ReadFunction<T> | undefined): Promise<T> {
+  return readFunction === undefined ? ((await decodeArtifact(bytes, name)) as T) : withTemporaryFile(bytes, name, readFunction);
 }

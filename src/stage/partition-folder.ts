@@ -16,13 +16,7 @@
  * SQL NULL (DataFrame mode) has its own folder, `%null`, which no string encodes to.
  */
 
-/** How ids are encoded on one stage. Recorded in the run's spec so decoding matches encoding. */
-export interface FolderEncoding {
-  /** Keep `/` as a folder separator (stage mode: a file's sub-folders are kept). */
-  keepSlashes: boolean;
-  /** The stage folds case (see above). */
-  caseInsensitive: boolean;
-}
+import type { FolderEncoding } from '../model/run-spec.js';
 
 const NULL_FOLDER = '%null';
 const EMPTY_SEGMENT = '%';

@@ -1,23 +1,34 @@
 import { joinStagePath } from './stage.js';
 
 /**
- * Where a run keeps what on the stage:
+ * Where a run keeps what on the stage — every object written once, except the lease (replaced
+ * only if unchanged), the input manifest and the checkpoint hint (each with one writer):
  *
  * ```
  * {runId}/
- *   {partition folder}/      artifacts + partition.log
- *   _dpf/run.json            the run's spec (mode, input, module, options, id encoding)
- *   _dpf/partitions.json     the planned partitions (ids, folders, sizes, input references)
- *   _dpf/journal.ndjson      every status change, appended in batches
- *   _dpf/lock                the live driver's claim on the run (pid, host, heartbeat)
- *   _dpf/cancel              written by anyone who asks the run to stop
- *   _dpf/input/              DataFrame mode: the planned partition data
+ *   {partition folder}/{name}           an artifact, under the name the function gave (created only if absent)
+ *   {partition folder}/.dpf-attempt-{token}/{name}
+ *                                       an artifact whose name an earlier, unrecorded attempt took; a large log
+ *   _dpf/run.json                       the run's spec; its create-if-absent publishes the run
+ *   _dpf/lease.json                     which driver owns the run, under which epoch (the fencing token)
+ *   _dpf/partitions/{epoch}.json        the partition list, written again when a resume adds partitions
+ *   _dpf/journal/{seq}.ndjson           the journal's numbered segments (see model/journal.ts)
+ *   _dpf/checkpoints/{seq}.json         the state folded up to a segment, for long runs
+ *   _dpf/packs/{writer}-{n}.pack        small artifacts and logs, many partitions' per object
+ *   _dpf/cancel                         written by anyone who asks the run to stop
+ *   _dpf/input/                         DataFrame mode: the planned partition data
  * ```
+ *
+ * Nothing is found by listing a partition's folder: the journal's records say where every
+ * artifact and log is (model/refs.ts).
  */
 export const RUN_STATE_FOLDER = '_dpf';
+/** The name `dpf export` and the CLI give a partition's log; reserved as an artifact name. */
 export const PARTITION_LOG = 'partition.log';
-/** Prefix of an attempt's not yet committed artifacts inside a partition folder. */
-export const STAGING_PREFIX = '.dpf-attempt-';
+/** Prefix of the folder of an attempt's files that could not take their own names. */
+export const ATTEMPT_FOLDER_PREFIX = '.dpf-attempt-';
+
+const SEQ_DIGITS = 12;
 
 export class RunLayout {
   constructor(readonly runId: string) {}
@@ -31,14 +42,31 @@ export class RunLayout {
   get spec(): string {
     return joinStagePath(this.stateFolder, 'run.json');
   }
-  get partitions(): string {
-    return joinStagePath(this.stateFolder, 'partitions.json');
+  get lease(): string {
+    return joinStagePath(this.stateFolder, 'lease.json');
   }
-  get journal(): string {
-    return joinStagePath(this.stateFolder, 'journal.ndjson');
+  partitionList(epoch: number): string {
+    return joinStagePath(this.stateFolder, 'partitions', `${String(epoch).padStart(6, '0')}.json`);
   }
-  get lock(): string {
-    return joinStagePath(this.stateFolder, 'lock');
+  get journalFolder(): string {
+    return joinStagePath(this.stateFolder, 'journal') + '/';
+  }
+  segment(seq: number): string {
+    return `${this.journalFolder}${String(seq).padStart(SEQ_DIGITS, '0')}.ndjson`;
+  }
+  /** The sequence number of a journal segment's path, or undefined for anything else in the folder. */
+  segmentSeq(path: string): number | undefined {
+    const match = /\/(\d+)\.ndjson$/.exec(path);
+    return match === null || !path.startsWith(this.journalFolder) ? undefined : Number(match[1]);
+  }
+  get checkpointFolder(): string {
+    return joinStagePath(this.stateFolder, 'checkpoints') + '/';
+  }
+  checkpoint(seq: number): string {
+    return `${this.checkpointFolder}${String(seq).padStart(SEQ_DIGITS, '0')}.json`;
+  }
+  pack(writer: string, n: number): string {
+    return joinStagePath(this.stateFolder, 'packs', `${writer}-${String(n).padStart(6, '0')}.pack`);
   }
   get cancelRequest(): string {
     return joinStagePath(this.stateFolder, 'cancel');
@@ -49,13 +77,11 @@ export class RunLayout {
   partitionFolder(folder: string): string {
     return joinStagePath(this.runId, folder);
   }
-  partitionLog(folder: string): string {
-    return joinStagePath(this.runId, folder, PARTITION_LOG);
-  }
   artifact(folder: string, name: string): string {
     return joinStagePath(this.runId, folder, name);
   }
-  stagedArtifact(folder: string, attempt: number, name: string): string {
-    return joinStagePath(this.runId, folder, `${STAGING_PREFIX}${attempt}-${name}`);
+  /** Where an attempt's file goes when its own name is taken. */
+  attemptFile(folder: string, token: string, name: string): string {
+    return joinStagePath(this.runId, folder, `${ATTEMPT_FOLDER_PREFIX}${token}`, name);
   }
 }

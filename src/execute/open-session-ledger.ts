@@ -1,0 +1,31 @@
+import { existsSync } from 'node:fs';
+import type { SessionTarget } from '../model/run-spec.js';
+import { DuckDBSessionHost } from './duckdb-session-host.js';
+import type { SessionLedger } from './session-ledger.js';
+
+/** The session database's side a driver holds: the DuckDB host it serves, and the ledger it asks. */
+export interface DriverSessions {
+  /** Serves DuckDB sessions (a DuckDB target). */
+  host: DuckDBSessionHost | undefined;
+  /** The ledger of committed attempts; undefined without a session database. */
+  ledger: SessionLedger | undefined;
+  close(): Promise<void>;
+}
+
+/** Opens what the driver of a run needs of its session database (lazily: nothing connects yet). */
+export async function openDriverSessions(target: SessionTarget, runUid: string, epoch: number): Promise<DriverSessions> {
+  if (target.kind === 'none') return { host: undefined, ledger: undefined, close: async () => {} };
+  if (target.kind === 'duckdb') {
+    const host = new DuckDBSessionHost(target.path).serve(runUid, epoch);
+    // A file that does not exist holds no committed attempt; asking must not create it.
+    const ledger: SessionLedger = {
+      fence: async (uid, at) => (existsSync(target.path) ? host.fence(uid, at) : undefined),
+      committed: async (uid) => (existsSync(target.path) ? host.committed(uid) : new Map()),
+      close: async () => {},
+    };
+    return { host, ledger, close: () => host.close() };
+  }
+  const { PostgresLedger } = await import('./postgres-session.js');
+  const ledger = new PostgresLedger(target.url);
+  return { host: undefined, ledger, close: () => ledger.close() };
+}

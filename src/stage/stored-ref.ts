@@ -1,0 +1,89 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { StageDamagedError } from '../errors.js';
+import type { StoredRef } from '../model/refs.js';
+import type { LocalCopy, Stage } from './stage.js';
+
+/**
+ * The one place that reads the bytes a reference points at (an artifact, a log), checking they
+ * are all there and unaltered: a missing or cut-short object, or a pack whose bytes changed, is a
+ * {@link StageDamagedError} naming the object and what to do — never fewer rows or other bytes.
+ */
+
+/** What to do when an artifact or log of a run is gone. */
+export const REPAIR_HINT = "resume the run (onExistingArtifacts: 'resume'): partitions whose artifacts are gone run again";
+
+export async function readStoredRef(stage: Stage, ref: StoredRef, what: string): Promise<Buffer> {
+  const bytes = ref.offset === undefined ? (await stage.get(ref.key))?.bytes : await stage.getRange(ref.key, ref.offset, ref.length);
+  const where = stage.describe(ref.key);
+  if (bytes === undefined) throw new StageDamagedError(where, `${what} is missing: ${where} does not exist; ${REPAIR_HINT}`);
+  if (bytes.length !== ref.length) {
+    const reason = ref.offset === undefined ? `it holds ${bytes.length} bytes, not ${ref.length}` : `it ends before byte ${ref.offset + ref.length}`;
+    throw new StageDamagedError(where, `${what} is damaged: ${where} is cut short or was replaced (${reason}); ${REPAIR_HINT}`);
+  }
+  if (ref.crc !== undefined && crc32(bytes) !== ref.crc) {
+    throw new StageDamagedError(where, `${what} is damaged: its bytes in ${where} do not match their checksum; ${REPAIR_HINT}`);
+  }
+  return bytes;
+}
+
+/**
+ * The bytes of many references at once, reading each object once however many of them it holds
+ * (a results query over thousands of packed artifacts reads their few packs, not thousands of
+ * ranges), with the same checks as {@link readStoredRef}. `what(i)` names reference `i` in errors.
+ */
+export async function readStoredRefs(stage: Stage, refs: readonly StoredRef[], what: (index: number) => string): Promise<Buffer[]> {
+  const objects = new Map<string, Promise<Buffer | undefined>>();
+  const read = (key: string): Promise<Buffer | undefined> => {
+    let object = objects.get(key);
+    if (object === undefined) {
+      object = stage.get(key).then((found) => found?.bytes);
+      objects.set(key, object);
+    }
+    return object;
+  };
+  return Promise.all(
+    refs.map(async (ref, index) => {
+      const object = await read(ref.key);
+      const where = stage.describe(ref.key);
+      if (object === undefined) throw new StageDamagedError(where, `${what(index)} is missing: ${where} does not exist; ${REPAIR_HINT}`);
+      const offset = ref.offset ?? 0;
+      const bytes = object.subarray(offset, offset + ref.length);
+      if (bytes.length !== ref.length || (ref.offset === undefined && object.length !== ref.length)) {
+        throw new StageDamagedError(where, `${what(index)} is damaged: ${where} is cut short or was replaced; ${REPAIR_HINT}`);
+      }
+      if (ref.crc !== undefined && crc32(bytes) !== ref.crc) {
+        throw new StageDamagedError(where, `${what(index)} is damaged: its bytes in ${where} do not match their checksum; ${REPAIR_HINT}`);
+      }
+      return bytes;
+    }),
+  );
+}
+
+/**
+ * The referenced bytes as a local file (readers choose the format by its extension, and a stored
+ * object keeps its artifact's name): the object itself (a local stage), a download, or the packed
+ * bytes written out as `name`.
+ */
+export async function storedRefAsFile(stage: Stage, ref: StoredRef, name: string, what: string): Promise<LocalCopy> {
+  if (ref.offset === undefined) {
+    const info = await stage.head(ref.key);
+    const where = stage.describe(ref.key);
+    if (info === undefined) throw new StageDamagedError(where, `${what} is missing: ${where} does not exist; ${REPAIR_HINT}`);
+    if (info.size !== ref.length) throw new StageDamagedError(where, `${what} is damaged: ${where} holds ${info.size} bytes, not ${ref.length}; ${REPAIR_HINT}`);
+    const copy = await stage.localCopy(ref.key);
+    if (copy === undefined) throw new StageDamagedError(where, `${what} is missing: ${where} does not exist; ${REPAIR_HINT}`);
+    return copy;
+  }
+  return temporaryFile(await readStoredRef(stage, ref, what), name);
+}
+
+/** `bytes` as a temporary local file called `name`, deleted on release. */
+export async function temporaryFile(bytes: Uint8Array, name: string): Promise<LocalCopy> {
+  const folder = await mkdtemp(join(tmpdir(), 'dpf-artifact-'));
+  const path = join(folder, name);
+  await writeFile(path, bytes);
+  return { path, release: () => rm(folder, { recursive: true, force: true }) };
+}
