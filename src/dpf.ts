@@ -268,7 +268,7 @@ function checkDatabaseFile(value: unknown): string {
 }
 
 function sessionTarget(value: unknown, stage: string): SessionTarget {
-  if (value === undefined) return isS3Location(stage) ? { kind: 'none' } : { kind: 'duckdb', path: join(stage, 'dpf.duckdb') };
+  if (value === undefined) return isS3Location(stage) ? { kind: 'none' } : { kind: 'duckdb', path: join(stage, 'dpf.duckdb'), inStage: true };
   const database = checkString(value, 'sessionDatabase');
   if (/^postgres(ql)?:\/\//.test(database)) return { kind: 'postgres', url: database };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(database)) {

@@ -1,13 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { DPF } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { ROOT, tempDir, writeFiles, writeModule } from './helpers.js';
-
-function dpfCommand(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), ...args], { encoding: 'utf8' });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+import { dpfCommand, tempDir, writeFiles, writeModule } from './helpers.js';
 
 describe('the dpf command', () => {
   it('shows a run and a table of its partitions, and a partition log', async () => {

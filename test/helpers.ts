@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,4 +139,10 @@ export async function postgres<T = Record<string, unknown>>(sql: string, params:
 /** A name unique to this test run, for tables shared on the PostgreSQL server. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Runs the `dpf` command (the built CLI) and waits for it. */
+export function dpfCommand(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), ...args], { encoding: 'utf8', env: { ...process.env } });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -99,14 +99,16 @@ describe('context.withSession on PostgreSQL (needs PostgreSQL on 127.0.0.1:5432)
     await postgres('SELECT 1');
     const table = uniqueName('dpf_pool');
     const dir = await tempDir();
-    const dpf = new DPF(await writeModule(dir, APPEND(table)), { stage: join(dir, 'stage'), sessionDatabase: POSTGRES_URL });
+    // Named connections: other tests' dpf connections to the same server are not counted.
+    const url = `${POSTGRES_URL}${POSTGRES_URL.includes('?') ? '&' : '?'}application_name=${table}`;
+    const dpf = new DPF(await writeModule(dir, APPEND(table)), { stage: join(dir, 'stage'), sessionDatabase: url });
     try {
       for (let run = 0; run < 4; run++) {
         const handle = await dpf.run({ partitionBy: 'k', source: SOURCE, runId: `pool-${run}`, executionOptions: { availableCpus: 2 } });
         expect(await handle.wait()).toBe(RunStatus.SUCCESS);
       }
       // Two workers with at most 4 connections each, whatever the number of runs.
-      const [connections] = await postgres<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'dpf'");
+      const [connections] = await postgres<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [table]);
       expect(connections!.n).toBeLessThanOrEqual(8);
     } finally {
       await postgres(`DROP TABLE IF EXISTS ${table}`);

@@ -67,6 +67,11 @@ export interface ExecutionReporter {
   /** The attempt failed and the partition will be tried again: it is PENDING. */
   retrying(index: number, report: AttemptReport): void;
   finished(index: number, report: AttemptReport): void;
+  /**
+   * Writing to the stage failed in a worker (a full disk, the store refusing): the run cannot make
+   * progress, so it stops rather than failing partition after partition; resume it once fixed.
+   */
+  stageFailed(error: SerializedError): void;
 }
 
 /** How long stopped workers get to end their attempts before they are terminated. */
@@ -311,6 +316,10 @@ export class LocalExecutor {
       case 'SKIPPED':
         return this.returnUnstarted(outcome.index);
       case 'FAILED':
+        if (outcome.error?.name === 'StageError') {
+          this.finishPartition(outcome.index, { ...report, status: PartitionStatus.FAILED });
+          return this.reporter.stageFailed(outcome.error);
+        }
         return this.failAttempt(outcome.index, { ...report, status: PartitionStatus.FAILED });
     }
   }

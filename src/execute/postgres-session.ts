@@ -25,7 +25,8 @@ export class PostgresSessions {
     this.pool = new pg.Pool({
       connectionString: url,
       max: 4,
-      application_name: 'dpf',
+      // Connections say they are dpf's, unless the URL names them (…?application_name=nightly-load).
+      application_name: applicationName(url, 'dpf'),
       // Idle connections close soon: a worker waiting for its next run should not hold them.
       idleTimeoutMillis: 2_000,
       allowExitOnIdle: true,
@@ -139,7 +140,7 @@ export class PostgresLedger implements SessionLedger {
   private readonly pool: pg.Pool;
 
   constructor(url: string) {
-    this.pool = new pg.Pool({ connectionString: url, max: 1, application_name: 'dpf driver', idleTimeoutMillis: 1_000, allowExitOnIdle: true });
+    this.pool = new pg.Pool({ connectionString: url, max: 1, application_name: applicationName(url, 'dpf driver'), idleTimeoutMillis: 1_000, allowExitOnIdle: true });
     this.pool.on('error', () => undefined);
   }
 
@@ -165,6 +166,14 @@ export class PostgresLedger implements SessionLedger {
     return withAdvisoryLock(this.pool, LEDGER_TABLE, async (client) => {
       for (const ddl of LEDGER_DDL) await client.query(ddl);
     });
+  }
+}
+
+function applicationName(url: string, fallback: string): string {
+  try {
+    return new URL(url).searchParams.get('application_name') ?? fallback;
+  } catch {
+    return fallback;
   }
 }
 

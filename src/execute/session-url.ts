@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { SessionTarget } from '../model/run-spec.js';
 
 /**
@@ -22,9 +23,11 @@ export function redactDatabaseUrl(url: string): string {
   return parsed.toString();
 }
 
-/** The session target as a run records it: without credentials. */
+/** The session target as a run records it: without credentials, and the stage's own DuckDB file by its name only. */
 export function storedSessionTarget(target: SessionTarget): SessionTarget {
-  return target.kind === 'postgres' ? { kind: 'postgres', url: redactDatabaseUrl(target.url) } : target;
+  if (target.kind === 'postgres') return { kind: 'postgres', url: redactDatabaseUrl(target.url) };
+  if (target.kind === 'duckdb' && target.inStage === true) return { kind: 'duckdb', path: basename(target.path), inStage: true };
+  return target;
 }
 
 /** Whether two session targets name the same database (credentials aside). */

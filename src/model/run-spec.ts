@@ -51,7 +51,11 @@ export interface ModuleReference {
  * kept without its password or any other credential (see execute/session-url.ts); the driver's
  * workers get the full URL in memory.
  */
-export type SessionTarget = { kind: 'duckdb'; path: string } | { kind: 'postgres'; url: string } | { kind: 'none' };
+export type SessionTarget =
+  /** `inStage`: the default `{stage}/dpf.duckdb`, recorded as `dpf.duckdb` so the stage can move. */
+  | { kind: 'duckdb'; path: string; inStage?: true }
+  | { kind: 'postgres'; url: string }
+  | { kind: 'none' };
 
 /** Execution options with every default filled in, as a run records them. */
 export interface ResolvedExecutionOptions {

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPFError, serializeError } from '../errors.js';
+import { DPFError, serializeError, StageError } from '../errors.js';
 import { type AttemptReport, type ExecutionReporter, LocalExecutor } from '../execute/local-executor.js';
 import type { DriverSessions } from '../execute/open-session-ledger.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
@@ -192,6 +192,11 @@ export class RunDriver {
       running: (indices, attempts, tokens, at) => this.journal.record({ t: 'running', i: indices, a: attempts, k: tokens, at }),
       retrying: record,
       finished: record,
+      stageFailed: (error) => {
+        const failure = new StageError(error.message.match(/^\S+ (\S+) failed/)?.[1] ?? this.plan.stage.location, error.message);
+        if (error.stack !== undefined) failure.stack = error.stack;
+        this.fail(failure);
+      },
     };
   }
 }

@@ -7,7 +7,7 @@ import type { Stage } from '../stage/stage.js';
 import { encodeSegment, JournalReader } from './journal.js';
 import type { RunLease } from './lease.js';
 import { readPartitions } from './run-spec.js';
-import { RunState } from './run-state.js';
+import { RunState, tornTailNote } from './run-state.js';
 
 /**
  * A run's state as any process reads it from the stage: the newest checkpoint, then the journal's
@@ -23,6 +23,8 @@ export class RunFollower {
   private started = false;
   private list = 0;
   private readonly warned = new Set<string>();
+  /** A damaged last segment the fold left for later (it may have been incomplete). */
+  private pendingTail: { path: string; reason: string } | undefined;
 
   constructor(
     private readonly stage: Stage,
@@ -51,7 +53,9 @@ export class RunFollower {
     }
     const read = await this.reader.readNew();
     const applied: JournalRecord[] = [];
-    this.state.applySegments(this.stage, read.segments, this.spec.uid, (records) => applied.push(...records));
+    const taken = this.state.applySegments(this.stage, read.segments, this.spec.uid, (records) => applied.push(...records));
+    const left = read.segments[taken];
+    this.pendingTail = left !== undefined && !left.ok ? left : undefined;
     this.nextSeq = Math.max(this.nextSeq, read.nextSeq);
     const list = this.state.start?.list ?? 1;
     if (list !== this.list || this.partitions.length < this.state.partitions.length || this.partitions.length === 0) {
@@ -73,7 +77,11 @@ export class RunFollower {
     const identity = { run: this.spec.uid, epoch: lease.epoch, writer: lease.owner };
     for (;;) {
       lease.assertHeld();
-      const records = build();
+      // Writing past a damaged last segment makes it the tail of its driver: say so in the journal.
+      const tail = this.pendingTail;
+      const records = tail === undefined ? build() : [{ t: 'note' as const, at: Date.now(), message: tornTailNote(this.stage, tail) }, ...build()];
+      const start = records.findIndex((record) => record.t === 'start');
+      if (start > 0) records.unshift(...records.splice(start, 1));
       const seq = this.nextSeq;
       if ((await this.stage.create(this.layout.segment(seq), encodeSegment(identity, seq, records))) !== undefined) {
         this.state.apply(records);

@@ -22,6 +22,11 @@ export interface PartitionState {
   logs: LogRef[];
 }
 
+/** What readers are told of a damaged segment at the tail of a driver's records (the same words from every reader). */
+export function tornTailNote(stage: Stage, segment: { path: string; reason: string }): string {
+  return `skipped the journal segment ${stage.describe(segment.path)}: ${segment.reason}, the tail of a driver that stopped while writing it`;
+}
+
 /** A partition changed status: what `run.on('partition', …)` receives. */
 export interface PartitionEvent {
   partitionId: string;
@@ -101,7 +106,7 @@ export class RunState {
         const next = segments.slice(n + 1).find((later) => later.ok);
         if (next === undefined) return n;
         if (next.ok && next.header.run === run && next.header.epoch > this.epoch && next.records[0]?.t === 'start') {
-          this.note(`skipped the journal segment ${stage.describe(segment.path)}: ${segment.reason}, the tail of a driver that stopped while writing it`);
+          this.note(tornTailNote(stage, segment));
           continue;
         }
         damagedSegment(stage, segment);

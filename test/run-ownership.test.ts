@@ -1,0 +1,93 @@
+import { cp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DPF, DPFRun, LeaseLostError, PartitionStatus, RunInProgressError, RunStatus } from 'dpf';
+import { describe, expect, it } from 'vitest';
+import { exists, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
+import { journalFacts } from './support/journal-facts.js';
+
+/** A module that records every execution in `executions.log` (outside the stage) and takes `ms`. */
+async function countingModule(dir: string, ms: number): Promise<string> {
+  return writeModule(
+    dir,
+    `
+    fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
+    await new Promise((resolve) => setTimeout(resolve, ${ms}));
+    await context.uploadToStage({ attempt: context.attempt }, 'result.json');
+  `,
+    { prelude: `import fs from 'node:fs';` },
+  );
+}
+
+async function executions(dir: string): Promise<string[]> {
+  return (await readFile(join(dir, 'executions.log'), 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
+}
+
+async function inputFiles(dir: string, count: number): Promise<string> {
+  const input = join(dir, 'input');
+  await writeFiles(input, Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${String(i).padStart(2, '0')}.csv`, 'x\n1\n'])));
+  return input;
+}
+
+/** Every partition is DONE once in the journal, and its artifact is the DONE attempt's. */
+async function expectEachDoneOnce(stage: string, runId: string, partitions: number): Promise<void> {
+  const { doneRecords } = await journalFacts(stage, runId);
+  expect([...doneRecords.values()].filter((count) => count !== 1)).toEqual([]);
+  expect(doneRecords.size).toBe(partitions);
+  const details = await (await DPFRun.restoreFrom(runId, stage)).getPartitionDetails();
+  for (const partition of Object.values(details)) {
+    expect(partition.status).toBe(PartitionStatus.DONE);
+    expect(await partition.artifacts.get('result.json')).toEqual({ attempt: partition.attempts });
+  }
+}
+
+describe('one driver per run', () => {
+  it('lets exactly one of two resumes started at the same instant run an abandoned run (20 trials)', async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 12);
+    const stage = join(dir, 'stage');
+    const module = await countingModule(dir, 100);
+    // One abandoned run: its driver killed after a few partitions.
+    const driver = runNodeScript(`
+      import { DPF } from 'dpf';
+      const run = await new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)} })
+        .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'abandoned', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
+      await run.wait();
+    `);
+    await waitFor(async () => (await exists(join(stage, 'abandoned/_dpf/run.json'))) && (await (await DPFRun.restoreFrom('abandoned', stage)).getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
+    driver.kill('SIGKILL');
+    await driver.done;
+    const doneBefore = (await (await DPFRun.restoreFrom('abandoned', stage)).getProgress()).DONE.length;
+
+    for (let trial = 0; trial < 20; trial++) {
+      const copy = join(dir, `stage-${trial}`);
+      await cp(stage, copy, { recursive: true });
+      const before = (await executions(dir)).length;
+      const resume = () =>
+        new DPF(module, { stage: copy }).runFromStage({ stageLocation: input, runId: 'abandoned', filePattern: '*.csv', onExistingArtifacts: 'resume' });
+      const [first, second] = await Promise.allSettled([resume(), resume()]);
+      const winners = [first, second].filter((result): result is PromiseFulfilledResult<DPFRun> => result.status === 'fulfilled');
+      const losers = [first, second].filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+      expect(winners, `trial ${trial}: ${losers.map((loser) => String(loser.reason)).join("; ")}`).toHaveLength(1);
+      expect(losers[0]!.reason).toBeInstanceOf(RunInProgressError);
+      expect(await winners[0]!.value.wait()).toBe(RunStatus.SUCCESS);
+      await expectEachDoneOnce(copy, 'abandoned', 12);
+      // The winner ran what was not DONE, each once (12 - doneBefore, and the killed driver's running one among them).
+      expect((await executions(dir)).length - before, `trial ${trial}`).toBe(12 - doneBefore);
+      await rm(copy, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('stops a driver whose lease was deleted; the resume that took the run over finishes it, each partition DONE once', async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 30);
+    const stage = join(dir, 'stage');
+    const module = await countingModule(dir, 60);
+    const first = await new DPF(module, { stage }).runFromStage({ stageLocation: input, runId: 'taken', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
+    await waitFor(async () => (await first.getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
+    await rm(join(stage, 'taken/_dpf/lease.json'));
+    const second = await new DPF(module, { stage }).runFromStage({ stageLocation: input, runId: 'taken', filePattern: '*.csv', onExistingArtifacts: 'resume' });
+    await expect(first.wait()).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await second.wait()).toBe(RunStatus.SUCCESS);
+    await expectEachDoneOnce(stage, 'taken', 30);
+  }, 60_000);
+});
