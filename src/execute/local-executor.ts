@@ -388,7 +388,10 @@ export class LocalExecutor {
       // The partition stays in flight (remaining) until its log is written and its fate recorded.
       void this.endDeadAttempt(running, error, startedAt, now, slot.timedOut);
     }
-    if (!slot.ready && ++this.deathsBeforeReady >= MAX_DEATHS_BEFORE_READY) {
+    // A worker killed from outside (SIGKILL, SIGTERM) says nothing about the module; one that
+    // exits or crashes by itself while loading it does.
+    const killedFromOutside = exit.signal === 'SIGKILL' || exit.signal === 'SIGTERM' || exit.signal === 'SIGINT';
+    if (!slot.ready && !killedFromOutside && ++this.deathsBeforeReady >= MAX_DEATHS_BEFORE_READY) {
       return this.failEverything(serializeError(new WorkerCrashError(`workers die while loading the partition module: ${describeExit(exit)}`)));
     }
     if (this.stopping === undefined && this.remaining > 0) {

@@ -69,16 +69,19 @@ export async function startRun(request: RunRequest): Promise<DPFRun> {
   const { stage, runId } = request;
   const layout = new RunLayout(runId);
   if (!(await runExists(stage, layout))) return createRun(request, layout, 1);
-  await checkRunCanStart(stage, runId, request.onExistingArtifacts);
-  const spec = await readRunSpec(stage, layout).catch((error: unknown) => {
-    // A damaged run can still be overwritten.
-    if (request.onExistingArtifacts === 'overwrite' && !(error instanceof StageError)) return undefined;
-    throw error;
-  });
+  const unpublished = await isUnpublished(stage, layout);
+  if (!unpublished) await checkRunCanStart(stage, runId, request.onExistingArtifacts);
+  const spec = unpublished
+    ? undefined
+    : await readRunSpec(stage, layout).catch((error: unknown) => {
+        // A damaged run can still be overwritten.
+        if (request.onExistingArtifacts === 'overwrite' && !(error instanceof StageError)) return undefined;
+        throw error;
+      });
   const lease = await RunLease.take(stage, layout);
   if (!(lease instanceof RunLease)) throw inProgress(runId, lease);
   try {
-    if (request.onExistingArtifacts === 'resume') {
+    if (request.onExistingArtifacts === 'resume' && !unpublished) {
       if (spec === undefined) {
         throw new RunExistsError(
           `${stage.describe(runId)} exists but is not a dpf run, so there is nothing to resume; use another runId, or 'overwrite' to replace the folder`,
@@ -86,8 +89,9 @@ export async function startRun(request: RunRequest): Promise<DPFRun> {
       }
       return await resumeRun(request, layout, spec, lease);
     }
-    // Overwrite: the spec goes first, so readers see no run at once; epochs keep rising, so a
-    // replaced driver of the old run can write nothing the new one would read.
+    // Overwrite (or a run whose creation was cut short before it was published): the spec goes
+    // first, so readers see no run at once; epochs keep rising, so a replaced driver of the old
+    // run can write nothing the new one would read.
     await stage.delete(layout.spec);
     await stage.deletePrefix(`${layout.root}/`);
     return await createRun(request, layout, lease.epoch + 1);
@@ -319,6 +323,16 @@ function ownerOf(relative: string, byFolder: ReadonlyMap<string, number>): numbe
     if (owner !== undefined) return owner;
   }
   return undefined;
+}
+
+/**
+ * A run whose creation stopped before its spec was published (its driver died while creating it):
+ * only dpf's own state is there. It is no run yet, so any start replaces it.
+ */
+async function isUnpublished(stage: Stage, layout: RunLayout): Promise<boolean> {
+  if ((await stage.head(layout.spec)) !== undefined) return false;
+  const entries = await stage.list(`${layout.root}/`);
+  return entries.length > 0 && entries.every((entry) => entry.path.startsWith(`${layout.stateFolder}/`));
 }
 
 async function runExists(stage: Stage, layout: RunLayout): Promise<boolean> {

@@ -1,0 +1,114 @@
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DPFRun, PartitionStatus, RunStatus } from 'dpf';
+import { describe, expect, it } from 'vitest';
+import { exists, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from '../helpers.js';
+import { journalFacts } from '../support/journal-facts.js';
+
+/** Partitions that take `ms` each and record every execution outside the stage. */
+async function setUp(count: number, ms: number) {
+  const dir = await tempDir();
+  const input = join(dir, 'input');
+  await writeFiles(input, Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${String(i).padStart(3, '0')}.csv`, 'x\n1\n'])));
+  const module = await writeModule(
+    dir,
+    `
+    fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
+    await new Promise((resolve) => setTimeout(resolve, ${ms}));
+    await context.uploadToStage({ attempt: context.attempt }, 'result.json');
+  `,
+    { prelude: `import fs from 'node:fs';` },
+  );
+  return { dir, input, module, stage: join(dir, 'stage') };
+}
+
+function driver(module: string, stage: string, input: string, resume: boolean, cpus = 1) {
+  return runNodeScript(`
+    import { DPF } from 'dpf';
+    try {
+      const run = await new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)} })
+        .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'owned', filePattern: '*.csv', onExistingArtifacts: ${resume ? "'resume'" : "'error'"}, executionOptions: { availableCpus: ${cpus} } });
+      console.log('STARTED');
+      console.log('STATUS ' + await run.wait());
+    } catch (error) {
+      console.log('ERROR ' + error.name + ': ' + error.message);
+    }
+  `);
+}
+
+async function expectEachDoneOnce(stage: string, partitions: number): Promise<void> {
+  const { doneRecords } = await journalFacts(stage, 'owned');
+  expect(doneRecords.size).toBe(partitions);
+  expect([...doneRecords.entries()].filter(([, count]) => count !== 1)).toEqual([]);
+  for (const details of Object.values(await (await DPFRun.restoreFrom('owned', stage)).getPartitionDetails())) {
+    expect(details.status).toBe(PartitionStatus.DONE);
+    // The artifact the API returns is the DONE attempt's, not a replaced driver's.
+    expect(await details.artifacts.get('result.json')).toEqual({ attempt: details.attempts });
+  }
+}
+
+describe('a paused driver', () => {
+  it('paused past its lease, replaced by a resume, then continued: it stops and commits nothing; each partition DONE once', async () => {
+    const { input, module, stage } = await setUp(300, 40);
+    const first = driver(module, stage, input, false, 2);
+    await waitFor(async () => (await exists(join(stage, 'owned/_dpf/run.json'))) && (await (await DPFRun.restoreFrom('owned', stage)).getProgress()).DONE.length >= 20, 30_000, '20 partitions done');
+    first.kill('SIGSTOP');
+    try {
+      // A waiter is told the driver stopped once its lease is stale, and that resuming is safe.
+      await expect((await DPFRun.restoreFrom('owned', stage)).wait()).rejects.toThrow(/has not renewed its lease for 15 s.*resume it.*should the old driver still be alive, it stops/);
+      const second = driver(module, stage, input, true, 2);
+      const lease = join(stage, 'owned/_dpf/lease.json');
+      await waitFor(async () => (await readFile(lease, 'utf8').catch(() => '')).includes(`"pid":${second.pid}`), 30_000, 'the resume to take the run');
+      first.kill('SIGCONT');
+      const [old, resumed] = await Promise.all([first.done, second.done]);
+      expect(old.stdout).toMatch(/ERROR LeaseLostError: The driver of run "owned" (lost the run|could not renew its lease)/);
+      expect(resumed.stdout, resumed.stderr).toContain('STATUS SUCCESS');
+    } finally {
+      first.kill('SIGCONT');
+    }
+    await expectEachDoneOnce(stage, 300);
+  });
+});
+
+describe('two resumes in two processes at the same instant', () => {
+  it('exactly one runs the abandoned run (20 trials)', async () => {
+    const { dir, input, module, stage } = await setUp(12, 80);
+    const first = driver(module, stage, input, false);
+    await waitFor(async () => (await exists(join(stage, 'owned/_dpf/run.json'))) && (await (await DPFRun.restoreFrom('owned', stage)).getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
+    first.kill('SIGKILL');
+    await first.done;
+    for (let trial = 0; trial < 20; trial++) {
+      const copy = join(dir, `stage-${trial}`);
+      await cp(stage, copy, { recursive: true });
+      // Both wait for the same barrier file, then resume.
+      const barrier = join(dir, `go-${trial}`);
+      let ready = 0;
+      let allReady: () => void = () => undefined;
+      const bothReady = new Promise<void>((resolve) => (allReady = resolve));
+      const racer = () =>
+        runNodeScript(`
+          import fs from 'node:fs';
+          import { DPF } from 'dpf';
+          const dpf = new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(copy)} });
+          console.log('READY');
+          while (!fs.existsSync(${JSON.stringify(barrier)})) await new Promise((resolve) => setTimeout(resolve, 1));
+          try {
+            const run = await dpf.runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'owned', filePattern: '*.csv', onExistingArtifacts: 'resume' });
+            console.log('STATUS ' + await run.wait());
+          } catch (error) {
+            console.log('ERROR ' + error.name);
+          }
+        `, { onStdout: (text) => text.includes('READY') && ++ready === 2 && allReady() });
+      const racers = [racer(), racer()];
+      await bothReady;
+      await writeFile(barrier, 'go');
+      const results = await Promise.all(racers.map((one) => one.done));
+      const outputs = results.map((result) => result.stdout).sort();
+      expect(outputs.filter((out) => out.includes('STATUS SUCCESS')), `trial ${trial}: ${outputs.join(' | ')}`).toHaveLength(1);
+      expect(outputs.filter((out) => out.includes('ERROR RunInProgressError')), `trial ${trial}: ${outputs.join(' | ')}`).toHaveLength(1);
+      await expectEachDoneOnce(copy, 12);
+      expect((await DPFRun.restoreFrom('owned', copy)).status).toBe(RunStatus.SUCCESS);
+      await rm(copy, { recursive: true, force: true });
+    }
+  });
+});
