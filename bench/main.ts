@@ -7,6 +7,7 @@
  *   npm run bench -- --only W1,O1       some of them
  *   npm run bench -- --runs 3           fewer runs
  *   npm run bench -- --smoke            tiny sizes: checks the benchmark works, figures mean nothing
+ *   npm run bench -- --only W1S3,T1S3   W1 and T1 with the stage on S3 (a local S3-compatible server)
  */
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -15,11 +16,12 @@ import { seconds } from './harness.js';
 import { m1 } from './workloads/m1-memory.js';
 import { o1 } from './workloads/o1-overhead.js';
 import { s1 } from './workloads/s1-scaling.js';
+import { s3Server, stopS3Server, t1s3, w1s3 } from './workloads/s3-stage.js';
 import { t1 } from './workloads/t1-small-files.js';
 import { w1 } from './workloads/w1-mean-per-key.js';
 import { w2 } from './workloads/w2-flights-regression.js';
 
-const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1 };
+const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3 };
 
 const { values } = parseArgs({
   options: { only: { type: 'string' }, runs: { type: 'string' }, smoke: { type: 'boolean', default: false } },
@@ -30,6 +32,8 @@ if (unknown.length > 0) throw new Error(`unknown workload(s) ${unknown.join(', '
 const options: BenchOptions = { runs: Number(values.runs ?? (values.smoke ? 1 : 5)), smoke: values.smoke };
 
 console.log(`dpf bench — ${options.smoke ? 'SMOKE sizes, ' : ''}median of ${options.runs} run(s) after a warm-up; ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}\n`);
+// The S3 server, and the AWS environment that points at it, come before any worker thread starts.
+if (only.some((id) => id.endsWith('S3'))) await s3Server();
 const results: Result[] = [];
 for (const id of only) {
   const started = performance.now();
@@ -48,3 +52,4 @@ for (const result of results) {
 }
 const notes = results.flatMap((result) => result.notes.map((note) => `- ${result.id}: ${note}`));
 if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
+await stopS3Server();

@@ -12,7 +12,7 @@ import { type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Result, se
  */
 export async function t1(options: BenchOptions): Promise<Result> {
   const files = options.smoke ? 50 : 2_000;
-  const folder = await dataset(files);
+  const folder = await t1Dataset(files);
   const stage = await freshDir('stage-t1');
   const dpf = new DPF(join(FUNCTIONS, 'file-sum.mjs'), { stage });
   const dpfTimes = await time(options.runs, async (run) => {
@@ -50,7 +50,8 @@ export async function t1(options: BenchOptions): Promise<Result> {
   };
 }
 
-async function dataset(files: number): Promise<string> {
+/** The T1 folder of Parquet files (generated once, deterministic). */
+export async function t1Dataset(files: number): Promise<string> {
   const folder = join(WORK, 'data', `t1-${files}`);
   if (!existsSync(join(folder, `part-${String(files - 1).padStart(5, '0')}.parquet`))) {
     await mkdir(folder, { recursive: true });

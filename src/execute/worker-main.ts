@@ -23,8 +23,13 @@ import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnv
 import { loadPartitionFunction } from './partition-module.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
 
-/** Outcomes are sent together unless this long has passed since the last report. */
-const REPORT_INTERVAL_MS = 50;
+/**
+ * Outcomes are sent together unless this long has passed since the last report: each report
+ * costs a pack write, a request of its own on an object store, so reports to a remote stage
+ * wait longer (a DONE is visible a little later, and a crash loses at most this much work).
+ */
+const REPORT_INTERVAL_MS = { local: 50, remote: 250 };
+let reportInterval = REPORT_INTERVAL_MS.local;
 
 interface Channel {
   /** Sends a message; resolves once it has left this worker (a child process's IPC write is asynchronous). */
@@ -57,6 +62,8 @@ const postgresPools = new Map<string, SessionProvider>();
 let tokenPrefix = '';
 /** Where the log of an attempt whose worker is dying is written, for the driver to pick up. */
 let spool = '';
+/** Batches the driver sent that have not started yet. */
+let batchesWaiting = 0;
 /** The run's partition list, read from the stage once per run. */
 let partitions: Promise<PlannedPartition[]> | undefined;
 /** See WorkerSetup.running; undefined in a child process, which reports every outcome at once. */
@@ -77,10 +84,14 @@ if (channel === undefined) {
         break;
       case 'run':
         abortReason = undefined;
+        batchesWaiting++;
         // A batch that cannot even be read (the run's partition list is gone) ends the worker's
         // usefulness for the run: the driver hears it as a setup failure, not silence.
         queue = queue
-          .then(async () => runBatch(driver, await descriptors(message.tasks)))
+          .then(async () => {
+            batchesWaiting--;
+            await runBatch(driver, await descriptors(message.tasks));
+          })
           .catch((error: unknown) => void driver.send({ type: 'setup-failed', error: serializeError(error) }));
         break;
       case 'session-result':
@@ -125,6 +136,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
       scratch: join(setup.scratch, 'attempts'),
     });
     tokenPrefix = setup.tokenPrefix;
+    reportInterval = stage.local ? REPORT_INTERVAL_MS.local : REPORT_INTERVAL_MS.remote;
     spool = join(setup.scratch, 'spool');
     partitions = readPartitions(stage, layout, setup.partitionList);
     // Read when the first batch comes; a failure then reaches the driver, never as an unhandled rejection.
@@ -174,20 +186,23 @@ async function sessionProvider(driver: Channel, target: SessionTarget): Promise<
  * never ahead of its artifacts. The next batch starts without waiting for the pack write.
  */
 let reporting: Promise<void> = Promise.resolve();
+/** Outcomes not reported yet (of this batch, or of the last one when the next was waiting). */
+let pending: AttemptResult[] = [];
+let lastReport = Date.now();
+let reportTimer: NodeJS.Timeout | undefined;
+
+/** Reports the pending outcomes (after packing their bytes), in order with every earlier report. */
+function report(driver: Channel, batchDone: boolean): Promise<void> {
+  if (reportTimer !== undefined) clearTimeout(reportTimer);
+  reportTimer = undefined;
+  const results = pending;
+  pending = [];
+  lastReport = Date.now();
+  reporting = reporting.then(async () => driver.send({ type: 'results', outcomes: await packed(results), batchDone }));
+  return reporting;
+}
 
 async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {
-  let pending: AttemptResult[] = [];
-  let lastReport = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const report = (batchDone: boolean): Promise<void> => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    const results = pending;
-    pending = [];
-    lastReport = Date.now();
-    reporting = reporting.then(async () => driver.send({ type: 'results', outcomes: await packed(results), batchDone }));
-    return reporting;
-  };
   for (const task of tasks) {
     if (abortReason !== undefined || environment === undefined) {
       const now = Date.now();
@@ -204,15 +219,18 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
     current = undefined;
     pending.push(result);
     // Failures go out at once (retries and fail-fast depend on them); successes of quick
-    // partitions travel together, at most REPORT_INTERVAL_MS late — in threads, where the driver
+    // partitions travel together, at most reportInterval late — in threads, where the driver
     // can see which task is running; a child process reports each one at once.
     // A child process waits until the outcome has left: a process.exit in the next task must not
     // swallow it, or the driver would blame the wrong partition.
-    if (running === undefined) await report(false);
-    else if (result.outcome.status !== 'DONE' || Date.now() - lastReport >= REPORT_INTERVAL_MS) void report(false);
-    else timer ??= setTimeout(() => void report(false), REPORT_INTERVAL_MS - (Date.now() - lastReport));
+    if (running === undefined) await report(driver, false);
+    else if (result.outcome.status !== 'DONE' || Date.now() - lastReport >= reportInterval) void report(driver, false);
+    else reportTimer ??= setTimeout(() => void report(driver, false), reportInterval - (Date.now() - lastReport));
   }
-  void report(true);
+  // The driver hears at once that the batch is over (it sends the next). Its successes go now
+  // when no batch is waiting; otherwise with the next timed report, in the same pack.
+  if (batchesWaiting === 0 || pending.some((result) => result.outcome.status !== 'DONE')) void report(driver, true);
+  else reporting = reporting.then(() => driver.send({ type: 'results', outcomes: [], batchDone: true }));
 }
 
 /**

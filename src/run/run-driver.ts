@@ -16,6 +16,11 @@ import type { RunState } from './run-state.js';
 
 /** How often the driver looks for a cancel request written by another process. */
 const CANCEL_POLL_MS = 500;
+/**
+ * Records wait at most this long before their journal segment is written: a segment is one
+ * request on an object store, so a remote stage gathers more records per segment.
+ */
+const JOURNAL_INTERVAL_MS = { local: 50, remote: 250 };
 /** The driver writes a checkpoint of the run's state after every this many journal segments. */
 const CHECKPOINT_EVERY = 500;
 
@@ -75,6 +80,7 @@ export class RunDriver {
         onFailed: (error) => this.fail(error),
         assertOwner: () => lease.assertHeld(),
       },
+      stage.local ? JOURNAL_INTERVAL_MS.local : JOURNAL_INTERVAL_MS.remote,
     );
     const previousAttempts = (index: number): number => this.state.partitions[index]?.attempts ?? 0;
     this.executor = new LocalExecutor(

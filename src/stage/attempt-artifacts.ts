@@ -35,6 +35,8 @@ export class AttemptArtifacts {
   private stored: string[] = [];
   private closed = false;
   private readonly scratch: string;
+  /** Whether the attempt wrote to its scratch folder (most tiny partitions never do). */
+  private usedScratch = false;
 
   constructor(
     private readonly stage: Stage,
@@ -61,6 +63,7 @@ export class AttemptArtifacts {
       return;
     }
     await mkdir(this.scratch, { recursive: true });
+    this.usedScratch = true;
     const local = join(this.scratch, name);
     if (writeFunction !== undefined) await writeFunction(value, local);
     else if (bytes !== undefined) await writeFile(local, bytes);
@@ -82,6 +85,7 @@ export class AttemptArtifacts {
   async store(): Promise<ArtifactRef[]> {
     this.closed = true;
     const refs: ArtifactRef[] = [];
+    if (this.files.size === 0) return refs;
     for (const [name, local] of this.files) {
       const length = (await stat(local)).size;
       let key = this.layout.artifact(this.folder, name);
@@ -137,7 +141,7 @@ export class AttemptArtifacts {
     this.closed = true;
     this.packed.clear();
     this.files.clear();
-    await rm(this.scratch, { recursive: true, force: true });
+    if (this.usedScratch) await rm(this.scratch, { recursive: true, force: true });
   }
 
   private async plainObject(path: string): Promise<ArtifactRef> {

@@ -181,6 +181,7 @@ server.middleware.unshift(async (ctx, next) => {
   const { bucket, key } = target(ctx);
   const kind = kindOf(ctx, key);
   stats[kind]++;
+  if (process.env.DPF_S3_TRACE) process.stderr.write(`${kind} ${key}\n`);
   if (faults.delayRate > 0 && random() < faults.delayRate) await new Promise((resolve) => setTimeout(resolve, random() * faults.delayMs));
   const fail = faults.rate > 0 && bucket !== '' && random() < faults.rate;
   const failAfter = fail && random() < faults.after;
