@@ -57,7 +57,7 @@ for (const model of models.toArray().map((row) => row.toJSON())) {
   }
 }
 console.log(`\nAll ${models.numRows} models agree with DuckDB's avg and regr_slope (largest relative difference ${worstDifference.toExponential(1)}).`);
-console.log(`Stage:     ${join(stage, run.runId)} (each airport's model.json, packed; its partition.log)`);
+console.log(`Stage:     ${join(stage, run.runId)} (each airport's model.json and log, packed in _dpf/packs/; npm run dpf -- logs shows a log)`);
 console.log(`Inspect:   npm run dpf -- status ${run.runId} --stage ${stage}`);
 console.log(`           npm run dpf -- artifacts ${run.runId} ATL model.json --stage ${stage}`);
 if (status !== 'SUCCESS' || worstDifference > 1e-9) process.exitCode = 1;

@@ -2,30 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, PartitionStatus, RunExistsError, RunInProgressError, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
+import { countingModule, executions, inputFiles } from './support/counting-run.js';
 import { exists, listFiles, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
 
-/** A module that records every execution in `executions.log` (outside the stage) and takes `ms`. */
-async function countingModule(dir: string, ms: number): Promise<string> {
-  return writeModule(
-    dir,
-    `
-    fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
-    await new Promise((resolve) => setTimeout(resolve, ${ms}));
-    await context.uploadToStage({ attempt: context.attempt }, 'result.json');
-  `,
-    { prelude: `import fs from 'node:fs';` },
-  );
-}
-
-async function executions(dir: string): Promise<string[]> {
-  return (await readFile(join(dir, 'executions.log'), 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
-}
-
-async function inputFiles(dir: string, count: number): Promise<string> {
-  const input = join(dir, 'input');
-  await writeFiles(input, Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${String(i).padStart(2, '0')}.csv`, 'x\n1\n'])));
-  return input;
-}
 
 describe('resume after the driver was killed', () => {
   it('keeps the partitions that were DONE and runs the rest', async () => {

@@ -1,32 +1,10 @@
-import { cp, readFile, rm } from 'node:fs/promises';
+import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, LeaseLostError, PartitionStatus, RunInProgressError, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { exists, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
+import { countingModule, executions, inputFiles } from './support/counting-run.js';
+import { exists, runNodeScript, tempDir, waitFor } from './helpers.js';
 import { journalFacts } from './support/journal-facts.js';
-
-/** A module that records every execution in `executions.log` (outside the stage) and takes `ms`. */
-async function countingModule(dir: string, ms: number): Promise<string> {
-  return writeModule(
-    dir,
-    `
-    fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
-    await new Promise((resolve) => setTimeout(resolve, ${ms}));
-    await context.uploadToStage({ attempt: context.attempt }, 'result.json');
-  `,
-    { prelude: `import fs from 'node:fs';` },
-  );
-}
-
-async function executions(dir: string): Promise<string[]> {
-  return (await readFile(join(dir, 'executions.log'), 'utf8').catch(() => '')).split('\n').filter((line) => line !== '');
-}
-
-async function inputFiles(dir: string, count: number): Promise<string> {
-  const input = join(dir, 'input');
-  await writeFiles(input, Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${String(i).padStart(2, '0')}.csv`, 'x\n1\n'])));
-  return input;
-}
 
 /** Every partition is DONE once in the journal, and its artifact is the DONE attempt's. */
 async function expectEachDoneOnce(stage: string, runId: string, partitions: number): Promise<void> {

@@ -188,6 +188,11 @@ describe('a stage on S3', () => {
         expect(await partition.artifacts.get('stats.json')).toMatchObject({ attempt: partition.attempts });
       }
       expect(((await details['k30']!.artifacts.get('big.txt')) as string).length).toBe(70_000);
+      // Stage mode too, its input read from the failing store.
+      const files = await new DPF(await writeModule(dir, PROCESS, { name: 'files.mjs' }), { stage: at }).runFromStage({ stageLocation: 's3://dpf-input/files/', runId: 'faulty-files', filePattern: '**/*.csv' });
+      expect(await files.wait()).toBe(RunStatus.SUCCESS);
+      const rows = await files.query('SELECT count(*)::INT AS n FROM t', { t: 'rows.parquet' });
+      expect(rows.toArray().map((row) => row.toJSON())).toEqual([{ n: 12 }]);
       expect((await server.stats()).faults).toBeGreaterThan(0);
     } finally {
       await server.setFaults({});

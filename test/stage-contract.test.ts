@@ -34,7 +34,8 @@ const implementations: Array<[string, () => Promise<Stage>]> = [
     async () => {
       const bucket = `contract-${++buckets}`;
       await server.createBucket(bucket);
-      return new S3Stage({ bucket, prefix: 'some/prefix' }, client);
+      // Files over 6 MiB go in parts here, so the tests reach the multipart path with small files.
+      return new S3Stage({ bucket, prefix: 'some/prefix' }, client, 6 * 1024 * 1024);
     },
   ],
 ];
@@ -134,6 +135,22 @@ describe.each(implementations)('the stage contract on %s', (_, open) => {
     await copy.release();
     // The caller's file is left as it was.
     expect(Buffer.compare(await readFile(source), bytes)).toBe(0);
+  });
+
+  it('puts a file bigger than one conditional write (in parts on S3), and refuses it to create', async () => {
+    const stage = await open();
+    const source = join(await tempDir('big-'), 'big.bin');
+    const bytes = Buffer.alloc(13 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i += 4096) bytes[i] = (i / 4096) % 251;
+    await writeFile(source, bytes);
+    await stage.put('big/file.bin', { file: source });
+    expect((await stage.head('big/file.bin'))?.size).toBe(bytes.length);
+    expect(Buffer.compare((await stage.get('big/file.bin'))!.bytes, bytes)).toBe(0);
+    if (bytes.length > stage.largestConditionalFile) {
+      await expect(stage.create('big/other.bin', { file: source })).rejects.toThrow(/larger than .* the most a conditional write sends; store it with put/);
+    } else {
+      expect(await stage.create('big/other.bin', { file: source })).toEqual(expect.any(String));
+    }
   });
 
   it('lets exactly one of many simultaneous creators of a key win', async () => {

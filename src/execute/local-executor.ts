@@ -5,7 +5,7 @@ import { gpuSliceFor, localWorkerCount, type ResolvedExecutionOptions } from '..
 import type { PlannedPartition } from '../model/partition.js';
 import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
 import type { ModuleReference } from '../model/run-spec.js';
-import { attemptToken } from '../plan/partition.js';
+import { attemptToken } from '../model/journal.js';
 import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
@@ -49,7 +49,9 @@ export interface ExecutionPlan {
 export interface AttemptReport {
   status: PartitionStatus;
   attempt: number;
-  /** The attempt's token; absent for a partition that ends without an attempt (cancelled while queued). */
+  /** The attempt's dispatch number (its token is the driver's lease token and it); absent for a partition that ends without an attempt. */
+  dispatch?: number;
+  /** An adopted attempt's whole token (another driver's). */
   token?: string;
   startedAt: number;
   finishedAt: number;
@@ -63,7 +65,7 @@ export interface AttemptReport {
 /** Where the executor reports partition transitions (the run's journal). */
 export interface ExecutionReporter {
   /** A batch of partitions went to a worker. */
-  running(indices: number[], attempts: number[], tokens: string[], at: number): void;
+  running(indices: number[], attempts: number[], dispatches: number[], at: number): void;
   /** The attempt failed and the partition will be tried again: it is PENDING. */
   retrying(index: number, report: AttemptReport): void;
   finished(index: number, report: AttemptReport): void;
@@ -84,11 +86,11 @@ const BATCHES_IN_FLIGHT = 2;
 /** Workers that die this many times in a row before they are ready mean the module cannot run in a worker. */
 const MAX_DEATHS_BEFORE_READY = 3;
 
-/** A task sent to a worker: which partition, which attempt, its token. */
+/** A task sent to a worker: which partition, which attempt, its dispatch number. */
 interface InFlightTask {
   index: number;
   attempt: number;
-  token: string;
+  dispatch: number;
 }
 
 interface Slot {
@@ -241,9 +243,9 @@ export class LocalExecutor {
       }
       case 'results':
         for (const outcome of message.outcomes) {
-          slot.inFlight.shift();
+          const task = slot.inFlight.shift()!;
           if (outcome.orphaned === true) slot.reusable = false;
-          this.onOutcome(outcome);
+          this.onOutcome(outcome, task.dispatch);
         }
         if (message.batchDone) {
           slot.batches--;
@@ -272,34 +274,34 @@ export class LocalExecutor {
 
   private send(slot: Slot, indices: number[]): void {
     const now = Date.now();
-    const attempts: number[] = [];
-    const tokens: string[] = [];
+    const attempts: number[] = new Array(indices.length);
+    const dispatches: number[] = new Array(indices.length);
     const message = new Int32Array(indices.length * 3);
-    indices.forEach((index, i) => {
+    for (let i = 0; i < indices.length; i++) {
+      const index = indices[i]!;
       const attempt = (this.attempts.get(index) ?? this.plan.previousAttempts(index)) + 1;
       const dispatch = this.dispatches++;
-      const token = attemptToken(this.plan.tokenPrefix, dispatch);
       this.attempts.set(index, attempt);
       this.attemptsNow.set(index, (this.attemptsNow.get(index) ?? 0) + 1);
-      attempts.push(attempt);
-      tokens.push(token);
+      attempts[i] = attempt;
+      dispatches[i] = dispatch;
       message[i * 3] = index;
       message[i * 3 + 1] = attempt;
       message[i * 3 + 2] = dispatch;
-      slot.inFlight.push({ index, attempt, token });
-    });
-    this.reporter.running(indices, attempts, tokens, now);
+      slot.inFlight.push({ index, attempt, dispatch });
+    }
+    this.reporter.running(indices, attempts, dispatches, now);
     if (slot.inFlight.length === indices.length) slot.lastActivity = now;
     slot.batches++;
     slot.handle.send({ type: 'run', tasks: message });
   }
 
-  private onOutcome(outcome: TaskOutcome): void {
+  private onOutcome(outcome: TaskOutcome, dispatch: number): void {
     if (outcome.status === 'DONE') this.schedule.observe(outcome.index, outcome.finishedAt - outcome.startedAt);
     const report: AttemptReport = {
       status: PartitionStatus.DONE,
       attempt: outcome.attempt,
-      token: outcome.token,
+      ...(outcome.token !== undefined ? { token: outcome.token } : { dispatch }),
       startedAt: outcome.startedAt,
       finishedAt: outcome.finishedAt,
       ...(outcome.numRows !== undefined ? { numRows: outcome.numRows } : {}),
@@ -376,7 +378,7 @@ export class LocalExecutor {
     slot.batches = 0;
     for (const task of unstarted) this.returnUnstarted(task.index);
     if (running !== undefined) {
-      void this.plan.sessionHost?.rollback([running.token]);
+      void this.plan.sessionHost?.rollback([this.tokenOf(running)]);
       const now = Date.now();
       const startedAt = slot.lastActivity;
       const partition = this.plan.partitions[running.index]!;
@@ -410,7 +412,7 @@ export class LocalExecutor {
     const logs = await this.storeDeathLog(task, error, now).catch(() => []);
     if (this.finished) return;
     if (error === undefined) {
-      this.finishPartition(task.index, { status: PartitionStatus.CANCELLED, attempt: task.attempt, token: task.token, startedAt, finishedAt: now, logs });
+      this.finishPartition(task.index, { status: PartitionStatus.CANCELLED, attempt: task.attempt, dispatch: task.dispatch, startedAt, finishedAt: now, logs });
       return;
     }
     const committed = await this.committedAttempt(task.index);
@@ -430,7 +432,7 @@ export class LocalExecutor {
       return;
     }
     const status = timedOut ? PartitionStatus.FAILED : PartitionStatus.INTERNAL_ERROR;
-    this.failAttempt(task.index, { status, attempt: task.attempt, token: task.token, startedAt, finishedAt: now, error: serializeError(error), logs });
+    this.failAttempt(task.index, { status, attempt: task.attempt, dispatch: task.dispatch, startedAt, finishedAt: now, error: serializeError(error), logs });
   }
 
   /** The attempt of a partition the session database committed, if any (none without a session database). */
@@ -445,15 +447,20 @@ export class LocalExecutor {
   }
 
   private async storeDeathLog(task: InFlightTask, error: Error | undefined, now: number): Promise<LogRef[]> {
-    const spooled = join(this.plan.scratch, 'spool', `${task.token}.log`);
+    const token = this.tokenOf(task);
+    const spooled = join(this.plan.scratch, 'spool', `${token}.log`);
     const lastWords = await readFile(spooled, 'utf8').catch(() => '');
     await rm(spooled, { force: true });
     const text = lastWords + (error === undefined ? '' : `${new Date(now).toISOString()} [attempt ${task.attempt}] [dpf] ${error.message}\n`);
     if (text === '') return [];
     const folder = this.plan.partitions[task.index]!.folder;
-    const key = this.plan.layout.attemptFile(folder, task.token, PARTITION_LOG);
+    const key = this.plan.layout.attemptFile(folder, token, PARTITION_LOG);
     await this.plan.stage.put(key, text);
     return [{ attempt: task.attempt, key, length: Buffer.byteLength(text) }];
+  }
+
+  private tokenOf(task: InFlightTask): string {
+    return attemptToken(this.plan.tokenPrefix, task.dispatch);
   }
 
   private checkTimeouts(): void {

@@ -29,6 +29,11 @@ export class LogCapture {
     for (const line of lines) this.push(stream, line);
   }
 
+  /** Whether nothing at all was written. */
+  get empty(): boolean {
+    return this.lines.length === 0 && this.partial.stdout === '' && this.partial.stderr === '';
+  }
+
   /** The captured text, ending any unfinished line; empty when nothing was written. */
   text(): string {
     for (const stream of ['stdout', 'stderr'] as const) {

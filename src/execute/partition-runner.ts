@@ -3,6 +3,7 @@ import { InputReader } from '../data/input-segments.js';
 import { RowsConnector } from '../data/rows-connector.js';
 import type { TableConnector } from '../data/table-connector.js';
 import { PartitionTimeoutError, serializeError } from '../errors.js';
+import { attemptToken } from '../model/journal.js';
 import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
 import type { TaskDescriptor } from '../plan/partition.js';
 import { restoreKey } from '../plan/partition-keys.js';
@@ -71,19 +72,36 @@ export class PartitionAttempt {
   /** Made when the function first looks at `context.signal`: most never do, and it costs. */
   private controller: AbortController | undefined;
   private readonly capture: LogCapture;
-  private readonly artifacts: AttemptArtifacts;
-  private readonly session: AttemptSession;
+  /** Made when the function first uploads or downloads (a tiny partition's attempt costs less without). */
+  private uploads: AttemptArtifacts | undefined;
+  private transaction: AttemptSession | undefined;
   private stopped: { reason: StopReason; error: unknown } | undefined;
   private wake: (() => void) | undefined;
   private committingSession = false;
+  private tokenText: string | undefined;
 
   constructor(
     private readonly environment: RunnerEnvironment,
     readonly task: TaskDescriptor,
   ) {
     this.capture = new LogCapture(task.attempt);
-    this.artifacts = new AttemptArtifacts(environment.stage, environment.layout, task.folder, task.token, environment.scratch, environment.packArtifacts, environment.finder);
-    this.session = new AttemptSession(environment.sessions, task.token);
+  }
+
+  private get artifacts(): AttemptArtifacts {
+    const { environment, task } = this;
+    this.uploads ??= new AttemptArtifacts(environment.stage, environment.layout, task.folder, this.token, environment.scratch, environment.packArtifacts, environment.finder);
+    return this.uploads;
+  }
+
+  private get session(): AttemptSession {
+    this.transaction ??= new AttemptSession(this.environment.sessions, this.token);
+    return this.transaction;
+  }
+
+  /** The attempt's token (see TaskDescriptor.owner), made when first needed. */
+  get token(): string {
+    this.tokenText ??= attemptToken(this.task.owner, this.task.dispatch);
+    return this.tokenText;
   }
 
   get logCapture(): LogCapture {
@@ -124,7 +142,7 @@ export class PartitionAttempt {
       if (timer !== undefined) clearTimeout(timer);
       endCapture();
     }
-    const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, token: this.task.token, status: 'DONE', startedAt, finishedAt: 0 };
+    const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, status: 'DONE', startedAt, finishedAt: 0 };
     const rows = connector.rowsRead;
     if (rows !== undefined) outcome.numRows = rows;
     let packed: PackItem[] = [];
@@ -136,10 +154,10 @@ export class PartitionAttempt {
       }
     }
     if (error !== undefined) {
-      await this.session.rollback().catch(() => undefined);
+      await this.transaction?.rollback().catch(() => undefined);
       // Files it stored must not keep their names from the next attempt — unless a session commit
       // was under way, which may have committed a ledger entry that refers to them.
-      if (!this.committingSession) await this.artifacts.unstore();
+      if (!this.committingSession) await this.uploads?.unstore();
       outcome.status = this.stopped?.reason === 'cancel' || this.stopped?.reason === 'fail-fast' ? 'CANCELLED' : 'FAILED';
       outcome.error = serializeError(error);
       delete outcome.artifacts;
@@ -147,12 +165,12 @@ export class PartitionAttempt {
       this.capture.write('log', `${outcome.status === 'CANCELLED' ? 'cancelled' : 'failed'}: ${describeError(error)}`);
       packed = [];
     }
-    await this.artifacts.discard();
-    await connector.dispose();
+    if (this.uploads !== undefined) await this.uploads.discard();
+    if (connector instanceof FileConnector) await connector.dispose();
     if (this.stopped !== undefined) outcome.orphaned = true;
     outcome.finishedAt = Date.now();
     // Logs of attempts that ended here ride in the worker's next pack (a large one is its own object).
-    if (outcome.logs === undefined) {
+    if (outcome.logs === undefined && !this.capture.empty) {
       const log = Buffer.from(this.capture.text());
       if (log.byteLength > PACK_LIMIT_BYTES) {
         const ref = await this.storeLog(log).catch(() => undefined);
@@ -170,9 +188,10 @@ export class PartitionAttempt {
    * committed first is adopted instead. Returns what is left for the worker's pack.
    */
   private async commit(outcome: TaskOutcome): Promise<PackItem[]> {
+    if (this.uploads === undefined && this.transaction?.opened !== true) return [];
     outcome.artifacts = await this.artifacts.store();
     const small = this.artifacts.takePacked().map(({ name, bytes }) => ({ name, bytes }) as PackItem);
-    if (!this.session.opened) return small;
+    if (this.transaction?.opened !== true) return small;
     const log = Buffer.from(this.capture.text());
     const items = log.byteLength > 0 && log.byteLength <= PACK_LIMIT_BYTES ? [...small, { name: undefined, bytes: log }] : small;
     const refs = await this.environment.packs.write(items.map((item) => item.bytes));
@@ -185,7 +204,7 @@ export class PartitionAttempt {
     outcome.logs = logs;
     const entry: CommittedAttempt = {
       attempt: this.task.attempt,
-      token: this.task.token,
+      token: this.token,
       artifacts: outcome.artifacts,
       logs,
       startedAt: outcome.startedAt,
@@ -193,7 +212,7 @@ export class PartitionAttempt {
       ...(outcome.numRows !== undefined ? { numRows: outcome.numRows } : {}),
     };
     this.committingSession = true;
-    const result = await this.session.commit({ runUid: this.environment.runUid, epoch: this.environment.epoch, partition: this.task.index, partitionId: this.task.id, entry });
+    const result = await this.transaction.commit({ runUid: this.environment.runUid, epoch: this.environment.epoch, partition: this.task.index, partitionId: this.task.id, entry });
     if (result !== undefined && 'adopted' in result) {
       const adopted = result.adopted;
       outcome.adopted = true;
@@ -206,7 +225,7 @@ export class PartitionAttempt {
   }
 
   private async storeLog(log: Buffer): Promise<LogRef> {
-    const key = this.environment.layout.attemptFile(this.task.folder, this.task.token, PARTITION_LOG);
+    const key = this.environment.layout.attemptFile(this.task.folder, this.token, PARTITION_LOG);
     await this.environment.stage.put(key, log);
     return { attempt: this.task.attempt, key, length: log.byteLength };
   }
@@ -225,7 +244,7 @@ export class PartitionAttempt {
   }
 
   private context(): PartitionContext {
-    const { task, artifacts, capture, session } = this;
+    const { task, capture } = this;
     const log = ((...args: unknown[]) => capture.write('log', formatLogArguments(args))) as PartitionLog;
     log.info = log;
     log.warn = (...args: unknown[]) => capture.write('log', `WARN ${formatLogArguments(args)}`);
@@ -240,9 +259,9 @@ export class PartitionAttempt {
       runId: this.environment.layout.runId,
       attempt: task.attempt,
       log,
-      uploadToStage: (value, filename, options) => artifacts.upload(value, filename, options?.writeFunction),
-      downloadFromStage: (filename, options) => artifacts.download(filename, options?.stagePath, options?.readFunction),
-      withSession: (fn) => session.withSession(fn),
+      uploadToStage: (value, filename, options) => this.artifacts.upload(value, filename, options?.writeFunction),
+      downloadFromStage: (filename, options) => this.artifacts.download(filename, options?.stagePath, options?.readFunction),
+      withSession: (fn) => this.session.withSession(fn),
     };
   }
 }

@@ -92,8 +92,8 @@ export type DriverMessage = WorkerSetup | RunBatchMessage | AbortMessage | Sessi
 export interface TaskOutcome {
   index: number;
   attempt: number;
-  /** The attempt's token (a DONE adopted from the session ledger: the committed attempt's). */
-  token: string;
+  /** A DONE adopted from the session ledger: the committed attempt's token (the driver knows its own). */
+  token?: string;
   status: 'DONE' | 'FAILED' | 'CANCELLED' | 'SKIPPED';
   startedAt: number;
   finishedAt: number;

@@ -9,7 +9,7 @@ import { configureDuckDB } from '../data/duckdb-settings.js';
 import { loadArrow, loadTableValues } from '../data/lazy-modules.js';
 import { PartitionCancelledError, serializeError } from '../errors.js';
 import type { PlannedPartition } from '../model/partition.js';
-import { attemptToken, type TaskDescriptor } from '../plan/partition.js';
+import type { TaskDescriptor } from '../plan/partition.js';
 import { RunIndexes } from '../run/run-indexes.js';
 import { readPartitions } from '../run/run-spec.js';
 import { PackWriter } from '../stage/artifact-pack.js';
@@ -142,7 +142,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
     // Read when the first batch comes; a failure then reaches the driver, never as an unhandled rejection.
     partitions.catch(() => undefined);
     running = setup.running === undefined ? undefined : { index: new Int32Array(setup.running, 0, 1), startedAt: new Float64Array(setup.running, 8, 1) };
-    installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? join(spool, `${current.task.token}.log`) : undefined));
+    installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? join(spool, `${current.token}.log`) : undefined));
     void driver.send({ type: 'ready' });
   } catch (error) {
     void driver.send({ type: 'setup-failed', error: serializeError(error) });
@@ -156,7 +156,7 @@ async function descriptors(tasks: Int32Array): Promise<TaskDescriptor[]> {
   for (let i = 0; i < tasks.length; i += 3) {
     const index = tasks[i]!;
     const partition = list[index]!;
-    const task: TaskDescriptor = { index, id: partition.id, folder: partition.folder, input: partition.input, attempt: tasks[i + 1]!, token: attemptToken(tokenPrefix, tasks[i + 2]!) };
+    const task: TaskDescriptor = { index, id: partition.id, folder: partition.folder, input: partition.input, attempt: tasks[i + 1]!, owner: tokenPrefix, dispatch: tasks[i + 2]! };
     if (partition.key !== undefined) task.key = partition.key;
     out.push(task);
   }
@@ -206,7 +206,7 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
   for (const task of tasks) {
     if (abortReason !== undefined || environment === undefined) {
       const now = Date.now();
-      pending.push({ outcome: { index: task.index, attempt: task.attempt, token: task.token, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
+      pending.push({ outcome: { index: task.index, attempt: task.attempt, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
       continue;
     }
     current = new PartitionAttempt(environment, task);
@@ -244,7 +244,7 @@ async function packed(results: readonly AttemptResult[]): Promise<TaskOutcome[]>
   const env = environment;
   try {
     const refs = await env.packs.write(items.map((item) => item.bytes));
-    const outcomes = results.map((result) => ({ ...result.outcome }));
+    const outcomes = results.map((result) => result.outcome);
     items.forEach((item, j) => {
       const outcome = outcomes[item.owner]!;
       if (item.name === undefined) (outcome.logs ??= []).push({ attempt: outcome.attempt, ...refs[j]! });

@@ -53,6 +53,11 @@ export interface StartRecord {
   purpose?: 'cancel';
 }
 
+/** An attempt's token: its driver's lease token and its dispatch number (see TaskDescriptor.token). */
+export function attemptToken(owner: string, dispatch: number): string {
+  return `${owner}.${dispatch.toString(36)}`;
+}
+
 /** A partition changed status. `at`: when; `from`: when its attempt started (final records). */
 export interface PartitionRecord {
   t: 'partition';
@@ -63,7 +68,12 @@ export interface PartitionRecord {
   from?: number;
   rows?: number;
   error?: SerializedError;
-  /** The token of the attempt this record is about. */
+  /**
+   * The attempt this record is about, by its dispatch number: its token is the segment writer's
+   * lease token and this number (`{writer}.{d in base 36}`, see plan/partition.ts attemptToken).
+   */
+  d?: number;
+  /** An attempt of another driver (an adopted one), by its whole token. */
   k?: string;
   /** DONE: the partition's artifacts. */
   art?: ArtifactRef[];
@@ -77,7 +87,7 @@ export type JournalRecord =
   | StartRecord
   | PartitionRecord
   /** A batch of partitions went to a worker: each is RUNNING with its attempt and token. */
-  | { t: 'running'; i: number[]; a: number[]; k: string[]; at: number }
+  | { t: 'running'; i: number[]; a: number[]; d: number[]; at: number }
   /** Someone asked the run to stop. */
   | { t: 'cancel'; at: number }
   /** The driver finished the run with this status. */
@@ -89,6 +99,7 @@ export type JournalRecord =
 export interface SnapshotPartition {
   s: PartitionStatus;
   a: number;
+  /** The attempt's token. */
   error?: SerializedError;
   from?: number;
   at?: number;

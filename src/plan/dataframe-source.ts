@@ -23,10 +23,15 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$/;
 
 /** A short description of a source, for the run's spec and messages. */
 export function describeSource(source: DataFrameSource): string {
-  if (typeof source === 'string') return source.length > 200 ? `${source.slice(0, 200)}…` : source;
-  if (isPostgres(source)) return `PostgreSQL query: ${source.query}`;
+  if (typeof source === 'string') return withoutPasswords(source.length > 200 ? `${source.slice(0, 200)}…` : source);
+  if (isPostgres(source)) return `PostgreSQL query: ${withoutPasswords(source.query)}`;
   if (Array.isArray(source)) return `${source.length} records`;
   return `an Arrow table of ${(source as Table).numRows} rows`;
+}
+
+/** SQL as a run records it: a password inside a URL it names (`postgres://user:secret@host/db`) is dropped. */
+function withoutPasswords(sql: string): string {
+  return sql.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/'"]+):[^\s@/'"]*@/gi, '$1@');
 }
 
 /** Checks the source's kind before any work; throws InvalidOptionError naming what is accepted. */
@@ -68,7 +73,8 @@ export function checkSource(source: unknown, database: string | undefined): Data
 export async function relationOf(connection: DuckDBConnection, source: DataFrameSource): Promise<string> {
   if (typeof source === 'string') {
     const trimmed = source.trim().replace(/;\s*$/, '');
-    return TABLE_NAME.test(trimmed) ? trimmed.split('.').map(sqlIdentifier).join('.') : `(${trimmed})`;
+    // The closing parenthesis on a line of its own: SQL that ends with a -- comment stays whole.
+    return TABLE_NAME.test(trimmed) ? trimmed.split('.').map(sqlIdentifier).join('.') : `(${trimmed}\n)`;
   }
   if (isPostgres(source)) {
     await loadPostgresSource(connection, source, LOADED);

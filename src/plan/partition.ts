@@ -18,16 +18,13 @@ export interface TaskDescriptor {
   /** 1 for the first attempt; attempts keep counting across resumed runs. */
   attempt: number;
   /**
-   * The attempt's own identity: its driver's lease token and a dispatch number, unique across
-   * attempts, retries, drivers and runs. Its staged files, its session transaction and its DONE
-   * record carry it; only an attempt its run's current owner dispatched can commit.
+   * The attempt's own identity, its token, is its driver's lease token `owner` and its dispatch
+   * number (model/journal.ts attemptToken): unique across attempts, retries, drivers and runs. Its
+   * staged files, its session transaction and its DONE record carry it; only an attempt its run's
+   * current owner dispatched can commit.
    */
-  token: string;
-}
-
-/** An attempt's token: its driver's lease token and its dispatch number (see {@link TaskDescriptor.token}). */
-export function attemptToken(prefix: string, dispatch: number): string {
-  return `${prefix}.${dispatch.toString(36)}`;
+  owner: string;
+  dispatch: number;
 }
 
 /** The partitions named by `ids`, in that order; refuses ids the run does not have. */

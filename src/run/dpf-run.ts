@@ -2,6 +2,7 @@ import { EventEmitter, on } from 'node:events';
 import { hostname } from 'node:os';
 import type { Table } from 'apache-arrow';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readInputManifest } from '../data/input-segments.js';
 import { RunAbandonedError, RunNotFoundError } from '../errors.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
@@ -315,10 +316,11 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     if (this.state.ended) return;
     const who = holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host}, last heard ${new Date(holder.renewedAt).toISOString()})`;
     const why = holder?.note !== undefined ? `: ${holder.note}` : holder?.released === true ? '' : holder?.host === hostname() ? ' (its process is gone, or has not renewed its lease for 15 s)' : ' (it has not renewed its lease for 15 s)';
-    throw new RunAbandonedError(
-      `The driver of run "${this.runId}"${who} stopped before the run ended${why}; resume it with onExistingArtifacts: 'resume' and the same runId ` +
-        '(DONE partitions are kept; should the old driver still be alive, it stops when it sees the run taken), or cancel it',
-    );
+    const inputComplete = this.spec.input.mode !== 'dataframe' || (await readInputManifest(this.stage, this.layout.inputFolder).catch(() => undefined))?.complete === true;
+    const what = inputComplete
+      ? "resume it with onExistingArtifacts: 'resume' and the same runId (DONE partitions are kept; should the old driver still be alive, it stops when it sees the run taken), or cancel it"
+      : "it stopped before its input was fully written, so it cannot be resumed: run it again with onExistingArtifacts: 'overwrite'";
+    throw new RunAbandonedError(`The driver of run "${this.runId}"${who} stopped before the run ended${why}; ${what}`);
   }
 
   /** The driver is gone: record the cancellation ourselves, as the run's owner for the moment. */

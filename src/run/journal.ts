@@ -28,7 +28,7 @@ export type ReadSegment =
 /** The bytes of one segment. Runs of DONE records are stored as one record of columns (see {@link compact}). */
 export function encodeSegment(identity: SegmentWriterIdentity, seq: number, records: readonly JournalRecord[]): string {
   const header: SegmentHeader = { dpf: 'journal', format: FORMATS.journal, run: identity.run, seq, epoch: identity.epoch, writer: identity.writer };
-  const stored = compact(records, identity.writer);
+  const stored = compact(records);
   const body = [JSON.stringify(header), ...stored.map((record) => JSON.stringify(record))].join('\n') + '\n';
   const trailer: SegmentTrailer = { end: stored.length, crc: crc32(body) };
   return body + JSON.stringify(trailer) + '\n';
@@ -56,7 +56,7 @@ export function decodeSegment(stage: Stage, path: string, seq: number, bytes: Bu
   if (header.seq !== seq) return broken(`its header says it is segment ${header.seq}`);
   if (lines.length - 1 !== trailer.end) return broken('its record count does not match its trailer');
   const records: JournalRecord[] = [];
-  for (const line of lines.slice(1)) expand(JSON.parse(line) as StoredRecord, header.writer, records);
+  for (let n = 1; n < lines.length; n++) expand(JSON.parse(lines[n]!) as StoredRecord, records);
   return { seq, path, ok: true, header, records };
 }
 
@@ -156,8 +156,8 @@ export class JournalWriter {
       // else (a fenced-out writer's, an overwritten run's, a damaged one) is skipped by readers too.
       const existing = await this.stage.get(path);
       if (existing !== undefined) {
-        const segment = decodeSegment(this.stage, path, this.seq, existing.bytes);
-        if (segment.ok && segment.header.run === this.identity.run && segment.header.epoch >= this.identity.epoch && segment.header.writer !== this.identity.writer) {
+        const segment = readableSegment(this.stage, path, this.seq, existing.bytes);
+        if (segment?.ok === true && segment.header.run === this.identity.run && segment.header.epoch >= this.identity.epoch && segment.header.writer !== this.identity.writer) {
           throw new LeaseLostError(
             `The driver of run "${this.layout.runId}" lost the run to another driver (epoch ${segment.header.epoch}, ${this.stage.describe(path)}); it stopped and committed nothing more`,
           );
@@ -165,6 +165,15 @@ export class JournalWriter {
       }
       this.seq++;
     }
+  }
+}
+
+/** A segment as {@link decodeSegment} reads it, or undefined for one that is not a segment of this dpf at all. */
+function readableSegment(stage: Stage, path: string, seq: number, bytes: Buffer): ReadSegment | undefined {
+  try {
+    return decodeSegment(stage, path, seq, bytes);
+  } catch {
+    return undefined;
   }
 }
 
@@ -245,8 +254,7 @@ export function damagedSegment(stage: Stage, segment: Extract<ReadSegment, { ok:
 
 /**
  * On the stage, runs of DONE records (the bulk of a journal of many small partitions) are one
- * record of columns — one JSON object instead of thousands — expanded again on reading. Attempt
- * tokens of the segment's own writer are stored as their dispatch number only.
+ * record of columns — one JSON object instead of thousands — expanded again on reading.
  */
 interface DoneRecords {
   t: 'done';
@@ -255,8 +263,8 @@ interface DoneRecords {
   at: number[];
   from: Array<number | null>;
   rows: Array<number | null>;
-  /** Tokens: the dispatch part when the writer's, else the whole token; null for none. */
-  k: Array<string | null>;
+  /** Dispatch numbers (see PartitionRecord.d); null for none. */
+  d: Array<number | null>;
   /** Objects referred to, by position in `art` and `log`. */
   keys: string[];
   /** Artifacts: [record position, key position, name, offset or -1, length, crc or -1]. */
@@ -265,25 +273,19 @@ interface DoneRecords {
   log: Array<[number, number, number, number, number, number]>;
 }
 
-type StoredRecord = JournalRecord | DoneRecords | { t: 'running'; i: number[]; a: number[]; k: string[]; at: number };
+type StoredRecord = JournalRecord | DoneRecords;
 
-function compact(records: readonly JournalRecord[], writer: string): StoredRecord[] {
+function compact(records: readonly JournalRecord[]): StoredRecord[] {
   const out: StoredRecord[] = [];
   let done: DoneRecords | undefined;
-  const shorten = (token: string | undefined): string | null => (token === undefined ? null : token.startsWith(`${writer}.`) ? token.slice(writer.length + 1) : `=${token}`);
   for (const record of records) {
-    if (record.t === 'running') {
-      done = undefined;
-      out.push({ ...record, k: record.k.map((token) => shorten(token)!) });
-      continue;
-    }
-    if (record.t !== 'partition' || record.s !== PartitionStatus.DONE || record.error !== undefined || record.adopted === true) {
+    if (record.t !== 'partition' || record.s !== PartitionStatus.DONE || record.error !== undefined || record.k !== undefined) {
       done = undefined;
       out.push(record);
       continue;
     }
     if (done === undefined) {
-      done = { t: 'done', i: [], a: [], at: [], from: [], rows: [], k: [], keys: [], art: [], log: [] };
+      done = { t: 'done', i: [], a: [], at: [], from: [], rows: [], d: [], keys: [], art: [], log: [] };
       out.push(done);
     }
     const position = done.i.length;
@@ -292,9 +294,10 @@ function compact(records: readonly JournalRecord[], writer: string): StoredRecor
     done.at.push(record.at);
     done.from.push(record.from ?? null);
     done.rows.push(record.rows ?? null);
-    done.k.push(shorten(record.k));
+    done.d.push(record.d ?? null);
+    if (record.art === undefined && record.log === undefined) continue;
     const keyOf = (key: string): number => {
-      let index = done!.keys.indexOf(key);
+      let index = done!.keys.lastIndexOf(key);
       if (index < 0) index = done!.keys.push(key) - 1;
       return index;
     };
@@ -304,13 +307,7 @@ function compact(records: readonly JournalRecord[], writer: string): StoredRecor
   return out;
 }
 
-function expand(stored: StoredRecord, writer: string, into: JournalRecord[]): void {
-  const lengthen = (token: string | null | undefined): string | undefined =>
-    token === null || token === undefined ? undefined : token.startsWith('=') ? token.slice(1) : `${writer}.${token}`;
-  if (stored.t === 'running') {
-    into.push({ ...stored, k: stored.k.map((token) => lengthen(token)!) });
-    return;
-  }
+function expand(stored: StoredRecord, into: JournalRecord[]): void {
   if (stored.t !== 'done') {
     into.push(stored);
     return;
@@ -320,8 +317,7 @@ function expand(stored: StoredRecord, writer: string, into: JournalRecord[]): vo
     const record: PartitionRecord = { t: 'partition', i: stored.i[n]!, s: PartitionStatus.DONE, a: stored.a[n]!, at: stored.at[n]! };
     if (stored.from[n] !== null && stored.from[n] !== undefined) record.from = stored.from[n]!;
     if (stored.rows[n] !== null && stored.rows[n] !== undefined) record.rows = stored.rows[n]!;
-    const token = lengthen(stored.k[n]);
-    if (token !== undefined) record.k = token;
+    if (stored.d[n] !== null && stored.d[n] !== undefined) record.d = stored.d[n]!;
     into.push(record);
   }
   const ref = (key: number, offset: number, length: number, crc: number) => ({

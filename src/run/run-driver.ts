@@ -187,6 +187,7 @@ export class RunDriver {
     const record = (index: number, report: AttemptReport): void => {
       const entry: PartitionRecord = { t: 'partition', i: index, s: report.status, a: report.attempt, at: report.finishedAt, from: report.startedAt };
       if (report.token !== undefined) entry.k = report.token;
+      else if (report.dispatch !== undefined) entry.d = report.dispatch;
       if (report.numRows !== undefined) entry.rows = report.numRows;
       if (report.error !== undefined) entry.error = report.error;
       if (report.artifacts !== undefined && report.status === 'DONE') entry.art = report.artifacts;
@@ -195,7 +196,7 @@ export class RunDriver {
       this.journal.record(entry);
     };
     return {
-      running: (indices, attempts, tokens, at) => this.journal.record({ t: 'running', i: indices, a: attempts, k: tokens, at }),
+      running: (indices, attempts, dispatches, at) => this.journal.record({ t: 'running', i: indices, a: attempts, d: dispatches, at }),
       retrying: record,
       finished: record,
       stageFailed: (error) => {

@@ -1,10 +1,12 @@
 import type { SerializedError } from '../errors.js';
-import type { Checkpoint, JournalRecord, PartitionRecord, SnapshotPartition, StartRecord } from '../model/journal.js';
+import { attemptToken, type Checkpoint, type JournalRecord, type PartitionRecord, type SnapshotPartition, type StartRecord } from '../model/journal.js';
 import type { ArtifactRef, LogRef } from '../model/refs.js';
 import { FORMATS } from '../model/stored-json.js';
 import type { Stage } from '../stage/stage.js';
 import { finishedRunStatus, isFinalPartitionStatus, PartitionStatus, RunStatus } from '../status.js';
 import { damagedSegment, type ReadSegment } from './journal.js';
+
+const NO_ARTIFACTS: readonly ArtifactRef[] = Object.freeze([]);
 
 /** One partition's state as the journal tells it. */
 export interface PartitionState {
@@ -14,7 +16,12 @@ export interface PartitionState {
   startedAt: number | undefined;
   finishedAt: number | undefined;
   numRows: number | undefined;
-  /** The token of the attempt the last record was about. */
+  /**
+   * The attempt the last record was about: by dispatch number under the driver whose lease token
+   * is `dispatchOwner` (see {@link tokenOf}), or by whole token (an adopted attempt, a checkpoint).
+   */
+  dispatch: number | undefined;
+  dispatchOwner: string | undefined;
   token: string | undefined;
   /** DONE: where its artifacts are. */
   artifacts: readonly ArtifactRef[] | undefined;
@@ -25,6 +32,12 @@ export interface PartitionState {
 /** What readers are told of a damaged segment at the tail of a driver's records (the same words from every reader). */
 export function tornTailNote(stage: Stage, segment: { path: string; reason: string }): string {
   return `skipped the journal segment ${stage.describe(segment.path)}: ${segment.reason}, the tail of a driver that stopped while writing it`;
+}
+
+/** The token of the attempt a partition's last record was about. */
+export function tokenOf(partition: PartitionState): string | undefined {
+  if (partition.token !== undefined) return partition.token;
+  return partition.dispatch === undefined || partition.dispatchOwner === undefined ? undefined : attemptToken(partition.dispatchOwner, partition.dispatch);
 }
 
 /** A partition changed status: what `run.on('partition', …)` receives. */
@@ -70,6 +83,8 @@ export class RunState {
         startedAt: undefined,
         finishedAt: undefined,
         numRows: undefined,
+        dispatch: undefined,
+        dispatchOwner: undefined,
         token: undefined,
         artifacts: undefined,
         logs: [],
@@ -144,7 +159,7 @@ export class RunState {
           break;
         case 'running':
           for (let k = 0; k < record.i.length; k++) {
-            const entry: PartitionRecord = { t: 'partition', i: record.i[k]!, s: PartitionStatus.RUNNING, a: record.a[k]!, at: record.at, k: record.k[k]! };
+            const entry: PartitionRecord = { t: 'partition', i: record.i[k]!, s: PartitionStatus.RUNNING, a: record.a[k]!, at: record.at, d: record.d[k]! };
             this.applyPartition(entry);
             onPartition?.(entry.i, entry);
           }
@@ -199,7 +214,8 @@ export class RunState {
         if (partition.startedAt !== undefined) stored.from = partition.startedAt;
         if (partition.finishedAt !== undefined) stored.at = partition.finishedAt;
         if (partition.numRows !== undefined) stored.rows = partition.numRows;
-        if (partition.token !== undefined) stored.k = partition.token;
+        const token = tokenOf(partition);
+        if (token !== undefined) stored.k = token;
         if (partition.artifacts !== undefined) stored.art = [...partition.artifacts];
         if (partition.logs.length > 0) stored.log = partition.logs;
         return stored;
@@ -227,6 +243,8 @@ export class RunState {
         startedAt: stored.from,
         finishedAt: stored.at,
         numRows: stored.rows,
+        dispatch: undefined,
+        dispatchOwner: undefined,
         token: stored.k,
         artifacts: stored.art,
         logs: stored.log ?? [],
@@ -248,7 +266,14 @@ export class RunState {
     this.bump(record.s, 1);
     partition.status = record.s;
     partition.attempts = Math.max(partition.attempts, record.a);
-    if (record.k !== undefined) partition.token = record.k;
+    if (record.k !== undefined) {
+      partition.token = record.k;
+      partition.dispatch = undefined;
+    } else if (record.d !== undefined) {
+      partition.token = undefined;
+      partition.dispatch = record.d;
+      partition.dispatchOwner = this.owner;
+    }
     if (record.s === PartitionStatus.RUNNING) {
       partition.startedAt = record.at;
       partition.finishedAt = undefined;
@@ -260,7 +285,7 @@ export class RunState {
     if (record.error !== undefined) partition.error = record.error;
     else if (record.s === PartitionStatus.DONE) partition.error = undefined;
     // A partition's artifacts are those of its DONE attempt; one that runs again has none yet.
-    partition.artifacts = record.s === PartitionStatus.DONE ? (record.art ?? []) : undefined;
+    partition.artifacts = record.s === PartitionStatus.DONE ? (record.art ?? NO_ARTIFACTS) : undefined;
     if (record.log !== undefined) partition.logs.push(...record.log);
   }
 

@@ -117,7 +117,8 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
       folderEncoding: request.folderEncoding,
       createdAt: new Date().toISOString(),
     };
-    await stage.put(layout.partitionList(lease.epoch), encodePartitions(partitions));
+    // A new run's partition list is always list 1 (readers look there before its start record).
+    await stage.put(layout.partitionList(1), encodePartitions(partitions));
     if ((await stage.create(layout.spec, JSON.stringify(spec, null, 2))) === undefined) {
       throw new RunExistsError(`Another process created run "${request.runId}" on ${stage.location} at the same moment; choose another runId`);
     }
@@ -125,7 +126,7 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
     follower.partitions = [...partitions];
     const todo = partitions.map((_, index) => index);
     const sessions = await openDriverSessions(request.session, spec.uid, lease.epoch);
-    const start = startRecord(request, lease, partitions.length, lease.epoch, todo.length);
+    const start = startRecord(request, lease, partitions.length, 1, todo.length);
     const seq = await follower.takeOver(lease, () => [start]);
     return DPFRun.live(stage, spec, follower.partitions, follower.state, (onCommitted) =>
       new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),

@@ -34,7 +34,6 @@ export class AttemptArtifacts {
   /** What {@link AttemptArtifacts.store} put on the stage. */
   private stored: string[] = [];
   private closed = false;
-  private readonly scratch: string;
   /** Whether the attempt wrote to its scratch folder (most tiny partitions never do). */
   private usedScratch = false;
 
@@ -44,12 +43,15 @@ export class AttemptArtifacts {
     private readonly folder: string,
     private readonly token: string,
     /** A local folder for this worker's attempts' files. */
-    scratch: string,
+    private readonly scratchRoot: string,
     /** Keep small artifacts in memory for the worker's pack instead of writing files. */
     private readonly pack: boolean,
     private readonly finder: ArtifactFinder,
-  ) {
-    this.scratch = join(scratch, token);
+  ) {}
+
+  /** This attempt's own local folder. */
+  private get scratch(): string {
+    return join(this.scratchRoot, this.token);
   }
 
   async upload(value: unknown, name: string, writeFunction?: WriteFunction): Promise<void> {
@@ -89,8 +91,10 @@ export class AttemptArtifacts {
     for (const [name, local] of this.files) {
       const length = (await stat(local)).size;
       let key = this.layout.artifact(this.folder, name);
-      if ((await this.stage.create(key, { file: local })) === undefined) {
-        // An earlier attempt that was never recorded (its worker died) holds the name.
+      // A file too big for one conditional write (a multipart upload on S3) goes to the attempt's
+      // own folder, which no other attempt writes; so does one whose name an earlier attempt
+      // that was never recorded (its worker died) holds.
+      if (length > this.stage.largestConditionalFile || (await this.stage.create(key, { file: local })) === undefined) {
         key = this.layout.attemptFile(this.folder, this.token, name);
         await this.stage.put(key, { file: local });
       }

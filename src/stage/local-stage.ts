@@ -34,6 +34,7 @@ export class LocalStage implements Stage {
   readonly caseInsensitive: boolean;
   readonly local = true;
   readonly scratchFolder: string;
+  readonly largestConditionalFile = Number.POSITIVE_INFINITY;
 
   private constructor(root: string, caseInsensitive: boolean) {
     this.location = root;

@@ -54,6 +54,16 @@ export function s3Client(): S3Client {
   return sharedClient;
 }
 
+/**
+ * Files up to this size are sent in one PutObject from memory, which the SDK can send again when
+ * a request fails (a stream it cannot); bigger ones go as a multipart upload (parts retried each),
+ * which only `put` does — a conditional write is one request.
+ */
+const SINGLE_PUT_BYTES = 256 * 1024 * 1024;
+const PART_BYTES = 16 * 1024 * 1024;
+
+/** How often a GetObject whose body was cut off is read. */
+const BODY_READS = 3;
 /** How often a conditional write that S3 answers 409 (another conditional write in progress) is tried again. */
 const CONFLICT_RETRIES = 6;
 const LIST_PAGE = 1000;
@@ -70,11 +80,15 @@ export class S3Stage implements Stage {
   readonly caseInsensitive = false;
   readonly local = false;
   readonly scratchFolder: string;
+  readonly largestConditionalFile: number;
 
   constructor(
     private readonly where: S3Location,
     private readonly client: S3Client = s3Client(),
+    /** Files bigger than this are uploaded in parts (tests make it small). */
+    singlePutBytes = SINGLE_PUT_BYTES,
   ) {
+    this.largestConditionalFile = singlePutBytes;
     this.location = `s3://${where.bucket}${where.prefix === '' ? '' : `/${where.prefix}`}`;
     this.scratchFolder = join(tmpdir(), `dpf-s3-${process.pid}`);
   }
@@ -85,9 +99,7 @@ export class S3Stage implements Stage {
 
   async get(path: string): Promise<StageObject | undefined> {
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.key(path) }));
-      const bytes = Buffer.from(await response.Body!.transformToByteArray());
-      return { bytes, version: response.ETag ?? '' };
+      return await this.readBody(path, undefined, (bytes, response) => ({ bytes, version: response.ETag ?? '' }));
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw this.failure('reading', path, error);
@@ -97,10 +109,7 @@ export class S3Stage implements Stage {
   async getRange(path: string, start: number, length: number): Promise<Buffer | undefined> {
     if (length === 0) return (await this.head(path)) === undefined ? undefined : Buffer.alloc(0);
     try {
-      const response = await this.client.send(
-        new GetObjectCommand({ Bucket: this.where.bucket, Key: this.key(path), Range: `bytes=${start}-${start + length - 1}` }),
-      );
-      return Buffer.from(await response.Body!.transformToByteArray());
+      return await this.readBody(path, `bytes=${start}-${start + length - 1}`, (bytes) => bytes);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       // A range past the end of the object: nothing there.
@@ -129,6 +138,9 @@ export class S3Stage implements Stage {
 
   async put(path: string, body: StageBody): Promise<string> {
     try {
+      if (typeof body === 'object' && !(body instanceof Uint8Array) && (await stat(body.file)).size > this.largestConditionalFile) {
+        return await this.uploadInParts(path, body.file);
+      }
       return (await this.send(path, body, {})) ?? '';
     } catch (error) {
       throw this.failure('writing', path, error);
@@ -185,25 +197,44 @@ export class S3Stage implements Stage {
   }
 
   async localCopy(path: string): Promise<LocalCopy | undefined> {
-    let body: Readable;
-    try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.key(path) }));
-      body = response.Body as Readable;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw this.failure('reading', path, error);
-    }
     // The file keeps the object's name: readers choose the format by its extension.
     const folder = join(this.scratchFolder, 'copies', randomBytes(8).toString('hex'));
     const file = join(folder, path.slice(path.lastIndexOf('/') + 1));
-    try {
-      await mkdir(folder, { recursive: true });
-      await pipeline(body, createWriteStream(file));
-    } catch (error) {
-      await rm(folder, { recursive: true, force: true });
-      throw this.failure('reading', path, error);
+    for (let attempt = 1; ; attempt++) {
+      let body: Readable;
+      try {
+        const response = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.key(path) }));
+        body = response.Body as Readable;
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw this.failure('reading', path, error);
+      }
+      try {
+        await mkdir(folder, { recursive: true });
+        await pipeline(body, createWriteStream(file));
+        return { path: file, release: () => rm(folder, { recursive: true, force: true }) };
+      } catch (error) {
+        // A body cut off mid-transfer is read again (see readBody).
+        if (attempt < BODY_READS) continue;
+        await rm(folder, { recursive: true, force: true });
+        throw this.failure('reading', path, error);
+      }
     }
-    return { path: file, release: () => rm(folder, { recursive: true, force: true }) };
+  }
+
+  /**
+   * A GetObject and its whole body. The SDK retries a request until its answer starts; a body cut
+   * off after that (a connection reset mid-transfer) is read again here, a few times.
+   */
+  private async readBody<T>(path: string, range: string | undefined, take: (bytes: Buffer, response: { ETag?: string | undefined }) => T): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.key(path), ...(range !== undefined ? { Range: range } : {}) }));
+      try {
+        return take(Buffer.from(await response.Body!.transformToByteArray()), response);
+      } catch (error) {
+        if (attempt >= BODY_READS || error instanceof S3ServiceException) throw error;
+      }
+    }
   }
 
   private async conditionalPut(path: string, body: StageBody, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
@@ -234,19 +265,40 @@ export class S3Stage implements Stage {
   }
 
   private async send(path: string, body: StageBody, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> {
-    const file = typeof body === 'object' && !(body instanceof Uint8Array) ? body.file : undefined;
-    const bytes = file === undefined ? bodyBytes(body as string | Uint8Array) : undefined;
+    let bytes: Uint8Array;
+    if (typeof body === 'object' && !(body instanceof Uint8Array)) {
+      if ((await stat(body.file)).size > this.largestConditionalFile) {
+        throw new Error(`${body.file} is larger than ${this.largestConditionalFile} bytes, the most a conditional write sends; store it with put`);
+      }
+      bytes = await readFile(body.file);
+    } else {
+      bytes = bodyBytes(body);
+    }
     const response = await this.client.send(
       new PutObjectCommand({
         Bucket: this.where.bucket,
         Key: this.key(path),
-        ...(bytes !== undefined
-          ? { Body: bytes, ContentLength: bytes.byteLength, ContentMD5: createHash('md5').update(bytes).digest('base64') }
-          : { Body: createReadStream(file!), ContentLength: (await stat(file!)).size }),
+        Body: bytes,
+        ContentLength: bytes.byteLength,
+        ContentMD5: createHash('md5').update(bytes).digest('base64'),
         ...condition,
       }),
     );
     return response.ETag;
+  }
+
+  /** A large file as a multipart upload: each part retried by the SDK, the object complete or absent. */
+  private async uploadInParts(path: string, file: string): Promise<string> {
+    const { Upload } = await import('@aws-sdk/lib-storage');
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.where.bucket, Key: this.key(path), Body: createReadStream(file) },
+      partSize: Math.max(5 * 1024 * 1024, Math.min(PART_BYTES, this.largestConditionalFile)),
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    const result = await upload.done();
+    return result.ETag ?? '';
   }
 
   private key(path: string): string {

@@ -67,6 +67,11 @@ export interface Stage {
    * itself, so they are linked into place without a copy.
    */
   readonly scratchFolder: string;
+  /**
+   * The largest local file `create` and `replace` take (a conditional write is one request);
+   * `put` takes any size.
+   */
+  readonly largestConditionalFile: number;
 }
 
 /** An object's bytes and the version they have. */

@@ -35,31 +35,22 @@ export async function readStoredRef(stage: Stage, ref: StoredRef, what: string):
  * ranges), with the same checks as {@link readStoredRef}. `what(i)` names reference `i` in errors.
  */
 export async function readStoredRefs(stage: Stage, refs: readonly StoredRef[], what: (index: number) => string): Promise<Buffer[]> {
-  const objects = new Map<string, Promise<Buffer | undefined>>();
-  const read = (key: string): Promise<Buffer | undefined> => {
-    let object = objects.get(key);
-    if (object === undefined) {
-      object = stage.get(key).then((found) => found?.bytes);
-      objects.set(key, object);
+  const keys = [...new Set(refs.map((ref) => ref.key))];
+  const objects = new Map(await Promise.all(keys.map(async (key) => [key, (await stage.get(key))?.bytes] as const)));
+  return refs.map((ref, index) => {
+    const object = objects.get(ref.key);
+    const where = stage.describe(ref.key);
+    if (object === undefined) throw new StageDamagedError(where, `${what(index)} is missing: ${where} does not exist; ${REPAIR_HINT}`);
+    const offset = ref.offset ?? 0;
+    const bytes = object.subarray(offset, offset + ref.length);
+    if (bytes.length !== ref.length || (ref.offset === undefined && object.length !== ref.length)) {
+      throw new StageDamagedError(where, `${what(index)} is damaged: ${where} is cut short or was replaced; ${REPAIR_HINT}`);
     }
-    return object;
-  };
-  return Promise.all(
-    refs.map(async (ref, index) => {
-      const object = await read(ref.key);
-      const where = stage.describe(ref.key);
-      if (object === undefined) throw new StageDamagedError(where, `${what(index)} is missing: ${where} does not exist; ${REPAIR_HINT}`);
-      const offset = ref.offset ?? 0;
-      const bytes = object.subarray(offset, offset + ref.length);
-      if (bytes.length !== ref.length || (ref.offset === undefined && object.length !== ref.length)) {
-        throw new StageDamagedError(where, `${what(index)} is damaged: ${where} is cut short or was replaced; ${REPAIR_HINT}`);
-      }
-      if (ref.crc !== undefined && crc32(bytes) !== ref.crc) {
-        throw new StageDamagedError(where, `${what(index)} is damaged: its bytes in ${where} do not match their checksum; ${REPAIR_HINT}`);
-      }
-      return bytes;
-    }),
-  );
+    if (ref.crc !== undefined && crc32(bytes) !== ref.crc) {
+      throw new StageDamagedError(where, `${what(index)} is damaged: its bytes in ${where} do not match their checksum; ${REPAIR_HINT}`);
+    }
+    return bytes;
+  });
 }
 
 /**
