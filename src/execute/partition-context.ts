@@ -54,7 +54,7 @@ export interface PartitionContext {
   readonly attempt: number;
   /** Aborted on `run.cancel()`, on the attempt's timeout, and when fail-fast stops the run. */
   readonly signal: AbortSignal;
-  /** Writes to the partition's `partition.log` (console output is captured there too). */
+  /** Writes to the partition's log (console output is captured there too): `details.logs()`, `dpf logs`. */
   readonly log: PartitionLog;
   /**
    * Saves a value as an artifact of this partition, `{runId}/{partition}/{filename}` on the

@@ -190,16 +190,19 @@ export class PartitionAttempt {
   private async commit(outcome: TaskOutcome): Promise<PackItem[]> {
     if (this.uploads === undefined && this.transaction?.opened !== true) return [];
     outcome.artifacts = await this.artifacts.store();
-    const small = this.artifacts.takePacked().map(({ name, bytes }) => ({ name, bytes }) as PackItem);
+    const small: PackItem[] = this.artifacts.takePacked();
     if (this.transaction?.opened !== true) return small;
     const log = Buffer.from(this.capture.text());
     const items = log.byteLength > 0 && log.byteLength <= PACK_LIMIT_BYTES ? [...small, { name: undefined, bytes: log }] : small;
-    const refs = await this.environment.packs.write(items.map((item) => item.bytes));
     const logs: LogRef[] = [];
-    items.forEach((item, i) => {
-      if (item.name === undefined) logs.push({ attempt: this.task.attempt, ...refs[i]! });
-      else outcome.artifacts!.push({ name: item.name, ...refs[i]! });
-    });
+    if (items.length > 0) {
+      const { key, offsets, crcs } = await this.environment.packs.write(items.map((item) => item.bytes));
+      items.forEach((item, i) => {
+        const ref = { key, offset: offsets[i]!, length: item.bytes.byteLength, crc: crcs[i]! };
+        if (item.name === undefined) logs.push({ attempt: this.task.attempt, ...ref });
+        else outcome.artifacts!.push({ name: item.name, ...ref });
+      });
+    }
     if (log.byteLength > PACK_LIMIT_BYTES) logs.push(await this.storeLog(log));
     outcome.logs = logs;
     const entry: CommittedAttempt = {

@@ -239,17 +239,22 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
  * artifacts would be lost), and their files on the stage are deleted again.
  */
 async function packed(results: readonly AttemptResult[]): Promise<TaskOutcome[]> {
-  const items = results.flatMap((result, owner) => result.packed.map((item) => ({ ...item, owner })));
-  if (items.length === 0 || environment === undefined) return results.map((result) => result.outcome);
+  const outcomes = results.map((result) => result.outcome);
+  const bytes: Uint8Array[] = [];
+  for (const result of results) for (const item of result.packed) bytes.push(item.bytes);
+  if (bytes.length === 0 || environment === undefined) return outcomes;
   const env = environment;
   try {
-    const refs = await env.packs.write(items.map((item) => item.bytes));
-    const outcomes = results.map((result) => result.outcome);
-    items.forEach((item, j) => {
-      const outcome = outcomes[item.owner]!;
-      if (item.name === undefined) (outcome.logs ??= []).push({ attempt: outcome.attempt, ...refs[j]! });
-      else (outcome.artifacts ??= []).push({ name: item.name, ...refs[j]! });
-    });
+    const { key, offsets, crcs } = await env.packs.write(bytes);
+    let j = 0;
+    for (const result of results) {
+      const outcome = result.outcome;
+      for (const item of result.packed) {
+        if (item.name === undefined) (outcome.logs ??= []).push({ attempt: outcome.attempt, key, offset: offsets[j]!, length: item.bytes.byteLength, crc: crcs[j]! });
+        else (outcome.artifacts ??= []).push({ name: item.name, key, offset: offsets[j]!, length: item.bytes.byteLength, crc: crcs[j]! });
+        j++;
+      }
+    }
     return outcomes;
   } catch (error) {
     return Promise.all(

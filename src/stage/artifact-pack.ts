@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { StoredRef } from '../model/refs.js';
 import type { RunLayout } from './run-layout.js';
 import type { Stage } from './stage.js';
 
@@ -27,18 +26,22 @@ export class PackWriter {
     private readonly layout: RunLayout,
   ) {}
 
-  /** Writes the items as one pack; resolves, once it is durable, with where each one is. */
-  async write(items: ReadonlyArray<Uint8Array>): Promise<StoredRef[]> {
-    if (items.length === 0) return [];
+  /**
+   * Writes the items as one pack; resolves, once it is durable, with the pack's key and where each
+   * item starts, and its CRC-32 (columns, not an object per item: tiny partitions make many).
+   */
+  async write(items: ReadonlyArray<Uint8Array>): Promise<{ key: string; offsets: number[]; crcs: number[] }> {
     const key = this.layout.pack(this.writer, this.written++);
+    const offsets: number[] = new Array(items.length);
+    const crcs: number[] = new Array(items.length);
     let offset = 0;
-    const refs = items.map((bytes) => {
-      const ref: StoredRef = { key, offset, length: bytes.byteLength, crc: crc32(bytes) };
-      offset += bytes.byteLength;
-      return ref;
-    });
-    const created = await this.stage.create(key, Buffer.concat(items));
+    for (let i = 0; i < items.length; i++) {
+      offsets[i] = offset;
+      crcs[i] = crc32(items[i]!);
+      offset += items[i]!.byteLength;
+    }
+    const created = await this.stage.create(key, Buffer.concat(items as Uint8Array[], offset));
     if (created === undefined) throw new Error(`the pack ${this.stage.describe(key)} already exists, written by another worker`);
-    return refs;
+    return { key, offsets, crcs };
   }
 }

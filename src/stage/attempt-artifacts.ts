@@ -32,7 +32,7 @@ export class AttemptArtifacts {
   private readonly files = new Map<string, string>();
   private readonly packed = new Map<string, Uint8Array>();
   /** What {@link AttemptArtifacts.store} put on the stage. */
-  private stored: string[] = [];
+  private stored: string[] | undefined;
   private closed = false;
   /** Whether the attempt wrote to its scratch folder (most tiny partitions never do). */
   private usedScratch = false;
@@ -78,7 +78,8 @@ export class AttemptArtifacts {
   /** The small artifacts to pack, once the attempt has succeeded. */
   takePacked(): Array<{ name: string; bytes: Uint8Array }> {
     this.closed = true;
-    const packed = [...this.packed].map(([name, bytes]) => ({ name, bytes }));
+    const packed: Array<{ name: string; bytes: Uint8Array }> = [];
+    for (const [name, bytes] of this.packed) packed.push({ name, bytes });
     this.packed.clear();
     return packed;
   }
@@ -98,7 +99,7 @@ export class AttemptArtifacts {
         key = this.layout.attemptFile(this.folder, this.token, name);
         await this.stage.put(key, { file: local });
       }
-      this.stored.push(key);
+      (this.stored ??= []).push(key);
       refs.push({ name, key, length });
     }
     return refs;
@@ -135,8 +136,8 @@ export class AttemptArtifacts {
 
   /** Deletes what {@link AttemptArtifacts.store} wrote (the attempt failed after it). */
   async unstore(): Promise<void> {
-    const stored = this.stored;
-    this.stored = [];
+    const stored = this.stored ?? [];
+    this.stored = undefined;
     await Promise.all(stored.map((key) => this.stage.delete(key).catch(() => undefined)));
   }
 

@@ -39,16 +39,15 @@ export async function readStoredRefs(stage: Stage, refs: readonly StoredRef[], w
   const objects = new Map(await Promise.all(keys.map(async (key) => [key, (await stage.get(key))?.bytes] as const)));
   return refs.map((ref, index) => {
     const object = objects.get(ref.key);
-    const where = stage.describe(ref.key);
-    if (object === undefined) throw new StageDamagedError(where, `${what(index)} is missing: ${where} does not exist; ${REPAIR_HINT}`);
+    const damaged = (reason: string): StageDamagedError => {
+      const where = stage.describe(ref.key);
+      return new StageDamagedError(where, `${what(index)} ${reason.replace('{where}', where)}; ${REPAIR_HINT}`);
+    };
+    if (object === undefined) throw damaged('is missing: {where} does not exist');
     const offset = ref.offset ?? 0;
     const bytes = object.subarray(offset, offset + ref.length);
-    if (bytes.length !== ref.length || (ref.offset === undefined && object.length !== ref.length)) {
-      throw new StageDamagedError(where, `${what(index)} is damaged: ${where} is cut short or was replaced; ${REPAIR_HINT}`);
-    }
-    if (ref.crc !== undefined && crc32(bytes) !== ref.crc) {
-      throw new StageDamagedError(where, `${what(index)} is damaged: its bytes in ${where} do not match their checksum; ${REPAIR_HINT}`);
-    }
+    if (bytes.length !== ref.length || (ref.offset === undefined && object.length !== ref.length)) throw damaged('is damaged: {where} is cut short or was replaced');
+    if (ref.crc !== undefined && crc32(bytes) !== ref.crc) throw damaged('is damaged: its bytes in {where} do not match their checksum');
     return bytes;
   });
 }

@@ -18,8 +18,8 @@
  *   fraction `rate` of object requests fail with 500 or 503 — a fraction `after` of those only
  *   after the request took effect (its answer is lost, the SDK retries) — and delays a fraction
  *   `delayRate` by up to `delayMs`. Random choices follow a seeded generator (`"seed"`).
- * - counters: `GET /__dpf/stats` gives requests by kind (PUT, GET, HEAD, LIST, DELETE, POST);
- *   `POST /__dpf/stats/reset` zeroes them.
+ * - counters: `GET /__dpf/stats` gives requests by kind (PUT, GET, HEAD, LIST, DELETE, POST) and
+ *   the server's CPU seconds; `POST /__dpf/stats/reset` zeroes them.
  *
  * Prints `READY <port>` once it listens on 127.0.0.1 (a free port).
  */
@@ -89,6 +89,8 @@ function random() {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 const stats = { PUT: 0, GET: 0, HEAD: 0, LIST: 0, DELETE: 0, POST: 0, faults: 0 };
+/** CPU the server used since the last reset (its own cost, on the machine the benchmark shares). */
+let cpuSince = process.cpuUsage();
 
 function s3Error(ctx, status, code, message) {
   ctx.status = status;
@@ -104,10 +106,12 @@ async function readJson(ctx) {
 
 async function control(ctx) {
   if (ctx.path === '/__dpf/stats' && ctx.method === 'GET') {
-    ctx.body = JSON.stringify(stats);
+    const cpu = process.cpuUsage(cpuSince);
+    ctx.body = JSON.stringify({ ...stats, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
     ctx.type = 'application/json';
   } else if (ctx.path === '/__dpf/stats/reset' && ctx.method === 'POST') {
     for (const name of Object.keys(stats)) stats[name] = 0;
+    cpuSince = process.cpuUsage();
     ctx.status = 204;
   } else if (ctx.path === '/__dpf/faults' && ctx.method === 'POST') {
     const body = await readJson(ctx);

@@ -27,6 +27,8 @@ export interface S3Stats {
   DELETE: number;
   POST: number;
   faults: number;
+  /** CPU seconds the server used since the last reset. */
+  cpuSeconds: number;
 }
 
 /** A running S3-compatible server (s3rver behind dpf's semantics and fault layer) on a free loopback port. */
