@@ -56,9 +56,18 @@ export function describeHolder(content: LeaseContent, now = Date.now()): LeaseHo
   };
 }
 
+/**
+ * The leases drivers of this process hold now: a lease of this process that is not among them
+ * belongs to a driver that stopped (on a full disk it could not even write its release), and is
+ * taken at once. (A driver in another worker thread of the process is not seen here; it would
+ * find its lease taken at its next renewal and stop, so this stays safe.)
+ */
+const heldHere = new Set<string>();
+
 function isAlive(content: LeaseContent, now: number): boolean {
   if (now - content.renewedAt > LEASE_STALE_MS) return false;
-  if (content.host !== hostname() || content.pid === process.pid) return true;
+  if (content.host !== hostname()) return true;
+  if (content.pid === process.pid) return heldHere.has(content.owner);
   try {
     process.kill(content.pid, 0);
     return true;
@@ -131,7 +140,10 @@ export class RunLease {
       else if (current === 'damaged') version = await stage.put(layout.lease, body);
       else version = await stage.replace(layout.lease, body, current.version);
       // Lost the race to another taker: look again.
-      if (version !== undefined) return new RunLease(stage, layout, content, version, now);
+      if (version !== undefined) {
+        heldHere.add(content.owner);
+        return new RunLease(stage, layout, content, version, now);
+      }
     }
   }
 
@@ -179,6 +191,7 @@ export class RunLease {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     await this.renewing;
+    heldHere.delete(this.content.owner);
     if (this.lost !== undefined) return;
     const content: LeaseContent = { ...this.content, renewedAt: Date.now(), state: 'released', ...(note !== undefined ? { note } : {}) };
     await this.stage.replace(this.layout.lease, JSON.stringify(content), this.version).catch(() => undefined);
@@ -208,6 +221,7 @@ export class RunLease {
   private loseWith(error: Error): void {
     if (this.lost !== undefined) return;
     this.lost = error;
+    heldHere.delete(this.content.owner);
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     this.onLost?.(error);

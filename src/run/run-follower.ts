@@ -99,7 +99,7 @@ export class RunFollower {
   /** Says each skipped segment and note once, as a process warning (the CLI prints them). */
   private emitWarnings(): void {
     for (const note of this.state.notes) {
-      if (this.warned.has(note) || !note.startsWith('skipped') && !note.startsWith('ignoring')) continue;
+      if (this.warned.has(note) || (!note.startsWith('skipped') && !note.startsWith('ignoring'))) continue;
       this.warned.add(note);
       process.emitWarning(`run "${this.layout.runId}": ${note}`, 'DPFWarning');
     }
