@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { prewarmWorkers } from './execute/local-executor.js';
 import type { ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
+import { readInputManifest } from './data/input-segments.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
 import { choosePartitions } from './plan/partition.js';
 import { planStagePartitions } from './plan/stage-partitions.js';
@@ -187,10 +188,28 @@ export class DPF {
 
     const existing = common.onExistingArtifacts === 'resume' ? await readRunSpec(stage, layout) : undefined;
     if (existing?.input.mode === 'dataframe') {
-      // Resuming continues the planned input; the source is not read again.
       const stored = (await RunFollower.load(stage, layout, existing)).partitions;
       const partitions = common.partitionIds === undefined ? stored : choosePartitions(stored, common.partitionIds);
-      return startRun({ ...this.request(common, stage, existing.input, existing.folderEncoding.keepSlashes, partitions), folderEncoding: existing.folderEncoding, onExistingArtifacts: 'resume' });
+      const resume = { ...this.request(common, stage, existing.input, existing.folderEncoding.keepSlashes, partitions), folderEncoding: existing.folderEncoding, onExistingArtifacts: 'resume' as const };
+      // Resuming continues the planned input; the source is not read again — unless the input was
+      // not fully written (its driver died while writing it): then the source is read again to
+      // write it, provided it still gives the same partitions.
+      if ((await readInputManifest(stage, layout.inputFolder))?.complete === true) return startRun(resume);
+      if (checked.source === undefined) {
+        throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written: give the source again to write it and resume, or run it again with onExistingArtifacts: 'overwrite'`);
+      }
+      const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
+      const plan = await planDataFramePartitions({ source: checkSource(checked.source, database), partitionBy, orderBy, database, partitionIds: undefined, caseInsensitive: stage.caseInsensitive });
+      try {
+        const same = plan.partitions.length === stored.length && plan.partitions.every((partition, i) => partition.id === stored[i]!.id && partition.size === stored[i]!.size);
+        if (!same) {
+          throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written, and the source now gives other partitions than it planned; run it again with onExistingArtifacts: 'overwrite'`);
+        }
+        return await startRun({ ...resume, rows: plan.input });
+      } catch (error) {
+        await plan.input.dispose();
+        throw error;
+      }
     }
 
     if (checked.source === undefined) throw new InvalidOptionError('source', 'is required to plan a new run; give SQL text, a table name, an Arrow table, records or { postgres, query }');

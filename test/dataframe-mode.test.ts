@@ -240,7 +240,7 @@ describe('DataFrame mode refuses bad input before any work', () => {
 });
 
 describe('a run whose input is still being written', () => {
-  it('starts partitions as their rows land, and a run cancelled before its input was complete cannot be resumed', async () => {
+  it('starts partitions as their rows land; a run stopped before its input was complete resumes with its source given again', async () => {
     const dir = await tempDir();
     const module = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`);
     const stage = join(dir, 'stage');
@@ -249,7 +249,16 @@ describe('a run whose input is still being written', () => {
     const run = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}'`, runId: 'early' });
     await run.cancel();
     expect(run.status).toBe(RunStatus.CANCELLED);
-    await expect(dpf.run({ partitionBy: 'origin', runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/stopped before its input was fully written/);
+    const doneBefore = (await run.getProgress()).DONE.map((details) => details.partitionId);
+    // Without its source the input cannot be completed; with another source it would not be the same run.
+    await expect(dpf.run({ partitionBy: 'origin', runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/stopped before its input was fully written: give the source again/);
+    await expect(dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin = 'ATL'`, runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/the source now gives other partitions/);
+    const resumed = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}'`, runId: 'early', onExistingArtifacts: 'resume' });
+    expect(await resumed.wait()).toBe(RunStatus.SUCCESS);
+    const details = await resumed.getPartitionDetails();
+    expect(Object.keys(details)).toHaveLength(229);
+    for (const id of doneBefore) expect(details[id]!.attempts).toBe(1);
+    expect(await details['SFO']!.artifacts.get('r.json')).toEqual({ rows: 60869 });
     const again = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin IN ('ATL', 'SFO')`, runId: 'early', onExistingArtifacts: 'overwrite' });
     expect(await again.wait()).toBe(RunStatus.SUCCESS);
     expect(await (await again.getPartitionDetails())['SFO']!.artifacts.get('r.json')).toEqual({ rows: 60869 });

@@ -319,7 +319,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     const inputComplete = this.spec.input.mode !== 'dataframe' || (await readInputManifest(this.stage, this.layout.inputFolder).catch(() => undefined))?.complete === true;
     const what = inputComplete
       ? "resume it with onExistingArtifacts: 'resume' and the same runId (DONE partitions are kept; should the old driver still be alive, it stops when it sees the run taken), or cancel it"
-      : "it stopped before its input was fully written, so it cannot be resumed: run it again with onExistingArtifacts: 'overwrite'";
+      : "it stopped before its input was fully written: resume it giving the source again (the input is written again, DONE partitions are kept), or run it again with onExistingArtifacts: 'overwrite'";
     throw new RunAbandonedError(`The driver of run "${this.runId}"${who} stopped before the run ended${why}; ${what}`);
   }
 

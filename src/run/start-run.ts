@@ -154,9 +154,9 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
         'resume it with the same sessionDatabase, so that no partition writes its rows twice',
     );
   }
-  if (spec.input.mode === 'dataframe' && (await readInputManifest(stage, layout.inputFolder))?.complete !== true) {
+  if (spec.input.mode === 'dataframe' && request.rows === undefined && (await readInputManifest(stage, layout.inputFolder))?.complete !== true) {
     throw new RunExistsError(
-      `run "${spec.runId}" stopped before its input was fully written, so it cannot be resumed; run it again with onExistingArtifacts: 'overwrite'`,
+      `run "${spec.runId}" stopped before its input was fully written, so it cannot be resumed without its source; give the source again, or run it again with onExistingArtifacts: 'overwrite'`,
     );
   }
   const partitions = [...follower.partitions];
@@ -221,7 +221,7 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
     await clearUnrecordedFiles(stage, layout, follower, new Set(todo), present);
     await stage.delete(layout.cancelRequest);
     return DPFRun.live(stage, spec, partitions, follower.state, (onCommitted) =>
-      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions }, onCommitted),
+      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),
     );
   } catch (error) {
     await sessions.close().catch(() => undefined);
