@@ -188,13 +188,14 @@ export class DPF {
 
     const existing = common.onExistingArtifacts === 'resume' ? await readRunSpec(stage, layout) : undefined;
     if (existing?.input.mode === 'dataframe') {
-      const stored = (await RunFollower.load(stage, layout, existing)).partitions;
+      const follower = await RunFollower.load(stage, layout, existing);
+      const stored = follower.partitions;
       const partitions = common.partitionIds === undefined ? stored : choosePartitions(stored, common.partitionIds);
       const resume = { ...this.request(common, stage, existing.input, existing.folderEncoding.keepSlashes, partitions), folderEncoding: existing.folderEncoding, onExistingArtifacts: 'resume' as const };
       // Resuming continues the planned input; the source is not read again — unless the input was
       // not fully written (its driver died while writing it): then the source is read again to
       // write it, provided it still gives the same partitions.
-      if ((await readInputManifest(stage, layout.inputFolder))?.complete === true) return startRun(resume);
+      if ((await readInputManifest(stage, layout.inputFolder(follower.state.start?.input ?? 1)))?.complete === true) return startRun(resume);
       if (checked.source === undefined) {
         throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written: give the source again to write it and resume, or run it again with onExistingArtifacts: 'overwrite'`);
       }

@@ -73,6 +73,12 @@ export class StageDamagedError extends DPFError {
 }
 
 /**
+ * The database of `context.withSession` cannot be reached, or refused what dpf keeps there for
+ * exactly-once rows (its ledger tables). Raised before a run starts or resumes.
+ */
+export class SessionDatabaseError extends DPFError {}
+
+/**
  * A file on the stage was written in a format this version of dpf does not know (by a newer or a
  * much older dpf). The message names the file and the version it found.
  */

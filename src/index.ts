@@ -32,6 +32,7 @@ export {
   StageDamagedError,
   StageFormatError,
   LeaseLostError,
+  SessionDatabaseError,
   ArtifactNameError,
   ArtifactNotFoundError,
   AttemptEndedError,

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
@@ -105,6 +105,31 @@ describe('exactly-once rows through withSession on PostgreSQL', () => {
     }
   });
 
+  it('a DONE partition whose artifacts are gone runs again on resume: its new artifacts, its rows still once', async () => {
+    await postgres('SELECT 1');
+    const table = uniqueName('dpf_lost_artifacts');
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const module = await writeModule(dir, `
+      const rows = await data.toArrow();
+      await context.withSession((session) => session.append(${JSON.stringify(table)}, rows));
+      await context.uploadToStage({ rows: rows.numRows, attempt: context.attempt }, 'seen.json');`);
+    try {
+      const dpf = new DPF(module, { stage, sessionDatabase: POSTGRES_URL });
+      expect(await (await dpf.run({ partitionBy: 'k', source: SOURCE, runId: 'lost' })).wait()).toBe(RunStatus.SUCCESS);
+      for (const pack of await readdir(join(stage, 'lost/_dpf/packs'))) await rm(join(stage, 'lost/_dpf/packs', pack));
+      const resumed = await dpf.run({ partitionBy: 'k', runId: 'lost', onExistingArtifacts: 'resume' });
+      expect(await resumed.wait()).toBe(RunStatus.SUCCESS);
+      for (const details of Object.values(await resumed.getPartitionDetails())) {
+        expect(details.attempts).toBe(2);
+        expect(await details.artifacts.get('seen.json')).toEqual({ rows: 25, attempt: 2 });
+      }
+      expect(await rowsPerKey(table)).toEqual(EVERY_KEY_ONCE);
+    } finally {
+      await postgres(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
   it('refuses a commit from a driver that was replaced, and adopts the first of two attempts to commit', async () => {
     await postgres('SELECT 1');
     const table = uniqueName('dpf_fence');
@@ -121,6 +146,11 @@ describe('exactly-once rows through withSession on PostgreSQL', () => {
       expect(await second.commit({ runUid, epoch: 1, partition: 0, partitionId: 'k0', entry: entry('a.2') })).toEqual({ adopted: entry('a.1') });
       expect(await postgres(`SELECT count(*)::int AS n FROM ${table}`)).toEqual([{ n: 1 }]);
       expect([...(await ledger.committed(runUid)).keys()]).toEqual([0]);
+
+      // A session whose attempt ended runs nothing more (a timed-out function still running).
+      const ended = await sessions.begin();
+      await ended.rollback();
+      await expect(ended.query('SELECT 1', [])).rejects.toThrow(/the attempt has ended .* this statement was not run/);
 
       await ledger.fence(runUid, 2);
       const stale = await sessions.begin();
@@ -139,21 +169,32 @@ describe('exactly-once rows through withSession on the DuckDB file', () => {
   it('commits an attempt with its ledger row, adopts the first committed attempt, and refuses a replaced driver', async () => {
     const dir = await tempDir();
     const path = join(dir, 'sessions.duckdb');
-    const host = new DuckDBSessionHost(path).serve('run-1', 1);
+    // Every run of a process that writes to one file shares its host (two DuckDB instances on one file lose writes).
+    const host = DuckDBSessionHost.acquire(path);
+    expect(DuckDBSessionHost.acquire(path)).toBe(host);
     const entry = (token: string) => ({ attempt: 1, token, artifacts: [], logs: [], startedAt: 0, finishedAt: 1 });
+    const run = { runUid: 'run-1', epoch: 1 };
     const ipc = (await import('apache-arrow')).tableToIPC(await (await import('../src/data/records.js')).recordsToTable([{ k: 'k0' }]), 'stream');
     try {
       expect(await host.handle({ op: 'append', attempt: 'a.1', table: 'rows', ipc })).toEqual({ value: 1 });
-      expect(await host.handle({ op: 'commit', attempt: 'a.1', partition: 0, partitionId: 'k0', entry: entry('a.1') })).toEqual({ value: { committed: true } });
+      expect(await host.handle({ op: 'commit', attempt: 'a.1', ...run, partition: 0, partitionId: 'k0', entry: entry('a.1') })).toEqual({ value: { committed: true } });
       expect(await host.handle({ op: 'append', attempt: 'a.2', table: 'rows', ipc })).toEqual({ value: 1 });
-      expect(await host.handle({ op: 'commit', attempt: 'a.2', partition: 0, partitionId: 'k0', entry: entry('a.2') })).toEqual({ value: { adopted: entry('a.1') } });
+      expect(await host.handle({ op: 'commit', attempt: 'a.2', ...run, partition: 0, partitionId: 'k0', entry: entry('a.2') })).toEqual({ value: { adopted: entry('a.1') } });
+      expect([...(await host.committed('run-1')).keys()]).toEqual([0]);
+      // An attempt rolled back while its commit waited (its worker died) commits nothing, not an empty transaction.
+      expect(await host.handle({ op: 'append', attempt: 'c.1', table: 'rows', ipc })).toEqual({ value: 1 });
+      await host.rollback(['c.1']);
+      const late = await host.handle({ op: 'commit', attempt: 'c.1', ...run, partition: 2, partitionId: 'k2', entry: entry('c.1') });
+      expect(late.error?.message).toMatch(/the attempt's transaction was rolled back/);
+      expect((await host.handle({ op: 'query', attempt: 'c.1', sql: 'SELECT 1', params: [] })).error?.name).toBe('AttemptEndedError');
       expect([...(await host.committed('run-1')).keys()]).toEqual([0]);
       await host.fence('run-1', 2);
       expect(await host.handle({ op: 'append', attempt: 'b.1', table: 'rows', ipc })).toEqual({ value: 1 });
-      const refused = await host.handle({ op: 'commit', attempt: 'b.1', partition: 1, partitionId: 'k1', entry: entry('b.1') });
+      const refused = await host.handle({ op: 'commit', attempt: 'b.1', ...run, partition: 1, partitionId: 'k1', entry: entry('b.1') });
       expect(refused.error?.message).toMatch(/taken over by a newer driver \(epoch 2\)/);
     } finally {
-      await host.close();
+      await host.release();
+      await host.release();
     }
     expect(await duckdb(`ATTACH '${path}' AS s (READ_ONLY); SELECT count(*)::INT AS n FROM s.rows`)).toEqual([{ n: 1 }]);
   });

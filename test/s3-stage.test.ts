@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, DPFRun, PartitionStatus, RunStatus } from 'dpf';
+import { DPF, DPFRun, PartitionStatus, RunStatus, StageError } from 'dpf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Stage } from '../src/stage/s3-stage.js';
 import { duckdb, dpfCommand, runNodeScript, tempDir, waitFor, writeModule } from './helpers.js';
@@ -162,6 +162,21 @@ describe('a stage on S3', () => {
     const progress = await (await DPFRun.restoreFrom('long', at)).getProgress();
     expect(progress.DONE.map((details) => details.partitionId)).toEqual(['k0']);
     expect(progress.CANCELLED).toHaveLength(3);
+  });
+
+  it('refuses a store that does not honour conditional writes, before any work', async () => {
+    const dir = await tempDir();
+    await server.createBucket('dpf-unsafe');
+    await server.honourConditions(false);
+    try {
+      const dpf = new DPF(await writeModule(dir, PROCESS), { stage: 's3://dpf-unsafe/stage' });
+      const starting = dpf.runFromStage({ stageLocation: 's3://dpf-input/files/', runId: 'unsafe', filePattern: '**/*.csv' });
+      await expect(starting).rejects.toBeInstanceOf(StageError);
+      await expect(starting).rejects.toThrow(/s3:\/\/dpf-unsafe\/stage does not honour conditional writes .*use a store that does/);
+    } finally {
+      await server.honourConditions(true);
+    }
+    expect((await new S3Stage({ bucket: 'dpf-unsafe', prefix: 'stage' }).list('')).map((entry) => entry.path)).toEqual([]);
   });
 
   it('finishes runs while the store fails and delays requests, with nothing lost or done twice', async () => {

@@ -15,7 +15,8 @@ import { loadArrow } from './lazy-modules.js';
 /** Where the segments of a run's input start, in rows. */
 export interface InputManifest extends StoredHeader<'input'> {
   rows: number;
-  segments: Array<{ file: string; firstRow: number; rows: number }>;
+  /** `bytes`: the segment's size, checked on reading (a cut-short or replaced segment is an error). */
+  segments: Array<{ file: string; firstRow: number; rows: number; bytes: number }>;
   /** Every row is written (a run's input is written while its first partitions already run). */
   complete: boolean;
 }
@@ -69,8 +70,10 @@ export class SegmentWriter {
     if (this.pending.length === 0) return;
     const { RecordBatchStreamWriter } = await loadArrow();
     const file = `segment-${String(this.manifest.segments.length).padStart(5, '0')}.arrows`;
-    await this.stage.put(joinStagePath(this.folder, file), RecordBatchStreamWriter.writeAll(this.pending).toUint8Array(true));
-    this.manifest.segments.push({ file, firstRow: this.manifest.rows, rows: this.pendingRows });
+    const bytes = RecordBatchStreamWriter.writeAll(this.pending).toUint8Array(true);
+    const path = joinStagePath(this.folder, file);
+    if ((await this.stage.create(path, bytes)) === undefined) throw new Error(`${this.stage.describe(path)} already exists: another driver wrote this run's input`);
+    this.manifest.segments.push({ file, firstRow: this.manifest.rows, rows: this.pendingRows, bytes: bytes.byteLength });
     this.manifest.rows += this.pendingRows;
     this.pending = [];
     this.pendingBytes = 0;
@@ -181,7 +184,10 @@ export class InputReader {
     const { tableFromIPC } = await loadArrow();
     const path = joinStagePath(this.folder, file);
     const object = await this.stage.get(path);
-    if (object === undefined) throw new StageDamagedError(this.stage.describe(path), `${this.stage.describe(path)} is missing: ${DAMAGED_INPUT}`);
+    const where = this.stage.describe(path);
+    if (object === undefined) throw new StageDamagedError(where, `${where} is missing: ${DAMAGED_INPUT}`);
+    const expected = (await this.readManifest()).segments.find((segment) => segment.file === file)?.bytes;
+    if (expected !== undefined && object.bytes.length !== expected) throw new StageDamagedError(where, `${where} holds ${object.bytes.length} bytes, not ${expected}: ${DAMAGED_INPUT}`);
     const table = tableFromIPC(object.bytes);
     const starts: number[] = [];
     let row = 0;

@@ -38,10 +38,18 @@ export class AttemptSession {
     }
     this.transaction ??= this.provider.begin(this.attempt);
     const transaction = await this.transaction;
+    // A function still running after its attempt ended (timed out, cancelled) writes nothing more.
+    const open = (): SessionTransaction => {
+      if (this.ended) throw new AttemptEndedError('withSession: the attempt has ended (it timed out, was cancelled or failed), so its session is closed and this statement was not run');
+      return transaction;
+    };
     const session: SqlSession = {
       dialect: transaction.dialect,
-      query: async <R>(sql: string, params: readonly unknown[] = []) => (await transaction.query(sql, params)) as R[],
-      append: async (table, rows) => transaction.append(table, isArrowTable(rows) ? rows : await recordsToTable(rows)),
+      query: async <R>(sql: string, params: readonly unknown[] = []) => (await open().query(sql, params)) as R[],
+      append: async (table, rows) => {
+        const arrow = isArrowTable(rows) ? rows : await recordsToTable(rows);
+        return open().append(table, arrow);
+      },
     };
     return fn(session);
   }

@@ -37,8 +37,7 @@ export class DuckDBSessionClient {
         const { tableToIPC } = await loadArrow();
         return (await this.request({ op: 'append', attempt, table, ipc: tableToIPC(rows, 'stream') })) as number;
       },
-      commit: async (ledger) =>
-        (await this.request({ op: 'commit', attempt, partition: ledger.partition, partitionId: ledger.partitionId, entry: ledger.entry })) as CommitResult,
+      commit: async (ledger) => (await this.request({ op: 'commit', attempt, ...ledger })) as CommitResult,
       rollback: async () => {
         await this.request({ op: 'rollback', attempt });
       },

@@ -1,10 +1,13 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { loadArrow, loadArrowToDuckDB } from '../data/lazy-modules.js';
-import { LeaseLostError, serializeError, type SerializedError } from '../errors.js';
+import { AttemptEndedError, LeaseLostError, serializeError, type SerializedError } from '../errors.js';
 import type { CommittedAttempt } from '../model/refs.js';
 import type { SessionRequest } from './protocol.js';
 import { type CommitResult, EPOCH_TABLE, LEDGER_DDL, LEDGER_TABLE, type LedgerCommit, type SessionLedger } from './session-ledger.js';
+
+/** One host per DuckDB file in a process: two DuckDB instances on one file lose each other's writes. */
+const hosts = new Map<string, { host: DuckDBSessionHost; users: number }>();
 
 /**
  * The DuckDB database file that `context.withSession` writes to, served by the driver.
@@ -14,16 +17,37 @@ import { type CommitResult, EPOCH_TABLE, LEDGER_DDL, LEDGER_TABLE, type LedgerCo
  * DuckDB runs side by side (appends to one table from many transactions do not conflict), and
  * which ends when the attempt does: committed on success with its ledger row (session-ledger.ts),
  * rolled back otherwise — also when its worker dies. Commits are taken one at a time, so the
- * ledger check and the commit cannot interleave with another attempt's.
+ * ledger check and the commit cannot interleave with another attempt's. Every run of a process
+ * that writes to the same file shares one host ({@link DuckDBSessionHost.acquire}).
  */
 export class DuckDBSessionHost implements SessionLedger {
   private instance: Promise<DuckDBInstance> | undefined;
   private readonly transactions = new Map<string, Promise<DuckDBConnection>>();
+  /** Attempts whose transaction was rolled back (they failed, or their worker died): they may do nothing more. */
+  private readonly rolledBack = new Set<string>();
   private committing: Promise<unknown> = Promise.resolve();
-  /** The run and epoch of this host's driver: set by {@link DuckDBSessionHost.serve}. */
-  private run: { runUid: string; epoch: number } | undefined;
 
-  constructor(private readonly path: string) {}
+  private constructor(private readonly path: string) {}
+
+  /** The process's host of a DuckDB file; {@link DuckDBSessionHost.release} it when the run ends. */
+  static acquire(path: string): DuckDBSessionHost {
+    let entry = hosts.get(path);
+    if (entry === undefined) {
+      entry = { host: new DuckDBSessionHost(path), users: 0 };
+      hosts.set(path, entry);
+    }
+    entry.users++;
+    return entry.host;
+  }
+
+  /** Lets go of the host; the last run to release it closes the file. */
+  async release(): Promise<void> {
+    const entry = hosts.get(this.path);
+    if (entry === undefined || entry.host !== this) return this.close();
+    if (--entry.users > 0) return;
+    hosts.delete(this.path);
+    await this.close();
+  }
 
   /** Serves one request; resolves with what the worker gets back. */
   async handle(request: SessionRequest): Promise<{ value?: unknown; error?: SerializedError }> {
@@ -42,7 +66,7 @@ export class DuckDBSessionHost implements SessionLedger {
           return { value: table.numRows };
         }
         case 'commit':
-          return { value: await this.commit(request.attempt, this.identity(request)) };
+          return { value: await this.commit(request.attempt, request) };
         case 'rollback':
           await this.end(request.attempt, false);
           return {};
@@ -52,15 +76,12 @@ export class DuckDBSessionHost implements SessionLedger {
     }
   }
 
-  /** Serves sessions for the run `runUid` under `epoch`. */
-  serve(runUid: string, epoch: number): this {
-    this.run = { runUid, epoch };
-    return this;
-  }
-
-  /** Rolls back what attempts left open (their worker died, or the run is over). */
+  /** Rolls back what attempts left open (their worker died, or the run is over); they can commit nothing after. */
   async rollback(attempts: Iterable<string> = [...this.transactions.keys()]): Promise<void> {
-    for (const attempt of attempts) await this.end(attempt, false).catch(() => undefined);
+    for (const attempt of attempts) {
+      this.rolledBack.add(attempt);
+      await this.end(attempt, false).catch(() => undefined);
+    }
   }
 
   async fence(runUid: string, epoch: number): Promise<void> {
@@ -85,11 +106,6 @@ export class DuckDBSessionHost implements SessionLedger {
     this.instance = undefined;
   }
 
-  private identity(request: { partition: number; partitionId: string; entry: CommittedAttempt }): LedgerCommit {
-    if (this.run === undefined) throw new Error('the DuckDB session host serves no run');
-    return { ...this.run, partition: request.partition, partitionId: request.partitionId, entry: request.entry };
-  }
-
   /** Commits one attempt with its ledger row, or adopts the attempt of the partition that committed first. */
   private commit(attempt: string, ledger: LedgerCommit): Promise<CommitResult> {
     const result = this.committing.then(async (): Promise<CommitResult> => {
@@ -107,6 +123,7 @@ export class DuckDBSessionHost implements SessionLedger {
         await this.end(attempt, false);
         return { adopted: existing };
       }
+      // The transaction holding the attempt's rows, not a new empty one (see transaction()).
       const connection = await this.transaction(attempt);
       await connection.run(
         `INSERT INTO ${LEDGER_TABLE} (run_uid, partition, partition_id, attempt, token, epoch, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -147,6 +164,11 @@ export class DuckDBSessionHost implements SessionLedger {
   }
 
   private transaction(attempt: string): Promise<DuckDBConnection> {
+    // An attempt whose transaction was rolled back (its worker died while its commit waited, say)
+    // must not go on in a fresh one: its rows are gone, and a commit would record none.
+    if (this.rolledBack.has(attempt)) {
+      return Promise.reject(new AttemptEndedError('withSession: the attempt\'s transaction was rolled back (its worker died, or it failed); nothing of it is committed'));
+    }
     let connection = this.transactions.get(attempt);
     if (connection === undefined) {
       connection = this.database().then(async (database) => {
@@ -160,6 +182,7 @@ export class DuckDBSessionHost implements SessionLedger {
   }
 
   private async end(attempt: string, commit: boolean): Promise<void> {
+    if (!commit) this.rolledBack.add(attempt);
     const pending = this.transactions.get(attempt);
     if (pending === undefined) return;
     this.transactions.delete(attempt);

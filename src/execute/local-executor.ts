@@ -7,6 +7,7 @@ import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
 import type { ModuleReference } from '../model/run-spec.js';
 import { attemptToken } from '../model/journal.js';
 import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
+import { refsPresent } from '../stage/stored-ref.js';
 import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
 import type { DuckDBSessionHost } from './duckdb-session-host.js';
@@ -33,6 +34,8 @@ export interface ExecutionPlan {
   tokenPrefix: string;
   /** The partition list the workers read. */
   partitionList: number;
+  /** DataFrame mode: the folder of the run's planned rows. */
+  inputFolder: string | undefined;
   /** A local folder for the run's files in transit; the executor's workers put theirs under it. */
   scratch: string;
   /** Where `context.withSession` connects (with credentials: sent to workers in memory only). */
@@ -209,6 +212,7 @@ export class LocalExecutor {
       epoch: this.plan.epoch,
       tokenPrefix: this.plan.tokenPrefix,
       partitionList: this.plan.partitionList,
+      inputFolder: this.plan.inputFolder,
       scratch: this.plan.scratch,
       module: this.plan.module,
       timeoutMs: this.plan.options.timeoutMs,
@@ -417,7 +421,7 @@ export class LocalExecutor {
     }
     const committed = await this.committedAttempt(task.index);
     if (this.finished) return;
-    if (committed !== undefined) {
+    if (committed !== undefined && (await refsPresent(this.plan.stage, [...committed.artifacts, ...committed.logs]).catch(() => false))) {
       this.finishPartition(task.index, {
         status: PartitionStatus.DONE,
         attempt: task.attempt,

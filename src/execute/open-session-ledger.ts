@@ -13,17 +13,17 @@ export interface DriverSessions {
 }
 
 /** Opens what the driver of a run needs of its session database (lazily: nothing connects yet). */
-export async function openDriverSessions(target: SessionTarget, runUid: string, epoch: number): Promise<DriverSessions> {
+export async function openDriverSessions(target: SessionTarget): Promise<DriverSessions> {
   if (target.kind === 'none') return { host: undefined, ledger: undefined, close: async () => {} };
   if (target.kind === 'duckdb') {
-    const host = new DuckDBSessionHost(target.path).serve(runUid, epoch);
+    const host = DuckDBSessionHost.acquire(target.path);
     // A file that does not exist holds no committed attempt; asking must not create it.
     const ledger: SessionLedger = {
       fence: async (uid, at) => (existsSync(target.path) ? host.fence(uid, at) : undefined),
       committed: async (uid) => (existsSync(target.path) ? host.committed(uid) : new Map()),
       close: async () => {},
     };
-    return { host, ledger, close: () => host.close() };
+    return { host, ledger, close: () => host.release() };
   }
   const { PostgresLedger } = await import('./postgres-session.js');
   const ledger = new PostgresLedger(target.url);

@@ -9,6 +9,7 @@ import type { TaskDescriptor } from '../plan/partition.js';
 import { restoreKey } from '../plan/partition-keys.js';
 import { PACK_LIMIT_BYTES, type PackWriter } from '../stage/artifact-pack.js';
 import { type ArtifactFinder, AttemptArtifacts } from '../stage/attempt-artifacts.js';
+import { refsPresent } from '../stage/stored-ref.js';
 import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { AttemptSession, type SessionProvider } from './attempt-session.js';
@@ -27,7 +28,7 @@ export interface RunnerEnvironment {
   runUid: string;
   epoch: number;
   /** DataFrame mode: the run's planned input, shared by the worker's attempts (it caches segments). */
-  input: InputReader;
+  input: InputReader | undefined;
   /** Where `context.withSession` opens each attempt's transaction; undefined when the run has no session database. */
   sessions: SessionProvider | undefined;
   /** Pack small artifacts instead of writing files. */
@@ -54,8 +55,9 @@ export interface AttemptResult {
 }
 
 /** What a worker needs to run attempts of one run. */
-export function runnerEnvironment(options: Omit<RunnerEnvironment, 'input'>): RunnerEnvironment {
-  return { ...options, input: new InputReader(options.stage, options.layout.inputFolder) };
+export function runnerEnvironment(options: Omit<RunnerEnvironment, 'input'> & { inputFolder: string | undefined }): RunnerEnvironment {
+  const { inputFolder, ...rest } = options;
+  return { ...rest, input: inputFolder === undefined ? undefined : new InputReader(options.stage, inputFolder) };
 }
 
 /** Why an attempt was stopped from outside. */
@@ -218,11 +220,16 @@ export class PartitionAttempt {
     const result = await this.transaction.commit({ runUid: this.environment.runUid, epoch: this.environment.epoch, partition: this.task.index, partitionId: this.task.id, entry });
     if (result !== undefined && 'adopted' in result) {
       const adopted = result.adopted;
-      outcome.adopted = true;
-      outcome.token = adopted.token;
-      outcome.artifacts = adopted.artifacts as ArtifactRef[];
-      outcome.logs = [...adopted.logs, ...logs];
-      if (adopted.numRows !== undefined) outcome.numRows = adopted.numRows;
+      if (await refsPresent(this.environment.stage, [...adopted.artifacts, ...adopted.logs])) {
+        // The partition's rows and artifacts are that earlier attempt's; this one's are dropped.
+        outcome.adopted = true;
+        outcome.token = adopted.token;
+        outcome.artifacts = adopted.artifacts as ArtifactRef[];
+        outcome.logs = [...adopted.logs, ...logs];
+        if (adopted.numRows !== undefined) outcome.numRows = adopted.numRows;
+      }
+      // Else its artifacts are gone from the stage (this is the re-run that replaces them): the
+      // rows stay the committed attempt's, the artifacts are this attempt's.
     }
     return [];
   }
@@ -237,7 +244,7 @@ export class PartitionAttempt {
     const { input } = this.task;
     return input.kind === 'file'
       ? new FileConnector(input.path, this.environment.scratch)
-      : new RowsConnector(this.environment.input, input.start, input.rows);
+      : new RowsConnector(this.environment.input!, input.start, input.rows);
   }
 
   private signal(): AbortSignal {

@@ -5,10 +5,12 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { plainColumn } from '../data/table-values.js';
 import { sqlIdentifier } from '../data/sql.js';
-import { LeaseLostError } from '../errors.js';
+import { AttemptEndedError, LeaseLostError } from '../errors.js';
 import type { CommittedAttempt } from '../model/refs.js';
 import { EPOCH_TABLE, LEDGER_DDL, LEDGER_TABLE, type CommitResult, type LedgerCommit, type SessionLedger } from './session-ledger.js';
 import type { SessionTransaction } from './sql-session.js';
+
+const ENDED = 'withSession: the attempt has ended (it timed out, was cancelled or failed), so its session is closed and this statement was not run';
 
 /**
  * PostgreSQL sessions of one worker: a small pool, one connection and one transaction per
@@ -41,12 +43,19 @@ export class PostgresSessions {
     const client = await this.pool.connect();
     await client.query('BEGIN');
     let ended = false;
+    // Once the attempt ended, its connection may serve another attempt: a function still running
+    // (timed out, cancelled) must not write through it into that attempt's transaction.
+    const open = (): pg.PoolClient => {
+      if (ended) throw new AttemptEndedError(ENDED);
+      return client;
+    };
     return {
       dialect: 'postgres',
-      query: async (sql, params) => (await client.query(sql, params as unknown[])).rows as Record<string, unknown>[],
+      query: async (sql, params) => (await open().query(sql, params as unknown[])).rows as Record<string, unknown>[],
       append: async (table, rows) => {
+        open();
         await this.createTable(table, rows);
-        await copyRows(client, table, rows);
+        await copyRows(open(), table, rows);
         return rows.numRows;
       },
       commit: async (ledger) => {

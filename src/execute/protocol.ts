@@ -28,6 +28,8 @@ export interface WorkerSetup {
   tokenPrefix: string;
   /** The partition list to read (`_dpf/partitions/{list}.json`). */
   partitionList: number;
+  /** DataFrame mode: the folder of the run's planned rows. */
+  inputFolder: string | undefined;
   /**
    * A folder on this machine for the run's files in transit (uploads before they are stored,
    * downloads of remote input, the log of an attempt whose worker is dying); the driver removes it.
@@ -58,7 +60,7 @@ export interface WorkerSetup {
 export type SessionRequest =
   | { op: 'query'; attempt: string; sql: string; params: readonly unknown[] }
   | { op: 'append'; attempt: string; table: string; ipc: Uint8Array }
-  | { op: 'commit'; attempt: string; partition: number; partitionId: string; entry: CommittedAttempt }
+  | { op: 'commit'; attempt: string; runUid: string; epoch: number; partition: number; partitionId: string; entry: CommittedAttempt }
   | { op: 'rollback'; attempt: string };
 
 export interface SessionResultMessage {

@@ -15,8 +15,8 @@ export function redactDatabaseUrl(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    // Not a URL we can take apart: keep nothing of it that could be a secret.
-    return url.replace(/\/\/[^@/]*@/, '//');
+    // Not a URL we can take apart: keep nothing of it that could be a secret (all up to the last @).
+    return url.replace(/\/\/.*@/, '//');
   }
   parsed.password = '';
   for (const name of [...parsed.searchParams.keys()]) if (SECRET_PARAMETERS.test(name)) parsed.searchParams.delete(name);

@@ -134,6 +134,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
       packs: new PackWriter(stage, layout),
       finder: new RunIndexes(stage),
       scratch: join(setup.scratch, 'attempts'),
+      inputFolder: setup.inputFolder,
     });
     tokenPrefix = setup.tokenPrefix;
     reportInterval = stage.local ? REPORT_INTERVAL_MS.local : REPORT_INTERVAL_MS.remote;

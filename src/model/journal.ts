@@ -42,6 +42,8 @@ export interface StartRecord {
   partitions: number;
   /** The partition list in force: `_dpf/partitions/{list}.json`. */
   list: number;
+  /** DataFrame mode: the run's planned rows are in `_dpf/input/{input}/`. */
+  input?: number;
   /** How many partitions this driver runs. */
   todo: number;
   /** What the driver runs with (absent for `purpose: 'cancel'`, which runs nothing). */
@@ -51,6 +53,12 @@ export interface StartRecord {
   session?: SessionTarget;
   /** A driver that only records the cancellation of an abandoned run. */
   purpose?: 'cancel';
+  /**
+   * Damaged segments right before this start that its driver skipped, as the torn tail of the
+   * driver before it (never part of the run). Readers skip exactly these; damage anywhere else is
+   * an error.
+   */
+  skipped?: number[];
 }
 
 /** An attempt's token: its driver's lease token and its dispatch number (see TaskDescriptor.token). */

@@ -13,6 +13,8 @@ export interface LeaseContent extends StoredHeader<'lease'> {
   owner: string;
   pid: number;
   host: string;
+  /** The owner's pid namespace (Linux), so a pid is judged only where it means the same process. */
+  pidns?: string;
   startedAt: number;
   renewedAt: number;
   /** `released` once the owner ended (or stopped on an error, said in `note`). */

@@ -23,15 +23,25 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$/;
 
 /** A short description of a source, for the run's spec and messages. */
 export function describeSource(source: DataFrameSource): string {
-  if (typeof source === 'string') return withoutPasswords(source.length > 200 ? `${source.slice(0, 200)}…` : source);
-  if (isPostgres(source)) return `PostgreSQL query: ${withoutPasswords(source.query)}`;
+  if (typeof source === 'string') return shortened(withoutSecrets(source));
+  if (isPostgres(source)) return `PostgreSQL query: ${shortened(withoutSecrets(source.query))}`;
   if (Array.isArray(source)) return `${source.length} records`;
   return `an Arrow table of ${(source as Table).numRows} rows`;
 }
 
-/** SQL as a run records it: a password inside a URL it names (`postgres://user:secret@host/db`) is dropped. */
-function withoutPasswords(sql: string): string {
-  return sql.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/'"]+):[^\s@/'"]*@/gi, '$1@');
+function shortened(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/**
+ * SQL as a run records it, without the secrets it may name: the password of a URL
+ * (`postgres://user:secret@host/db`), `password=…` of a libpq connection string, and the
+ * credentials of a signed URL (`X-Amz-Signature=…`, `sig=…`, `token=…`).
+ */
+function withoutSecrets(sql: string): string {
+  return sql
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/'"]+):[^\s@'"]*@/gi, '$1@')
+    .replace(/\b(password|passwd|pwd|secret|token|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token)(\s*=\s*)('[^']*'|"[^"]*"|[^\s&'";)]+)/gi, '$1$2***');
 }
 
 /** Checks the source's kind before any work; throws InvalidOptionError naming what is accepted. */

@@ -316,7 +316,8 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     if (this.state.ended) return;
     const who = holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host}, last heard ${new Date(holder.renewedAt).toISOString()})`;
     const why = holder?.note !== undefined ? `: ${holder.note}` : holder?.released === true ? '' : holder?.host === hostname() ? ' (its process is gone, or has not renewed its lease for 15 s)' : ' (it has not renewed its lease for 15 s)';
-    const inputComplete = this.spec.input.mode !== 'dataframe' || (await readInputManifest(this.stage, this.layout.inputFolder).catch(() => undefined))?.complete === true;
+    const inputComplete =
+      this.spec.input.mode !== 'dataframe' || (await readInputManifest(this.stage, this.layout.inputFolder(this.state.start?.input ?? 1)).catch(() => undefined))?.complete === true;
     const what = inputComplete
       ? "resume it with onExistingArtifacts: 'resume' and the same runId (DONE partitions are kept; should the old driver still be alive, it stops when it sees the run taken), or cancel it"
       : "it stopped before its input was fully written: resume it giving the source again (the input is written again, DONE partitions are kept), or run it again with onExistingArtifacts: 'overwrite'";

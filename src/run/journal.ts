@@ -218,7 +218,16 @@ export class JournalReader {
     return undefined;
   }
 
-  /** The segments added since the last read (the last one again if it was incomplete). */
+  /** The slot the next segment to fold is expected in. */
+  get expectedSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * The segments after the last one folded. The reader moves past a segment only when told it
+   * was folded ({@link JournalReader.folded}): one the fold left (an incomplete last segment, a
+   * segment beyond a gap) is read again next time, with what followed it.
+   */
   async readNew(): Promise<JournalRead> {
     const entries = await this.stage.list(this.layout.journalFolder, this.lastPath === undefined ? {} : { startAfter: this.lastPath });
     const segments: ReadSegment[] = [];
@@ -229,17 +238,25 @@ export class JournalReader {
       if (object === undefined) continue;
       segments.push(decodeSegment(this.stage, entry.path, seq, object.bytes));
     }
-    // An incomplete last segment may be one still being written (a stage without atomic creates):
-    // read it again next time rather than moving past it.
-    const settled = segments.length > 0 && !segments[segments.length - 1]!.ok ? segments.slice(0, -1) : segments;
-    const last = settled[settled.length - 1];
-    if (last !== undefined) {
-      this.lastPath = last.path;
-      this.seq = last.seq + 1;
-    }
     const nextSeq = segments.length === 0 ? this.seq : segments[segments.length - 1]!.seq + 1;
     return { segments, nextSeq };
   }
+
+  /** The fold took this segment (and all before it). */
+  folded(segment: ReadSegment): void {
+    this.lastPath = segment.path;
+    this.seq = segment.seq + 1;
+  }
+}
+
+/** Throws the error for journal slots missing before a segment of the run. */
+export function missingSegments(stage: Stage, after: ReadSegment, expected: number): never {
+  const where = stage.describe(after.path);
+  throw new StageDamagedError(
+    where,
+    `The journal of the run has no segment ${expected}${after.seq - 1 > expected ? ` to ${after.seq - 1}` : ''} before ${where}: segments were deleted, so the run's state cannot be read. ` +
+      "Restore them from a backup, or run the run again with onExistingArtifacts: 'overwrite'",
+  );
 }
 
 /** Throws the error for a damaged segment that records after it depend on. */

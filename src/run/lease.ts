@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LeaseLostError, StageError } from '../errors.js';
 import type { LeaseContent } from '../model/lease.js';
@@ -64,9 +65,18 @@ export function describeHolder(content: LeaseContent, now = Date.now()): LeaseHo
  */
 const heldHere = new Set<string>();
 
+/** This process's pid namespace: containers on one host share a host name but not their pids. */
+const PID_NAMESPACE = (() => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
+})();
+
 function isAlive(content: LeaseContent, now: number): boolean {
   if (now - content.renewedAt > LEASE_STALE_MS) return false;
-  if (content.host !== hostname()) return true;
+  if (content.host !== hostname() || content.pidns !== PID_NAMESPACE) return true;
   if (content.pid === process.pid) return heldHere.has(content.owner);
   try {
     process.kill(content.pid, 0);
@@ -130,6 +140,7 @@ export class RunLease {
         owner: randomBytes(6).toString('hex'),
         pid: process.pid,
         host: hostname(),
+        ...(PID_NAMESPACE !== undefined ? { pidns: PID_NAMESPACE } : {}),
         startedAt: now,
         renewedAt: now,
         state: 'held',
@@ -142,7 +153,10 @@ export class RunLease {
       // Lost the race to another taker: look again.
       if (version !== undefined) {
         heldHere.add(content.owner);
-        return new RunLease(stage, layout, content, version, now);
+        const lease = new RunLease(stage, layout, content, version, now);
+        // Renewed from the moment it is taken: a slow resume must not look dead meanwhile.
+        lease.startRenewing();
+        return lease;
       }
     }
   }
@@ -161,9 +175,14 @@ export class RunLease {
     this.renewedAt = content.renewedAt;
   }
 
-  /** Renews the lease every few seconds until {@link RunLease.release}; `onLost` hears when it is lost. */
-  startRenewing(onLost: (error: Error) => void): void {
+  /** `onLost` hears when the lease is lost (at once, if it already is). */
+  whenLost(onLost: (error: Error) => void): void {
     this.onLost = onLost;
+    if (this.lost !== undefined) onLost(this.lost);
+  }
+
+  /** Renews the lease every few seconds until {@link RunLease.release}. */
+  private startRenewing(): void {
     this.timer = setInterval(() => {
       this.renewing = this.renewing.then(() => this.renew());
     }, RENEW_INTERVAL_MS);

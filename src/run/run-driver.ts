@@ -96,6 +96,7 @@ export class RunDriver {
         epoch: lease.epoch,
         tokenPrefix: lease.owner,
         partitionList: this.state.start!.list,
+        inputFolder: this.state.start!.input === undefined ? undefined : layout.inputFolder(this.state.start!.input),
         scratch: this.scratch,
         session: plan.session,
         sessionHost: plan.sessions.host,
@@ -123,7 +124,7 @@ export class RunDriver {
   private async execute(): Promise<RunStatus> {
     const { stage, layout, lease } = this.plan;
     try {
-      lease.startRenewing((error) => this.fail(error));
+      lease.whenLost((error) => this.fail(error));
       this.cancelPoll = setInterval(() => {
         void stage.head(layout.cancelRequest).then(
           (requested) => (requested !== undefined ? this.cancel() : undefined),
@@ -175,7 +176,7 @@ export class RunDriver {
     const { input, stage, layout } = this.plan;
     if (input === undefined) return;
     try {
-      await input.write(stage, layout.inputFolder, (rows) => this.executor.release(rows), this.stopInput.signal);
+      await input.write(stage, layout.inputFolder(this.state.start!.input!), (rows) => this.executor.release(rows), this.stopInput.signal);
     } catch (error) {
       if (!this.stopInput.signal.aborted) this.executor.failHeld(serializeError(new DPFError(`writing the run's input failed: ${(error as Error).message}`, { cause: error })));
     } finally {

@@ -24,7 +24,7 @@ export class RunFollower {
   private list = 0;
   private readonly warned = new Set<string>();
   /** A damaged last segment the fold left for later (it may have been incomplete). */
-  private pendingTail: { path: string; reason: string } | undefined;
+  private pendingTail: { path: string; reason: string; seq: number } | undefined;
 
   constructor(
     private readonly stage: Stage,
@@ -53,9 +53,10 @@ export class RunFollower {
     }
     const read = await this.reader.readNew();
     const applied: JournalRecord[] = [];
-    const taken = this.state.applySegments(this.stage, read.segments, this.spec.uid, (records) => applied.push(...records));
+    const taken = this.state.applySegments(this.stage, read.segments, this.spec.uid, this.reader.expectedSeq, (records) => applied.push(...records));
+    if (taken > 0) this.reader.folded(read.segments[taken - 1]!);
     const left = read.segments[taken];
-    this.pendingTail = left !== undefined && !left.ok ? left : undefined;
+    this.pendingTail = left !== undefined && !left.ok && taken === read.segments.length - 1 ? left : undefined;
     this.nextSeq = Math.max(this.nextSeq, read.nextSeq);
     const list = this.state.start?.list ?? 1;
     if (list !== this.list || this.partitions.length < this.state.partitions.length || this.partitions.length === 0) {
@@ -73,15 +74,18 @@ export class RunFollower {
    * landing late) is folded in and the records decided again by `build`, so the new owner's view
    * includes everything before its start. Returns the next free slot.
    */
-  async takeOver(lease: RunLease, build: () => JournalRecord[]): Promise<number> {
+  async takeOver(lease: RunLease, build: (again: boolean) => JournalRecord[] | Promise<JournalRecord[]>): Promise<number> {
     const identity = { run: this.spec.uid, epoch: lease.epoch, writer: lease.owner };
-    for (;;) {
+    for (let again = false; ; again = true) {
       lease.assertHeld();
       // Writing past a damaged last segment makes it the tail of its driver: say so in the journal.
       const tail = this.pendingTail;
-      const records = tail === undefined ? build() : [{ t: 'note' as const, at: Date.now(), message: tornTailNote(this.stage, tail) }, ...build()];
+      const built = await build(again);
+      const records = tail === undefined ? built : [{ t: 'note' as const, at: Date.now(), message: tornTailNote(this.stage, tail) }, ...built];
       const start = records.findIndex((record) => record.t === 'start');
       if (start > 0) records.unshift(...records.splice(start, 1));
+      // The start record names the damaged tail it writes past: readers skip exactly that one.
+      if (tail !== undefined && records[0]?.t === 'start') records[0] = { ...records[0], skipped: [tail.seq] };
       const seq = this.nextSeq;
       if ((await this.stage.create(this.layout.segment(seq), encodeSegment(identity, seq, records))) !== undefined) {
         this.state.apply(records);

@@ -4,7 +4,7 @@ import type { ArtifactRef, LogRef } from '../model/refs.js';
 import { FORMATS } from '../model/stored-json.js';
 import type { Stage } from '../stage/stage.js';
 import { finishedRunStatus, isFinalPartitionStatus, PartitionStatus, RunStatus } from '../status.js';
-import { damagedSegment, type ReadSegment } from './journal.js';
+import { damagedSegment, missingSegments, type ReadSegment } from './journal.js';
 
 const NO_ARTIFACTS: readonly ArtifactRef[] = Object.freeze([]);
 
@@ -108,19 +108,28 @@ export class RunState {
    *   current owner's, or of the current epoch by another writer, is skipped: it was written by a
    *   driver that had lost the run;
    * - a segment starting a newer epoch must begin with that epoch's start record;
-   * - a damaged segment is skipped when it is the tail of an epoch (the next readable segment
-   *   starts a newer one: a driver died writing it) and is an error otherwise; a damaged last
-   *   segment is left for the next read (it may be incomplete) — the returned count says how many
-   *   segments were taken.
-   * Returns the applied records, and how many segments were consumed.
+   * - a damaged segment is skipped only when the next owner's start record says it skipped it as
+   *   the torn tail of the driver before (it was never part of the run); a damaged last segment is
+   *   left for the next read; any other damaged segment is an error naming it;
+   * - segments must follow each other slot by slot from `expectedSeq`: a missing slot before a
+   *   segment of this run is an error; before another run's segment (an overwritten run's late
+   *   writer took a slot ahead) the fold stops there until the slot is filled.
+   * Returns how many segments it took, in order; the rest are for a later read.
    */
-  applySegments(stage: Stage, segments: readonly ReadSegment[], run: string, onRecord?: (records: readonly JournalRecord[]) => void): number {
+  applySegments(stage: Stage, segments: readonly ReadSegment[], run: string, expectedSeq: number, onRecord?: (records: readonly JournalRecord[]) => void): number {
+    let expected = expectedSeq;
     for (let n = 0; n < segments.length; n++) {
       const segment = segments[n]!;
+      if (segment.seq > expected) {
+        if (!segment.ok || segment.header.run !== run) return n;
+        missingSegments(stage, segment, expected);
+      }
+      expected = segment.seq + 1;
       if (!segment.ok) {
         const next = segments.slice(n + 1).find((later) => later.ok);
         if (next === undefined) return n;
-        if (next.ok && next.header.run === run && next.header.epoch > this.epoch && next.records[0]?.t === 'start') {
+        const start = next.ok ? next.records[0] : undefined;
+        if (next.ok && next.header.run === run && start?.t === 'start' && start.skipped?.includes(segment.seq) === true) {
           this.note(tornTailNote(stage, segment));
           continue;
         }

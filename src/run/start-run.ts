@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { InvalidOptionError, RunExistsError, RunInProgressError, StageError } from '../errors.js';
+import { InvalidOptionError, RunExistsError, RunInProgressError, SessionDatabaseError, StageError } from '../errors.js';
 import { readInputManifest } from '../data/input-segments.js';
 import { type DriverSessions, openDriverSessions } from '../execute/open-session-ledger.js';
 import { describeSessionTarget, sameSessionDatabase, storedSessionTarget } from '../execute/session-url.js';
@@ -94,6 +94,7 @@ export async function startRun(request: RunRequest): Promise<DPFRun> {
     // run can write nothing the new one would read.
     await stage.delete(layout.spec);
     await stage.deletePrefix(`${layout.root}/`);
+    await lease.release();
     return await createRun(request, layout, lease.epoch + 1);
   } catch (error) {
     await lease.release().catch(() => undefined);
@@ -125,8 +126,11 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
     const follower = new RunFollower(stage, layout, spec);
     follower.partitions = [...partitions];
     const todo = partitions.map((_, index) => index);
-    const sessions = await openDriverSessions(request.session, spec.uid, lease.epoch);
-    const start = startRecord(request, lease, partitions.length, 1, todo.length);
+    const sessions = await openDriverSessions(request.session);
+    // On PostgreSQL the run's epoch row exists from the start: a later resume raises it, and a
+    // commit of this driver then waits for that (or sees it), never slipping in unfenced.
+    if (request.session.kind === 'postgres') await fenceNewRun(sessions, spec.uid, lease.epoch);
+    const start = startRecord(request, lease, partitions.length, 1, todo.length, request.input.mode === 'dataframe' ? lease.epoch : undefined);
     const seq = await follower.takeOver(lease, () => [start]);
     return DPFRun.live(stage, spec, follower.partitions, follower.state, (onCommitted) =>
       new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),
@@ -154,7 +158,9 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
         'resume it with the same sessionDatabase, so that no partition writes its rows twice',
     );
   }
-  if (spec.input.mode === 'dataframe' && request.rows === undefined && (await readInputManifest(stage, layout.inputFolder))?.complete !== true) {
+  // A DataFrame run keeps its input, or — given its rows again — writes them to a folder of this epoch.
+  const input = spec.input.mode !== 'dataframe' ? undefined : request.rows !== undefined ? lease.epoch : (follower.state.start?.input ?? 1);
+  if (spec.input.mode === 'dataframe' && request.rows === undefined && (await readInputManifest(stage, layout.inputFolder(input!)))?.complete !== true) {
     throw new RunExistsError(
       `run "${spec.runId}" stopped before its input was fully written, so it cannot be resumed without its source; give the source again, or run it again with onExistingArtifacts: 'overwrite'`,
     );
@@ -176,11 +182,13 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
   follower.partitions = partitions;
   follower.state.grow(partitions.length);
 
-  const sessions = await openDriverSessions(request.session, spec.uid, lease.epoch);
+  const sessions = await openDriverSessions(request.session);
   try {
     const committed = await fenceSessions(sessions, spec.uid, lease.epoch, (note) => follower.state.note(note));
-    const present = await stage.list(`${layout.root}/`);
-    const build = (): JournalRecord[] => {
+    let present = await stage.list(`${layout.root}/`);
+    const build = async (again: boolean): Promise<JournalRecord[]> => {
+      // Decided again after a late segment of the old driver: what it wrote since is on the stage now.
+      if (again) present = await stage.list(`${layout.root}/`);
       const state = follower.state;
       const at = Date.now();
       const adopted: PartitionRecord[] = [];
@@ -189,7 +197,8 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
       for (const index of requested) {
         const partition = state.partitions[index]!;
         const entry = committed.get(index);
-        if (partition.status !== PartitionStatus.DONE && entry !== undefined) {
+        // A committed attempt the journal does not know is adopted — if what it left on the stage is still there.
+        if (partition.status !== PartitionStatus.DONE && entry !== undefined && missingArtifact([...entry.artifacts, ...entry.logs], present) === undefined) {
           adopted.push(adoptedRecord(index, entry));
           continue;
         }
@@ -213,7 +222,7 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
           transitions.push({ t: 'partition', i: index, s: PartitionStatus.CANCELLED, a: partition.attempts, at });
         }
       });
-      const start = startRecord(request, lease, partitions.length, list, todo.size);
+      const start = startRecord(request, lease, partitions.length, list, todo.size, input);
       return [start, ...notes, ...adopted, ...transitions];
     };
     const seq = await follower.takeOver(lease, build);
@@ -229,8 +238,9 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
   }
 }
 
-function startRecord(request: RunRequest, lease: RunLease, partitions: number, list: number, todo: number): StartRecord {
+function startRecord(request: RunRequest, lease: RunLease, partitions: number, list: number, todo: number, input: number | undefined): StartRecord {
   return {
+    ...(input !== undefined ? { input } : {}),
     t: 'start',
     epoch: lease.epoch,
     owner: lease.owner,
@@ -258,11 +268,19 @@ async function fenceSessions(sessions: DriverSessions, runUid: string, epoch: nu
       note(`could not open the session database to adopt committed attempts: ${(error as Error).message}`);
       return new Map();
     }
-    throw new StageError(
-      'sessionDatabase',
-      `resuming the run needs its session database, to find the attempts that committed rows before the driver stopped, and it cannot be reached: ${(error as Error).message}`,
+    throw new SessionDatabaseError(
+      `Resuming the run needs its session database, to find the attempts that committed rows before the driver stopped, and it cannot be reached: ${(error as Error).message}; check sessionDatabase (and PGPASSWORD)`,
       { cause: error },
     );
+  }
+}
+
+async function fenceNewRun(sessions: DriverSessions, runUid: string, epoch: number): Promise<void> {
+  try {
+    await sessions.ledger!.fence(runUid, epoch);
+  } catch (error) {
+    await sessions.close().catch(() => undefined);
+    throw new SessionDatabaseError(`The run's session database cannot be reached: ${(error as Error).message}; check sessionDatabase (and PGPASSWORD)`, { cause: error });
   }
 }
 

@@ -15,7 +15,10 @@ export async function openStage(location: string | URL, options: { create: boole
   const resolved = stageLocation(location, 'stage');
   if (isS3Location(resolved)) {
     const { S3Stage } = await import('./s3-stage.js');
-    return new S3Stage(parseS3Location(resolved, 'stage'));
+    const stage = new S3Stage(parseS3Location(resolved, 'stage'));
+    // A process that starts runs makes sure the store can keep them right first.
+    if (options.create) await stage.checkConditionalWrites();
+    return stage;
   }
   if (!options.create && !existsSync(resolved)) return undefined;
   return LocalStage.open(resolved);

@@ -16,7 +16,7 @@ import { joinStagePath } from './stage.js';
  *   _dpf/checkpoints/{seq}.json         the state folded up to a segment, for long runs
  *   _dpf/packs/{writer}-{n}.pack        small artifacts and logs, many partitions' per object
  *   _dpf/cancel                         written by anyone who asks the run to stop
- *   _dpf/input/                         DataFrame mode: the planned partition data
+ *   _dpf/input/{epoch}/                 DataFrame mode: the planned partition data (StartRecord.input says which)
  * ```
  *
  * Nothing is found by listing a partition's folder: the journal's records say where every
@@ -71,8 +71,12 @@ export class RunLayout {
   get cancelRequest(): string {
     return joinStagePath(this.stateFolder, 'cancel');
   }
-  get inputFolder(): string {
-    return joinStagePath(this.stateFolder, 'input');
+  /**
+   * Where the DataFrame input written under `epoch` is: each write of the input has a folder of its
+   * own, so a replaced driver still writing its input cannot change the one a newer driver wrote.
+   */
+  inputFolder(epoch: number): string {
+    return joinStagePath(this.stateFolder, 'input', String(epoch));
   }
   partitionFolder(folder: string): string {
     return joinStagePath(this.runId, folder);

@@ -62,6 +62,9 @@ export function s3Client(): S3Client {
 const SINGLE_PUT_BYTES = 256 * 1024 * 1024;
 const PART_BYTES = 16 * 1024 * 1024;
 
+/** Stores already checked for conditional writes, by location, in this process. */
+const conditionalWritesChecked = new Map<string, Promise<void>>();
+
 /** How often a GetObject whose body was cut off is read. */
 const BODY_READS = 3;
 /** How often a conditional write that S3 answers 409 (another conditional write in progress) is tried again. */
@@ -95,6 +98,40 @@ export class S3Stage implements Stage {
 
   describe(path: string): string {
     return `${this.location}/${path}`;
+  }
+
+  /**
+   * Checks, once per process and location, that the store honours conditional writes — what one
+   * owner per run rests on: a second create of a key, and a replace with a stale version, must be
+   * refused. A store that ignores `If-None-Match`/`If-Match` (old MinIO releases, some gateways)
+   * is refused with an error, not trusted. Costs five requests on a scratch key.
+   */
+  checkConditionalWrites(): Promise<void> {
+    let checked = conditionalWritesChecked.get(this.location);
+    if (checked === undefined) {
+      checked = this.probeConditionalWrites();
+      conditionalWritesChecked.set(this.location, checked);
+      checked.catch(() => conditionalWritesChecked.delete(this.location));
+    }
+    return checked;
+  }
+
+  private async probeConditionalWrites(): Promise<void> {
+    const path = `.dpf-probe/${randomBytes(8).toString('hex')}`;
+    try {
+      const first = await this.create(path, 'first');
+      const second = await this.create(path, 'second');
+      const stale = first === undefined ? undefined : await this.replace(path, 'third', '"0123456789abcdef0123456789abcdef"');
+      if (first === undefined || second !== undefined || stale !== undefined) {
+        throw new StageError(
+          this.describe(path),
+          `The store behind ${this.location} does not honour conditional writes (a second PutObject with If-None-Match: * or a stale If-Match was not refused with 412), ` +
+            'and dpf keeps one owner per run and its journal on them: use a store that does (AWS S3, MinIO, R2, Ceph RGW) or a local folder',
+        );
+      }
+    } finally {
+      await this.delete(path).catch(() => undefined);
+    }
   }
 
   async get(path: string): Promise<StageObject | undefined> {

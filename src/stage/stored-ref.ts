@@ -30,6 +30,17 @@ export async function readStoredRef(stage: Stage, ref: StoredRef, what: string):
 }
 
 /**
+ * Whether every referenced object is on the stage, whole (by its size; one HEAD per object): an
+ * attempt adopted from the session ledger must still have its artifacts.
+ */
+export async function refsPresent(stage: Stage, refs: readonly StoredRef[]): Promise<boolean> {
+  const needed = new Map<string, number>();
+  for (const ref of refs) needed.set(ref.key, Math.max(needed.get(ref.key) ?? 0, (ref.offset ?? 0) + ref.length));
+  const found = await Promise.all([...needed].map(async ([key, size]) => ((await stage.head(key))?.size ?? -1) >= size));
+  return found.every(Boolean);
+}
+
+/**
  * The bytes of many references at once, reading each object once however many of them it holds
  * (a results query over thousands of packed artifacts reads their few packs, not thousands of
  * ranges), with the same checks as {@link readStoredRef}. `what(i)` names reference `i` in errors.

@@ -33,21 +33,22 @@ const APPEND = (table: string) => `
   await context.uploadToStage({ attempt: context.attempt, rows: rows.numRows }, 'seen.json');
 `;
 
-function driverScript(module: string, stage: string, session: string, options: string, resume: boolean): string {
+function driverScript(module: string, stage: string, runId: string, session: string, options: string, resume: boolean): string {
   return `
     import { DPF } from 'dpf';
     const dpf = new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)}, sessionDatabase: ${JSON.stringify(session)} });
     // A resume gives the source too: a driver killed before the run was published left none to resume.
-    const run = await dpf.run({ partitionBy: 'k', runId: 'kills', source: ${JSON.stringify(SOURCE)}, ${resume ? "onExistingArtifacts: 'resume', " : ''}executionOptions: ${options} });
+    const run = await dpf.run({ partitionBy: 'k', runId: ${JSON.stringify(runId)}, source: ${JSON.stringify(SOURCE)}, ${resume ? "onExistingArtifacts: 'resume', " : ''}executionOptions: ${options} });
     console.log('STATUS ' + await run.wait());
   `;
 }
 
 /** Checks what survived: each partition DONE once, its artifact the DONE attempt's, its rows once. */
-async function expectExactlyOnce(stage: string, rowsPerKey: Record<string, number>): Promise<void> {
-  const run = await DPFRun.restoreFrom('kills', stage);
+async function expectExactlyOnce(stage: string, runId: string, rowsPerKey: Record<string, number>): Promise<void> {
+  const run = await DPFRun.restoreFrom(runId, stage);
   expect(run.status).toBe(RunStatus.SUCCESS);
-  const { doneRecords } = await journalFacts(stage, 'kills');
+  const { doneRecords, lateSegments } = await journalFacts(stage, runId);
+  expect(lateSegments).toEqual([]);
   expect(doneRecords.size).toBe(PARTITIONS);
   expect([...doneRecords.entries()].filter(([, count]) => count !== 1)).toEqual([]);
   for (const details of Object.values(await run.getPartitionDetails())) {
@@ -59,12 +60,14 @@ async function expectExactlyOnce(stage: string, rowsPerKey: Record<string, numbe
   expect(Object.keys(rowsPerKey)).toHaveLength(PARTITIONS);
 }
 
-/** Starts and kills the driver again and again at random moments, then lets a last resume finish. */
-async function killDriverRepeatedly(module: string, stage: string, session: string, kills: number, seed: number): Promise<number> {
-  const next = random(seed);
+/**
+ * Starts and kills the driver of one run again and again at random moments, until `kills` kills
+ * or the run finished, then lets a last resume finish it; returns the kills.
+ */
+async function killDriverRepeatedly(module: string, stage: string, runId: string, session: string, kills: number, next: () => number): Promise<number> {
   let killed = 0;
   for (let round = 0; killed < kills; round++) {
-    const driver = runNodeScript(driverScript(module, stage, session, '{ availableCpus: 2 }', round > 0));
+    const driver = runNodeScript(driverScript(module, stage, runId, session, '{ availableCpus: 2 }', round > 0));
     await sleep(150 + next() * 1200);
     driver.kill('SIGKILL');
     const { signal, stdout } = await driver.done;
@@ -73,71 +76,98 @@ async function killDriverRepeatedly(module: string, stage: string, session: stri
     else if (stdout.includes('STATUS SUCCESS')) break;
     else throw new Error(`round ${round}: the driver exited by itself: ${stdout} ${(await driver.done).stderr}`);
   }
-  const last = runNodeScript(driverScript(module, stage, session, '{ availableCpus: 2 }', true));
+  const last = runNodeScript(driverScript(module, stage, runId, session, '{ availableCpus: 2 }', true));
   const { stdout, stderr } = await last.done;
   expect(stdout, stderr).toContain('STATUS SUCCESS');
+  return killed;
+}
+
+/**
+ * Runs with kills until `target` kills landed (a run the machine finishes before enough kills is
+ * followed by another), checking each run with `rowsOf` (rows per key of the run's table).
+ */
+async function killRuns(target: number, seed: number, oneRun: (run: number, kills: number, next: () => number) => Promise<number>): Promise<number> {
+  const next = random(seed);
+  let killed = 0;
+  for (let run = 0; killed < target; run++) killed += await oneRun(run, target - killed, next);
   return killed;
 }
 
 describe('drivers killed at random moments', () => {
   it('PostgreSQL: 20 kill -9s of the driver, then resume: every partition DONE once, its rows once', async () => {
     await postgres('SELECT 1');
-    const table = uniqueName('dpf_kills');
     const dir = await tempDir();
     const stage = join(dir, 'stage');
-    try {
-      const killed = await killDriverRepeatedly(await writeModule(dir, APPEND(table)), stage, POSTGRES_URL, 20, 11);
-      expect(killed).toBeGreaterThanOrEqual(20);
-      const rows = await postgres<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`);
-      await expectExactlyOnce(stage, Object.fromEntries(rows.map((row) => [row.k, row.n])));
-    } finally {
-      await postgres(`DROP TABLE IF EXISTS ${table}`);
-    }
+    const killed = await killRuns(20, 11, async (run, kills, next) => {
+      const table = uniqueName('dpf_kills');
+      try {
+        const landed = await killDriverRepeatedly(await writeModule(dir, APPEND(table), { name: `fn-${run}.mjs` }), stage, `kills-${run}`, POSTGRES_URL, kills, next);
+        const rows = await postgres<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`);
+        await expectExactlyOnce(stage, `kills-${run}`, Object.fromEntries(rows.map((row) => [row.k, row.n])));
+        return landed;
+      } finally {
+        await postgres(`DROP TABLE IF EXISTS ${table}`);
+      }
+    });
+    expect(killed).toBeGreaterThanOrEqual(20);
   });
 
   it('the DuckDB session file: 20 kill -9s of the driver, then resume: every partition DONE once, its rows once', async () => {
     const dir = await tempDir();
     const stage = join(dir, 'stage');
-    const file = join(dir, 'sessions.duckdb');
-    const killed = await killDriverRepeatedly(await writeModule(dir, APPEND('rows')), stage, file, 20, 23);
+    const killed = await killRuns(20, 23, async (run, kills, next) => {
+      const file = join(dir, `sessions-${run}.duckdb`);
+      const landed = await killDriverRepeatedly(await writeModule(dir, APPEND('rows'), { name: `fn-${run}.mjs` }), stage, `kills-${run}`, file, kills, next);
+      const rows = await duckdb<{ k: string; n: number }>(`ATTACH '${file}' AS s (READ_ONLY); SELECT k, count(*)::INT AS n FROM s.rows GROUP BY k`);
+      await expectExactlyOnce(stage, `kills-${run}`, Object.fromEntries(rows.map((row) => [row.k, row.n])));
+      return landed;
+    });
     expect(killed).toBeGreaterThanOrEqual(20);
-    const rows = await duckdb<{ k: string; n: number }>(`ATTACH '${file}' AS s (READ_ONLY); SELECT k, count(*)::INT AS n FROM s.rows GROUP BY k`);
-    await expectExactlyOnce(stage, Object.fromEntries(rows.map((row) => [row.k, row.n])));
   });
 });
 
 describe('worker processes killed at random moments', () => {
-  it('40 kills of random child workers under isolation: process: every partition DONE once, its rows once', async () => {
+  it('40 kills of random child workers under isolation: process, with PostgreSQL and DuckDB sessions: every partition DONE once, its rows once', async () => {
     await postgres('SELECT 1');
-    const table = uniqueName('dpf_child_kills');
     const dir = await tempDir();
     const stage = join(dir, 'stage');
-    const module = await writeModule(dir, APPEND(table));
-    const next = random(5);
-    try {
-      const driver = runNodeScript(driverScript(module, stage, POSTGRES_URL, "{ isolation: 'process', availableCpus: 2, maxRetries: 1000, retryBackoffMs: 0 }", false));
-      let killed = 0;
-      let finished = false;
-      void driver.done.then(() => (finished = true));
-      while (killed < 40 && !finished) {
-        await sleep(30 + next() * 150);
-        const children = childrenOf(driver.pid);
-        if (children.length === 0) continue;
-        try {
-          process.kill(children[Math.floor(next() * children.length)]!, 'SIGKILL');
-          killed++;
-        } catch {
-          // It exited meanwhile.
+    const killed = await killRuns(40, 5, async (run, kills, next) => {
+      // Alternate the session database between runs: PostgreSQL, then the DuckDB file the driver serves.
+      const onPostgres = run % 2 === 0;
+      const table = onPostgres ? uniqueName('dpf_child_kills') : 'rows';
+      const file = join(dir, `children-${run}.duckdb`);
+      const runId = `kills-${run}`;
+      try {
+        const module = await writeModule(dir, APPEND(table), { name: `child-${run}.mjs` });
+        const options = "{ isolation: 'process', availableCpus: 2, maxRetries: 1000, retryBackoffMs: 0 }";
+        const driver = runNodeScript(driverScript(module, stage, runId, onPostgres ? POSTGRES_URL : file, options, false));
+        let landed = 0;
+        let finished = false;
+        void driver.done.then(() => (finished = true));
+        // At most 20 kills a run, so both databases get theirs.
+        while (landed < Math.min(kills, 20) && !finished) {
+          await sleep(30 + next() * 150);
+          const children = childrenOf(driver.pid);
+          if (children.length === 0) continue;
+          try {
+            process.kill(children[Math.floor(next() * children.length)]!, 'SIGKILL');
+            landed++;
+          } catch {
+            // It exited meanwhile.
+          }
         }
+        const { stdout, stderr } = await driver.done;
+        expect(stdout, stderr).toContain('STATUS SUCCESS');
+        const rows = onPostgres
+          ? await postgres<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`)
+          : await duckdb<{ k: string; n: number }>(`ATTACH '${file}' AS s (READ_ONLY); SELECT k, count(*)::INT AS n FROM s.rows GROUP BY k`);
+        await expectExactlyOnce(stage, runId, Object.fromEntries(rows.map((row) => [row.k, row.n])));
+        return landed;
+      } finally {
+        if (onPostgres) await postgres(`DROP TABLE IF EXISTS ${table}`);
       }
-      const { stdout, stderr } = await driver.done;
-      expect(stdout, stderr).toContain('STATUS SUCCESS');
-      expect(killed).toBeGreaterThanOrEqual(40);
-      const rows = await postgres<{ k: string; n: number }>(`SELECT k, count(*)::int AS n FROM ${table} GROUP BY k`);
-      await expectExactlyOnce(stage, Object.fromEntries(rows.map((row) => [row.k, row.n])));
-    } finally {
-      await postgres(`DROP TABLE IF EXISTS ${table}`);
-    }
+    });
+    expect(killed).toBeGreaterThanOrEqual(40);
   });
 });
 

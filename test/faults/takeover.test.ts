@@ -15,7 +15,7 @@ async function setUp(count: number, ms: number) {
     `
     fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
     await new Promise((resolve) => setTimeout(resolve, ${ms}));
-    await context.uploadToStage({ attempt: context.attempt }, 'result.json');
+    await context.uploadToStage({ attempt: context.attempt, pid: process.pid }, 'result.json');
   `,
     { prelude: `import fs from 'node:fs';` },
   );
@@ -37,13 +37,16 @@ function driver(module: string, stage: string, input: string, resume: boolean, c
 }
 
 async function expectEachDoneOnce(stage: string, partitions: number): Promise<void> {
-  const { doneRecords } = await journalFacts(stage, 'owned');
+  const { doneRecords, doneBy, lateSegments } = await journalFacts(stage, 'owned');
+  // A replaced driver wrote nothing after the new owner's start (the fold would hide it: raw segments).
+  expect(lateSegments).toEqual([]);
   expect(doneRecords.size).toBe(partitions);
   expect([...doneRecords.entries()].filter(([, count]) => count !== 1)).toEqual([]);
-  for (const details of Object.values(await (await DPFRun.restoreFrom('owned', stage)).getPartitionDetails())) {
-    expect(details.status).toBe(PartitionStatus.DONE);
-    // The artifact the API returns is the DONE attempt's, not a replaced driver's.
-    expect(await details.artifacts.get('result.json')).toEqual({ attempt: details.attempts });
+  const details = Object.values(await (await DPFRun.restoreFrom('owned', stage)).getPartitionDetails());
+  for (const [index, partition] of details.entries()) {
+    expect(partition.status).toBe(PartitionStatus.DONE);
+    // The artifact the API returns is the DONE attempt's — written by the driver that recorded it — not a replaced driver's.
+    expect(await partition.artifacts.get('result.json')).toEqual({ attempt: partition.attempts, pid: doneBy.get(index) });
   }
 }
 

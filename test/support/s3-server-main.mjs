@@ -14,6 +14,8 @@
  *   off its readers until the new object is complete (s3rver writes objects in place, so a GET
  *   during an overwrite could return torn bytes or a 500); listings and multi-object deletes wait
  *   for writes in progress;
+ * - `POST /__dpf/conditional {"honour":false}` turns the conditional writes off again (a store that
+ *   ignores them, as s3rver alone does), to test that dpf refuses such a store;
  * - faults: `POST /__dpf/faults {"rate":0.05,"after":0.5,"delayRate":0.1,"delayMs":200}` makes a
  *   fraction `rate` of object requests fail with 500 or 503 — a fraction `after` of those only
  *   after the request took effect (its answer is lost, the SDK retries) — and delays a fraction
@@ -79,6 +81,7 @@ function forget(id) {
 }
 
 let faults = { rate: 0, after: 0.5, delayRate: 0, delayMs: 0 };
+let honourConditions = true;
 let seed = 1;
 function random() {
   // mulberry32
@@ -112,6 +115,10 @@ async function control(ctx) {
   } else if (ctx.path === '/__dpf/stats/reset' && ctx.method === 'POST') {
     for (const name of Object.keys(stats)) stats[name] = 0;
     cpuSince = process.cpuUsage();
+    ctx.status = 204;
+  } else if (ctx.path === '/__dpf/conditional' && ctx.method === 'POST') {
+    // {"honour": false} behaves as s3rver alone does: conditional headers ignored.
+    honourConditions = (await readJson(ctx)).honour !== false;
     ctx.status = 204;
   } else if (ctx.path === '/__dpf/faults' && ctx.method === 'POST') {
     const body = await readJson(ctx);
@@ -220,7 +227,7 @@ server.middleware.unshift(async (ctx, next) => {
       if (ctx.method === 'PUT') {
         const ifNoneMatch = ctx.get('if-none-match');
         const ifMatch = ctx.get('if-match');
-        if (ifNoneMatch !== '' || ifMatch !== '') {
+        if (honourConditions && (ifNoneMatch !== '' || ifMatch !== '')) {
           const exists = await store.existsObject(bucket, key);
           const etag = exists ? (await store.getMetadata(bucket, key)).etag : undefined;
           if (ifNoneMatch === '*' && exists) return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');

@@ -38,6 +38,8 @@ export interface S3TestServer {
   env: Record<string, string>;
   createBucket(name: string): Promise<void>;
   setFaults(faults: S3Faults): Promise<void>;
+  /** Whether the server honours conditional writes (false: as s3rver alone, which ignores them). */
+  honourConditions(honour: boolean): Promise<void>;
   stats(): Promise<S3Stats>;
   resetStats(): Promise<void>;
   stop(): Promise<void>;
@@ -88,6 +90,9 @@ export async function startS3Server(): Promise<S3TestServer> {
     },
     setFaults: async (faults) => {
       await control('/__dpf/faults', faults);
+    },
+    honourConditions: async (honour) => {
+      await control('/__dpf/conditional', { honour });
     },
     stats: async () => (await (await control('/__dpf/stats')).json()) as S3Stats,
     resetStats: async () => {
