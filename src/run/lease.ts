@@ -146,13 +146,19 @@ export class RunLease {
         state: 'held',
       };
       const body = JSON.stringify(content);
+      // Counted as held before the write lands: another taker in this process that reads the new
+      // lease at once must see it alive.
+      heldHere.add(content.owner);
       let version: string | undefined;
-      if (current === undefined) version = await stage.create(layout.lease, body);
-      else if (current === 'damaged') version = await stage.put(layout.lease, body);
-      else version = await stage.replace(layout.lease, body, current.version);
+      try {
+        if (current === undefined) version = await stage.create(layout.lease, body);
+        else if (current === 'damaged') version = await stage.put(layout.lease, body);
+        else version = await stage.replace(layout.lease, body, current.version);
+      } finally {
+        if (version === undefined) heldHere.delete(content.owner);
+      }
       // Lost the race to another taker: look again.
       if (version !== undefined) {
-        heldHere.add(content.owner);
         const lease = new RunLease(stage, layout, content, version, now);
         // Renewed from the moment it is taken: a slow resume must not look dead meanwhile.
         lease.startRenewing();
