@@ -26,6 +26,13 @@ export class DuckDBSessionHost implements SessionLedger {
   /** Attempts whose transaction was rolled back (they failed, or their worker died): they may do nothing more. */
   private readonly rolledBack = new Set<string>();
   private committing: Promise<unknown> = Promise.resolve();
+  /**
+   * Each attempt's statements, commit and rollback run one after another: a rollback waits for
+   * the statement in progress and no statement runs after it — a DuckDB connection whose
+   * transaction ended would run it in autocommit mode, committing the rows of an attempt that
+   * ended (its worker died while its append was on the way).
+   */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   private constructor(private readonly path: string) {}
 
@@ -53,22 +60,24 @@ export class DuckDBSessionHost implements SessionLedger {
   async handle(request: SessionRequest): Promise<{ value?: unknown; error?: SerializedError }> {
     try {
       switch (request.op) {
-        case 'query': {
-          const connection = await this.transaction(request.attempt);
-          const reader = await connection.runAndReadAll(request.sql, request.params as never);
-          return { value: reader.getRowObjectsJS() };
-        }
+        case 'query':
+          return {
+            value: await this.inTurn(request.attempt, async () => {
+              const connection = await this.transaction(request.attempt);
+              return (await connection.runAndReadAll(request.sql, request.params as never)).getRowObjectsJS();
+            }),
+          };
         case 'append': {
           const [{ tableFromIPC }, { appendArrowTable }] = await Promise.all([loadArrow(), loadArrowToDuckDB()]);
           const table = tableFromIPC(request.ipc);
           await this.createTable(request.table, table);
-          await appendArrowTable(await this.transaction(request.attempt), request.table, table, { create: false });
+          await this.inTurn(request.attempt, async () => appendArrowTable(await this.transaction(request.attempt), request.table, table, { create: false }));
           return { value: table.numRows };
         }
         case 'commit':
-          return { value: await this.commit(request.attempt, request) };
+          return { value: await this.inTurn(request.attempt, () => this.commit(request.attempt, request)) };
         case 'rollback':
-          await this.end(request.attempt, false);
+          await this.rollback([request.attempt]);
           return {};
       }
     } catch (error) {
@@ -76,11 +85,28 @@ export class DuckDBSessionHost implements SessionLedger {
     }
   }
 
+  /** Runs `fn` after everything the attempt asked before it (see {@link DuckDBSessionHost.queues}). */
+  private inTurn<T>(attempt: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(attempt) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(attempt, settled);
+    // Forget an attempt's queue once it is idle.
+    void settled.then(() => {
+      if (this.queues.get(attempt) === settled) this.queues.delete(attempt);
+    });
+    return next;
+  }
+
   /** Rolls back what attempts left open (their worker died, or the run is over); they can commit nothing after. */
   async rollback(attempts: Iterable<string> = [...this.transactions.keys()]): Promise<void> {
     for (const attempt of attempts) {
+      // Marked at once: a statement queued after this will not start; the one running finishes first.
       this.rolledBack.add(attempt);
-      await this.end(attempt, false).catch(() => undefined);
+      await this.inTurn(attempt, () => this.end(attempt, false)).catch(() => undefined);
     }
   }
 

@@ -247,7 +247,11 @@ export class LocalExecutor {
       }
       case 'results':
         for (const outcome of message.outcomes) {
-          const task = slot.inFlight.shift()!;
+          // Outcomes come in the order the tasks were sent; one of a worker already counted dead
+          // (its exit seen before its last message) was handled then, and is not recorded twice.
+          const task = slot.inFlight[0];
+          if (task === undefined || task.index !== outcome.index || task.attempt !== outcome.attempt) continue;
+          slot.inFlight.shift();
           if (outcome.orphaned === true) slot.reusable = false;
           this.onOutcome(outcome, task.dispatch);
         }

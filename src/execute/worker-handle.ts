@@ -69,7 +69,9 @@ export class WorkerHandle {
       this.child.on('error', (error) => {
         this.lastError = error;
       });
-      this.child.on('exit', (code, signal) => this.reportExit(code, signal));
+      // 'close', not 'exit': by then every message the child sent before it died has been delivered,
+      // so the driver never takes a task it reported as the one running when it died.
+      this.child.on('close', (code, signal) => this.reportExit(code, signal));
     }
   }
 
