@@ -100,8 +100,17 @@ export class LeaseLostError extends DPFError {}
 /** A filename given to `uploadToStage` / `downloadFromStage` is not a flat name inside the partition's folder. */
 export class ArtifactNameError extends DPFError {}
 
-/** `uploadToStage` was called after its attempt ended (it timed out, was cancelled, or returned without awaiting). */
+/**
+ * `uploadToStage` or `withSession` was called after its attempt ended: the function had returned
+ * (the call came from a timer or callback that outlived it), or it timed out or was cancelled.
+ */
 export class AttemptEndedError extends DPFError {}
+
+/**
+ * An `uploadToStage` or `withSession` the function did not await was still running when it
+ * returned, and then failed: the attempt fails with this error (its `cause` is the call's error).
+ */
+export class UnawaitedCallError extends DPFError {}
 
 /** An artifact or stage file that was asked for does not exist. */
 export class ArtifactNotFoundError extends DPFError {}

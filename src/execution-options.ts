@@ -87,6 +87,14 @@ export interface ExecutionOptions {
    */
   packSmallArtifacts?: boolean;
   /**
+   * The most log one attempt keeps, in bytes (its timestamped lines: `context.log`, `console.*`,
+   * `process.stdout` and `process.stderr`). Output past it is dropped, and the log ends with a
+   * line saying how much was. A worker holds at most 256 KiB of an attempt's log in memory and
+   * spools the rest to a local file, so a partition that prints without end cannot exhaust it.
+   * @defaultValue 16 MiB (16,777,216)
+   */
+  maxLogBytes?: number;
+  /**
    * CPUs this machine offers to the run.
    * @defaultValue `os.availableParallelism()`
    */
@@ -97,6 +105,9 @@ export interface ExecutionOptions {
    */
   availableGpus?: number | readonly string[];
 }
+
+/** See {@link ExecutionOptions.maxLogBytes}. */
+export const DEFAULT_MAX_LOG_BYTES = 16 * 1024 * 1024;
 
 const EXECUTION_OPTION_KEYS = [
   'maxRetries',
@@ -109,6 +120,7 @@ const EXECUTION_OPTION_KEYS = [
   'memoryLimitMb',
   'retryBackoffMs',
   'packSmallArtifacts',
+  'maxLogBytes',
   'availableCpus',
   'availableGpus',
 ] as const;
@@ -150,6 +162,7 @@ export function resolveExecutionOptions(input: unknown): ResolvedExecutionOption
     memoryLimitMb: optional('memoryLimitMb', (v, n) => checkInteger(v, n, 16)),
     retryBackoffMs: optional('retryBackoffMs', (v, n) => checkInteger(v, n, 0)) ?? 1000,
     packSmallArtifacts: optional('packSmallArtifacts', checkBoolean) ?? true,
+    maxLogBytes: optional('maxLogBytes', (v, n) => checkInteger(v, n, 1024)) ?? DEFAULT_MAX_LOG_BYTES,
     availableCpus,
     availableGpus,
   };

@@ -36,6 +36,7 @@ export {
   ArtifactNameError,
   ArtifactNotFoundError,
   AttemptEndedError,
+  UnawaitedCallError,
   SerializationError,
   SourceError,
   DataFormatError,

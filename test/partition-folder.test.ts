@@ -47,3 +47,36 @@ describe('partition folders', () => {
     expect(encodePartitionFolder('ünïcødé.parquet', encoding)).toBe('ünïcødé.parquet');
   });
 });
+
+describe('partition folders of long ids', () => {
+  const encodings: FolderEncoding[] = [
+    { keepSlashes: false, caseInsensitive: false },
+    { keepSlashes: true, caseInsensitive: false },
+    { keepSlashes: false, caseInsensitive: true },
+  ];
+  const longIds = ['k'.repeat(300), 'é'.repeat(130), 'K'.repeat(300), 't'.repeat(250) + 'a', 't'.repeat(250) + 'b', '%'.repeat(100), '_'.repeat(400), 'x'.repeat(160), 'x'.repeat(161)];
+
+  it.each(encodings)('fit a file system name and stay distinct from each other and from short ids (%o)', (encoding) => {
+    const folders = new Map<string, string>();
+    for (const id of [...longIds, ...IDS]) {
+      const folder = encodePartitionFolder(id, encoding);
+      for (const segment of folder.split('/')) expect(Buffer.byteLength(segment), id.slice(0, 20)).toBeLessThanOrEqual(160);
+      expect(folder.split('/')[0]).not.toBe('_dpf');
+      const key = encoding.caseInsensitive ? folder.toLowerCase() : folder;
+      expect(folders.get(key), `${id.slice(0, 20)} shares a folder`).toBeUndefined();
+      folders.set(key, id);
+      // The same id always gets the same folder (a resume finds its partitions again).
+      expect(encodePartitionFolder(id, encoding)).toBe(folder);
+    }
+    // A shortened folder keeps the id's beginning, readable.
+    expect(encodePartitionFolder('k'.repeat(300), encoding).startsWith('k'.repeat(100))).toBe(true);
+  });
+
+  it('shorten each long segment of a stage-mode path on its own', () => {
+    const folder = encodePartitionFolder(`sales/${'é'.repeat(100)}/q1.csv`, { keepSlashes: true, caseInsensitive: true });
+    const segments = folder.split('/');
+    expect(segments[0]).toBe('sales');
+    expect(segments[1]).toMatch(/^(%C3%A9)+%~[0-9a-f]{32}$/);
+    expect(segments[2]).toBe('q1.csv');
+  });
+});

@@ -1,5 +1,5 @@
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, mkdir, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { PartitionTimeoutError, type SerializedError, serializeError, WorkerCrashError } from '../errors.js';
 import { gpuSliceFor, localWorkerCount, type ResolvedExecutionOptions } from '../execution-options.js';
 import type { PlannedPartition } from '../model/partition.js';
@@ -46,6 +46,12 @@ export interface ExecutionPlan {
   ledger: SessionLedger | undefined;
   /** Rows of the run's input written so far, when it is still being written; undefined when complete. */
   writtenRows: number | undefined;
+  /**
+   * Deletes what the attempts of a partition that is not DONE stored that no record refers to
+   * (an attempt whose worker died may have stored files before it could report), keeping `keep`
+   * too (logs of this run's failed attempts, reported but maybe not in the journal yet).
+   */
+  clearUnrecorded(index: number, keep: ReadonlySet<string>): Promise<void>;
 }
 
 /** A final or intermediate status of an attempt, as the executor reports it. */
@@ -124,6 +130,8 @@ export class LocalExecutor {
   private readonly attempts = new Map<number, number>();
   private readonly attemptsNow = new Map<number, number>();
   private readonly retryTimers = new Map<number, NodeJS.Timeout>();
+  /** The logs of each partition's failed attempts in this run: never cleared away (see clearUnrecorded). */
+  private readonly failedLogs = new Map<number, Set<string>>();
   private remaining: number;
   private stopping: 'cancel' | 'fail-fast' | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -219,6 +227,7 @@ export class LocalExecutor {
       duckdb: handle.options.duckdb,
       session: this.plan.session,
       packArtifacts: this.plan.options.packSmallArtifacts,
+      maxLogBytes: this.plan.options.maxLogBytes,
       running: buffer,
     });
     return slot;
@@ -349,6 +358,7 @@ export class LocalExecutor {
 
   /** An attempt failed (threw, timed out, or its worker died): retry it, or fail the partition for good. */
   private failAttempt(index: number, report: AttemptReport): void {
+    for (const ref of report.logs ?? []) this.failedLogs.get(index)?.add(ref.key) ?? this.failedLogs.set(index, new Set([ref.key]));
     const retryable = report.error?.retryable !== false;
     const used = this.attemptsNow.get(index) ?? 1;
     if (this.stopping === undefined && retryable && used <= this.plan.options.maxRetries) {
@@ -417,15 +427,11 @@ export class LocalExecutor {
    * worker died — the session database's ledger says whether the partition is in fact DONE.
    */
   private async endDeadAttempt(task: InFlightTask, error: Error | undefined, startedAt: number, now: number, timedOut: boolean): Promise<void> {
-    const logs = await this.storeDeathLog(task, error, now).catch(() => []);
-    if (this.finished) return;
-    if (error === undefined) {
-      this.finishPartition(task.index, { status: PartitionStatus.CANCELLED, attempt: task.attempt, dispatch: task.dispatch, startedAt, finishedAt: now, logs });
-      return;
-    }
-    const committed = await this.committedAttempt(task.index);
+    const committed = error === undefined ? undefined : await this.committedAttempt(task.index);
     if (this.finished) return;
     if (committed !== undefined && (await refsPresent(this.plan.stage, [...committed.artifacts, ...committed.logs]).catch(() => false))) {
+      const logs = await this.storeDeathLog(task, error, now).catch(() => []);
+      if (this.finished) return;
       this.finishPartition(task.index, {
         status: PartitionStatus.DONE,
         attempt: task.attempt,
@@ -437,6 +443,15 @@ export class LocalExecutor {
         adopted: true,
         ...(committed.numRows !== undefined ? { numRows: committed.numRows } : {}),
       });
+      return;
+    }
+    // Files it stored before it died are nobody's: gone before the partition runs again (a
+    // failure to delete them costs only their names, which the next attempt then writes around).
+    await this.plan.clearUnrecorded(task.index, this.failedLogs.get(task.index) ?? new Set()).catch(() => undefined);
+    const logs = await this.storeDeathLog(task, error, now).catch(() => []);
+    if (this.finished) return;
+    if (error === undefined) {
+      this.finishPartition(task.index, { status: PartitionStatus.CANCELLED, attempt: task.attempt, dispatch: task.dispatch, startedAt, finishedAt: now, logs });
       return;
     }
     const status = timedOut ? PartitionStatus.FAILED : PartitionStatus.INTERNAL_ERROR;
@@ -456,15 +471,22 @@ export class LocalExecutor {
 
   private async storeDeathLog(task: InFlightTask, error: Error | undefined, now: number): Promise<LogRef[]> {
     const token = this.tokenOf(task);
+    // The worker spooled the attempt's log there as it went, and the rest as it died.
     const spooled = join(this.plan.scratch, 'spool', `${token}.log`);
-    const lastWords = await readFile(spooled, 'utf8').catch(() => '');
-    await rm(spooled, { force: true });
-    const text = lastWords + (error === undefined ? '' : `${new Date(now).toISOString()} [attempt ${task.attempt}] [dpf] ${error.message}\n`);
-    if (text === '') return [];
-    const folder = this.plan.partitions[task.index]!.folder;
-    const key = this.plan.layout.attemptFile(folder, token, PARTITION_LOG);
-    await this.plan.stage.put(key, text);
-    return [{ attempt: task.attempt, key, length: Buffer.byteLength(text) }];
+    try {
+      if (error !== undefined) {
+        await mkdir(dirname(spooled), { recursive: true });
+        await appendFile(spooled, `${new Date(now).toISOString()} [attempt ${task.attempt}] [dpf] ${error.message}\n`);
+      }
+      const length = (await stat(spooled).catch(() => undefined))?.size ?? 0;
+      if (length === 0) return [];
+      const folder = this.plan.partitions[task.index]!.folder;
+      const key = this.plan.layout.attemptFile(folder, token, PARTITION_LOG);
+      await this.plan.stage.put(key, { file: spooled });
+      return [{ attempt: task.attempt, key, length }];
+    } finally {
+      await rm(spooled, { force: true });
+    }
   }
 
   private tokenOf(task: InFlightTask): string {

@@ -2,9 +2,22 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { format } from 'node:util';
 
+/** What an attempt's log came to: bytes held in memory, or a file it was spooled to. */
+export type CapturedLog = { bytes: Buffer } | { file: string; length: number };
+
+/** An attempt holds at most this much of its log in memory; more goes to its spool file. */
+const IN_MEMORY_BYTES = 256 * 1024;
+/** A line longer than this (output without a newline) is cut into lines of this length. */
+const LONGEST_LINE = 64 * 1024;
+
 /**
  * Captures what a partition function writes — `context.log`, `console.*`, `process.stdout` and
  * `process.stderr` — line by line with timestamps, for the partition's `partition.log`.
+ *
+ * Memory stays bounded however much an attempt prints: lines are held up to 256 KiB, then
+ * appended to the attempt's spool file (a local file the driver also reads when the worker dies);
+ * past `limit` bytes lines are counted but dropped, and the log ends with a line saying how much
+ * was dropped (see `ExecutionOptions.maxLogBytes`).
  *
  * A worker runs one partition at a time, so the worker's streams are patched once and route to
  * the capture of the attempt that is running; output outside any attempt (a module's top level)
@@ -12,10 +25,22 @@ import { format } from 'node:util';
  * not seen.
  */
 export class LogCapture {
-  private readonly lines: string[] = [];
+  private lines: string[] = [];
+  /** Bytes of `lines` (each with its newline). */
+  private held = 0;
+  /** Bytes kept in all (held and spooled). */
+  private kept = 0;
+  private spooled = 0;
+  private dropped = { bytes: 0, lines: 0 };
   private readonly partial = { stdout: '', stderr: '' };
 
-  constructor(private readonly attempt: number) {}
+  constructor(
+    private readonly attempt: number,
+    /** The most bytes of log kept. */
+    private readonly limit: number,
+    /** Where lines beyond what memory holds go (created when first needed). */
+    readonly spoolFile: string,
+  ) {}
 
   /** Records text written to a stream; complete lines are kept, a trailing fragment waits for its end. */
   write(stream: 'stdout' | 'stderr' | 'log', text: string): void {
@@ -25,26 +50,90 @@ export class LogCapture {
     }
     const pending = this.partial[stream] + text;
     const lines = pending.split('\n');
-    this.partial[stream] = lines.pop()!;
+    let rest = lines.pop()!;
     for (const line of lines) this.push(stream, line);
+    while (rest.length > LONGEST_LINE) {
+      this.push(stream, rest.slice(0, LONGEST_LINE));
+      rest = rest.slice(LONGEST_LINE);
+    }
+    this.partial[stream] = rest;
   }
 
   /** Whether nothing at all was written. */
   get empty(): boolean {
-    return this.lines.length === 0 && this.partial.stdout === '' && this.partial.stderr === '';
+    return this.kept === 0 && this.dropped.lines === 0 && this.partial.stdout === '' && this.partial.stderr === '';
   }
 
-  /** The captured text, ending any unfinished line; empty when nothing was written. */
-  text(): string {
+  /**
+   * Ends the log (any unfinished line, then the line saying what was dropped) and says where it
+   * is: in memory when it stayed small, else in its spool file, complete (the caller stores the
+   * file, then deletes it). Lines written after it make a new piece, which the next call returns.
+   */
+  finish(): CapturedLog {
+    this.close();
+    if (this.spooled === 0) {
+      const bytes = Buffer.from(this.lines.length === 0 ? '' : this.lines.join(''));
+      this.lines = [];
+      this.held = 0;
+      return { bytes };
+    }
+    this.spill();
+    const length = this.spooled;
+    // What is written after this (an attempt's last line, when storing failed) is a new piece.
+    this.spooled = 0;
+    return { file: this.spoolFile, length };
+  }
+
+  /** Ends the log and puts all of it in the spool file, synchronously: the worker is exiting. */
+  spillAll(): void {
+    this.close();
+    this.spill();
+  }
+
+  /** Ends any unfinished line, then adds the line saying what was dropped. */
+  private close(): void {
     for (const stream of ['stdout', 'stderr'] as const) {
       if (this.partial[stream] !== '') this.push(stream, this.partial[stream]);
       this.partial[stream] = '';
     }
-    return this.lines.length === 0 ? '' : this.lines.join('\n') + '\n';
+    if (this.dropped.lines > 0) {
+      const { bytes, lines } = this.dropped;
+      this.dropped = { bytes: 0, lines: 0 };
+      this.append(this.line('dpf', `log truncated: ${bytes} more bytes (${lines} lines) dropped after the first ${this.limit} bytes (maxLogBytes)`));
+    }
   }
 
-  private push(stream: string, line: string): void {
-    this.lines.push(`${new Date().toISOString()} [attempt ${this.attempt}] [${stream}] ${line}`);
+  /** Appends the lines held in memory to the spool file (synchronously, so the order is kept). */
+  private spill(): void {
+    if (this.lines.length === 0) return;
+    mkdirSync(dirname(this.spoolFile), { recursive: true });
+    appendFileSync(this.spoolFile, this.lines.join(''));
+    this.spooled += this.held;
+    this.lines = [];
+    this.held = 0;
+  }
+
+  private push(stream: string, text: string): void {
+    const line = this.line(stream, text);
+    const bytes = Buffer.byteLength(line);
+    // Once a line does not fit, nothing after it is kept: the log is its first bytes, no gaps.
+    if (this.dropped.lines > 0 || this.kept + bytes > this.limit) {
+      this.dropped.bytes += bytes;
+      this.dropped.lines++;
+      return;
+    }
+    this.kept += bytes;
+    this.append(line);
+  }
+
+  private append(line: string): void {
+    this.lines.push(line);
+    this.held += Buffer.byteLength(line);
+    if (this.held > IN_MEMORY_BYTES) this.spill();
+  }
+
+  private line(stream: string, text: string): string {
+    return `${new Date().toISOString()} [attempt ${this.attempt}] [${stream}] ${text}\n`;
   }
 }
 
@@ -52,11 +141,11 @@ let active: LogCapture | undefined;
 let installed = false;
 
 /**
- * Routes the worker's stdout and stderr to the active capture. `onExit` writes what the running
- * attempt logged so far when the worker is ending abruptly (`process.exit`), so its last words
- * are not lost.
+ * Routes the worker's stdout and stderr to the active capture. When the worker is ending abruptly
+ * (`process.exit`), what the running attempt logged so far goes to its spool file, where the
+ * driver finds it, so its last words are not lost.
  */
-export function installLogCapture(onExit: (capture: LogCapture) => string | undefined): void {
+export function installLogCapture(): void {
   if (installed) return;
   installed = true;
   for (const stream of ['stdout', 'stderr'] as const) {
@@ -73,10 +162,7 @@ export function installLogCapture(onExit: (capture: LogCapture) => string | unde
   process.on('exit', () => {
     if (active === undefined) return;
     try {
-      const path = onExit(active);
-      if (path === undefined) return;
-      mkdirSync(dirname(path), { recursive: true });
-      appendFileSync(path, active.text());
+      active.spillAll();
     } catch {
       // The worker is going away; losing its last lines must not keep it alive.
     }

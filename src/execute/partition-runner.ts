@@ -1,8 +1,10 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FileConnector } from '../data/file-connector.js';
 import { InputReader } from '../data/input-segments.js';
 import { RowsConnector } from '../data/rows-connector.js';
 import type { TableConnector } from '../data/table-connector.js';
-import { PartitionTimeoutError, serializeError } from '../errors.js';
+import { PartitionTimeoutError, serializeError, UnawaitedCallError } from '../errors.js';
 import { attemptToken } from '../model/journal.js';
 import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
 import type { TaskDescriptor } from '../plan/partition.js';
@@ -13,7 +15,7 @@ import { refsPresent } from '../stage/stored-ref.js';
 import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { AttemptSession, type SessionProvider } from './attempt-session.js';
-import { beginCapture, endCapture, formatLogArguments, LogCapture } from './log-capture.js';
+import { beginCapture, type CapturedLog, endCapture, formatLogArguments, LogCapture } from './log-capture.js';
 import type { PartitionContext, PartitionLog } from './partition-context.js';
 import type { PartitionFunction } from './partition-module.js';
 import type { TaskOutcome } from './protocol.js';
@@ -39,6 +41,10 @@ export interface RunnerEnvironment {
   finder: ArtifactFinder;
   /** A local folder for the attempts' files in transit. */
   scratch: string;
+  /** Where each attempt's log spools beyond what memory holds, as `{token}.log` (the driver reads it when the worker dies). */
+  spool: string;
+  /** The most log an attempt keeps (ExecutionOptions.maxLogBytes). */
+  maxLogBytes: number;
 }
 
 /** Bytes an outcome waits for: its small artifacts and its log, packed by the worker before it is reported. */
@@ -81,17 +87,25 @@ export class PartitionAttempt {
   private wake: (() => void) | undefined;
   private committingSession = false;
   private tokenText: string | undefined;
+  /** Uploads and sessions the function started and that have not settled (each says what it is). */
+  private readonly inFlight = new Set<Promise<{ what: string; error: unknown } | undefined>>();
+  /** The function returned (and its calls settled), or was stopped: it may upload nothing more. */
+  private ended = false;
 
   constructor(
     private readonly environment: RunnerEnvironment,
     readonly task: TaskDescriptor,
   ) {
-    this.capture = new LogCapture(task.attempt);
+    this.capture = new LogCapture(task.attempt, environment.maxLogBytes, join(environment.spool, `${this.token}.log`));
   }
 
   private get artifacts(): AttemptArtifacts {
     const { environment, task } = this;
-    this.uploads ??= new AttemptArtifacts(environment.stage, environment.layout, task.folder, this.token, environment.scratch, environment.packArtifacts, environment.finder);
+    if (this.uploads === undefined) {
+      this.uploads = new AttemptArtifacts(environment.stage, environment.layout, task.folder, this.token, environment.scratch, environment.packArtifacts, environment.finder);
+      // First used by a callback that outlived the function: it may upload nothing.
+      if (this.ended) this.uploads.end();
+    }
     return this.uploads;
   }
 
@@ -104,10 +118,6 @@ export class PartitionAttempt {
   get token(): string {
     this.tokenText ??= attemptToken(this.task.owner, this.task.dispatch);
     return this.tokenText;
-  }
-
-  get logCapture(): LogCapture {
-    return this.capture;
   }
 
   /** Ends the attempt from outside: its signal fires and it resolves at once with the reason. */
@@ -137,10 +147,15 @@ export class PartitionAttempt {
       const call = Promise.resolve().then(() => this.environment.fn(connector, this.context()));
       call.catch(() => undefined);
       await Promise.race([call, stoppedFromOutside]);
-      if (this.stopped !== undefined) throw this.stopped.error;
+      this.throwIfStopped();
+      // Calls it did not await (a missing `await`) still count: the attempt waits for them.
+      await Promise.race([this.settleInFlight(), stoppedFromOutside]);
+      this.throwIfStopped();
     } catch (thrown) {
       error = this.stopped?.error ?? thrown;
     } finally {
+      this.ended = true;
+      this.uploads?.end();
       if (timer !== undefined) clearTimeout(timer);
       endCapture();
     }
@@ -151,6 +166,8 @@ export class PartitionAttempt {
     if (error === undefined) {
       try {
         packed = await this.commit(outcome);
+        // Without a session the log is stored now: an attempt whose log cannot be written fails.
+        if (outcome.logs === undefined) packed.push(...(await this.endLog(outcome)));
       } catch (commitError) {
         error = commitError;
       }
@@ -163,25 +180,72 @@ export class PartitionAttempt {
       outcome.status = this.stopped?.reason === 'cancel' || this.stopped?.reason === 'fail-fast' ? 'CANCELLED' : 'FAILED';
       outcome.error = serializeError(error);
       delete outcome.artifacts;
+      // Log pieces already stored stay (their objects exist); the rest, and why it failed, follow.
+      const stored = outcome.logs;
       delete outcome.logs;
       this.capture.write('log', `${outcome.status === 'CANCELLED' ? 'cancelled' : 'failed'}: ${describeError(error)}`);
-      packed = [];
+      // The log of an attempt that failed is kept when it can be; its error says why it failed.
+      packed = await this.endLog(outcome).catch(() => []);
+      if (stored !== undefined) outcome.logs = [...stored, ...(outcome.logs ?? [])];
     }
     if (this.uploads !== undefined) await this.uploads.discard();
     if (connector instanceof FileConnector) await connector.dispose();
     if (this.stopped !== undefined) outcome.orphaned = true;
     outcome.finishedAt = Date.now();
-    // Logs of attempts that ended here ride in the worker's next pack (a large one is its own object).
-    if (outcome.logs === undefined && !this.capture.empty) {
-      const log = Buffer.from(this.capture.text());
-      if (log.byteLength > PACK_LIMIT_BYTES) {
-        const ref = await this.storeLog(log).catch(() => undefined);
-        if (ref !== undefined) outcome.logs = [ref];
-      } else if (log.byteLength > 0) {
-        packed.push({ name: undefined, bytes: log });
+    return { outcome, packed };
+  }
+
+  private throwIfStopped(): void {
+    if (this.stopped !== undefined) throw this.stopped.error;
+  }
+
+  /**
+   * Keeps a call of the function's (`uploadToStage`, `withSession`) in {@link PartitionAttempt.inFlight}
+   * until it settles. The caller gets a promise of its own, so a forgotten call that fails while the
+   * function runs is still an unhandled rejection, which fails the attempt.
+   */
+  private track<T>(what: string, work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => undefined,
+      (error: unknown) => {
+        // A call of an attempt that already ended (it timed out, or was stopped) fails with it:
+        // its outcome says why; the error must not be blamed on the partition running next.
+        if (this.ended && typeof error === 'object' && error !== null) reported.add(error);
+        return { what, error };
+      },
+    );
+    this.inFlight.add(settled);
+    void settled.then(() => this.inFlight.delete(settled));
+    return work.then((value) => value);
+  }
+
+  /**
+   * Waits for the calls still running when the function returned. One that fails fails the
+   * attempt, naming the call: the function returned before it could see the error.
+   */
+  private async settleInFlight(): Promise<void> {
+    while (this.inFlight.size > 0) {
+      for (const failure of await Promise.all([...this.inFlight])) {
+        if (failure === undefined) continue;
+        reported.add(failure.error as object);
+        throw new UnawaitedCallError(
+          `${failure.what} was still running when partition "${this.task.id}"'s function returned, and then failed: ${(failure.error as Error)?.message ?? String(failure.error)}. ` +
+            'Await every uploadToStage and withSession inside the function, so it sees such errors itself',
+          { cause: failure.error },
+        );
       }
     }
-    return { outcome, packed };
+  }
+
+  /**
+   * Ends the attempt's log: a small one rides in the worker's next pack (returned), a larger one
+   * — or one spooled to a file — is its own object in the attempt's folder (set in `outcome.logs`).
+   */
+  private async endLog(outcome: TaskOutcome): Promise<PackItem[]> {
+    const log = this.capture.finish();
+    if ('bytes' in log && log.bytes.byteLength <= PACK_LIMIT_BYTES) return log.bytes.byteLength === 0 ? [] : [{ name: undefined, bytes: log.bytes }];
+    outcome.logs = [await this.storeLog(log)];
+    return [];
   }
 
   /**
@@ -194,9 +258,9 @@ export class PartitionAttempt {
     outcome.artifacts = await this.artifacts.store();
     const small: PackItem[] = this.artifacts.takePacked();
     if (this.transaction?.opened !== true) return small;
-    const log = Buffer.from(this.capture.text());
-    const items = log.byteLength > 0 && log.byteLength <= PACK_LIMIT_BYTES ? [...small, { name: undefined, bytes: log }] : small;
-    const logs: LogRef[] = [];
+    // The log goes with the artifacts: the ledger entry must name everything the attempt kept.
+    const items = [...small, ...(await this.endLog(outcome))];
+    const logs: LogRef[] = outcome.logs ?? [];
     if (items.length > 0) {
       const { key, offsets, crcs } = await this.environment.packs.write(items.map((item) => item.bytes));
       items.forEach((item, i) => {
@@ -205,7 +269,6 @@ export class PartitionAttempt {
         else outcome.artifacts!.push({ name: item.name, ...ref });
       });
     }
-    if (log.byteLength > PACK_LIMIT_BYTES) logs.push(await this.storeLog(log));
     outcome.logs = logs;
     const entry: CommittedAttempt = {
       attempt: this.task.attempt,
@@ -234,10 +297,15 @@ export class PartitionAttempt {
     return [];
   }
 
-  private async storeLog(log: Buffer): Promise<LogRef> {
+  private async storeLog(log: CapturedLog): Promise<LogRef> {
     const key = this.environment.layout.attemptFile(this.task.folder, this.token, PARTITION_LOG);
-    await this.environment.stage.put(key, log);
-    return { attempt: this.task.attempt, key, length: log.byteLength };
+    if ('bytes' in log) {
+      await this.environment.stage.put(key, log.bytes);
+      return { attempt: this.task.attempt, key, length: log.bytes.byteLength };
+    }
+    await this.environment.stage.put(key, { file: log.file });
+    await rm(log.file, { force: true });
+    return { attempt: this.task.attempt, key, length: log.length };
   }
 
   private connector(): TableConnector {
@@ -269,11 +337,22 @@ export class PartitionAttempt {
       runId: this.environment.layout.runId,
       attempt: task.attempt,
       log,
-      uploadToStage: (value, filename, options) => this.artifacts.upload(value, filename, options?.writeFunction),
+      uploadToStage: (value, filename, options) => this.track(`uploadToStage("${String(filename)}")`, this.artifacts.upload(value, filename, options?.writeFunction)),
       downloadFromStage: (filename, options) => this.artifacts.download(filename, options?.stagePath, options?.readFunction),
-      withSession: (fn) => this.session.withSession(fn),
+      withSession: (fn) => this.track('withSession', this.session.withSession(fn)),
     };
   }
+}
+
+/**
+ * Errors an attempt already failed with because of a call it did not await: the same error
+ * reaching the worker as an unhandled rejection is not blamed on anything a second time.
+ */
+const reported = new WeakSet<object>();
+
+/** Whether an unhandled rejection's reason is an error an attempt already failed with (see `reported`). */
+export function alreadyReported(reason: unknown): boolean {
+  return typeof reason === 'object' && reason !== null && reported.has(reason);
 }
 
 function describeError(error: unknown): string {

@@ -40,6 +40,8 @@ export interface WorkerSetup {
   duckdb: DuckDBSettings;
   /** Pack small artifacts (see artifact-pack.ts). */
   packArtifacts: boolean;
+  /** The most log an attempt keeps (ExecutionOptions.maxLogBytes). */
+  maxLogBytes: number;
   /**
    * Threads: memory shared with the driver where the worker notes the task it is running (its
    * index at byte 0, an Int32, -1 between tasks; its start at byte 8, a Float64 of epoch ms), so

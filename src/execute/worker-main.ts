@@ -19,7 +19,7 @@ import type { Stage } from '../stage/stage.js';
 import type { SessionProvider } from './attempt-session.js';
 import { DuckDBSessionClient } from './duckdb-session-client.js';
 import { installLogCapture } from './log-capture.js';
-import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
+import { alreadyReported, type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
 import { loadPartitionFunction } from './partition-module.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
 
@@ -60,8 +60,6 @@ let duckdbSessions: DuckDBSessionClient | undefined;
 const postgresPools = new Map<string, SessionProvider>();
 /** The driver's attempt-token prefix for this run. */
 let tokenPrefix = '';
-/** Where the log of an attempt whose worker is dying is written, for the driver to pick up. */
-let spool = '';
 /** Batches the driver sent that have not started yet. */
 let batchesWaiting = 0;
 /** The run's partition list, read from the stage once per run. */
@@ -108,7 +106,10 @@ if (channel === undefined) {
   process.on('uncaughtException', (error) => blameCurrent(error));
   // A child process whose driver died (even by SIGKILL) loses its IPC channel: it must not linger.
   if (parentPort === null) process.on('disconnect', () => process.exit(1));
-  process.on('unhandledRejection', (reason) => blameCurrent(reason));
+  process.on('unhandledRejection', (reason) => {
+    // An un-awaited call's error the attempt already failed with (partition-runner.ts) is not blamed again.
+    if (!alreadyReported(reason)) blameCurrent(reason);
+  });
 }
 
 function blameCurrent(error: unknown): void {
@@ -134,16 +135,17 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
       packs: new PackWriter(stage, layout),
       finder: new RunIndexes(stage),
       scratch: join(setup.scratch, 'attempts'),
+      spool: join(setup.scratch, 'spool'),
+      maxLogBytes: setup.maxLogBytes,
       inputFolder: setup.inputFolder,
     });
     tokenPrefix = setup.tokenPrefix;
     reportInterval = stage.local ? REPORT_INTERVAL_MS.local : REPORT_INTERVAL_MS.remote;
-    spool = join(setup.scratch, 'spool');
     partitions = readPartitions(stage, layout, setup.partitionList);
     // Read when the first batch comes; a failure then reaches the driver, never as an unhandled rejection.
     partitions.catch(() => undefined);
     running = setup.running === undefined ? undefined : { index: new Int32Array(setup.running, 0, 1), startedAt: new Float64Array(setup.running, 8, 1) };
-    installLogCapture((capture) => (current !== undefined && current.logCapture === capture ? join(spool, `${current.token}.log`) : undefined));
+    installLogCapture();
     void driver.send({ type: 'ready' });
   } catch (error) {
     void driver.send({ type: 'setup-failed', error: serializeError(error) });

@@ -69,6 +69,7 @@ export interface ResolvedExecutionOptions {
   memoryLimitMb: number | undefined;
   retryBackoffMs: number;
   packSmallArtifacts: boolean;
+  maxLogBytes: number;
   availableCpus: number;
   availableGpus: readonly string[];
 }

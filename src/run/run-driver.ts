@@ -13,6 +13,7 @@ import type { RunStatus } from '../status.js';
 import { JournalWriter } from './journal.js';
 import type { RunLease } from './lease.js';
 import type { RunState } from './run-state.js';
+import { clearPartitionFolder } from './unrecorded-files.js';
 
 /** How often the driver looks for a cancel request written by another process. */
 const CANCEL_POLL_MS = 500;
@@ -102,6 +103,7 @@ export class RunDriver {
         sessionHost: plan.sessions.host,
         ledger: plan.sessions.ledger,
         writtenRows: plan.input === undefined ? undefined : 0,
+        clearUnrecorded: (index, keep) => clearPartitionFolder(stage, layout, plan.partitions, this.state, index, keep),
       },
       this.reporter(),
     );

@@ -10,7 +10,7 @@ import type { CommittedAttempt } from '../model/refs.js';
 import type { FolderEncoding, ModuleReference, ResolvedExecutionOptions, RunSpec, SessionTarget } from '../model/run-spec.js';
 import { FORMATS } from '../model/stored-json.js';
 import type { PlannedInput } from '../plan/dataframe-partitions.js';
-import { RUN_STATE_FOLDER, RunLayout } from '../stage/run-layout.js';
+import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
 import { DPFRun } from './dpf-run.js';
@@ -18,6 +18,7 @@ import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.j
 import { RunDriver } from './run-driver.js';
 import { RunFollower } from './run-follower.js';
 import { encodePartitions, readRunSpec } from './run-spec.js';
+import { clearUnrecordedFiles } from './unrecorded-files.js';
 
 /** What to do when the stage already holds a run with the same runId. */
 export type OnExistingArtifacts = 'error' | 'overwrite' | 'resume';
@@ -227,7 +228,7 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
     };
     const seq = await follower.takeOver(lease, build);
     const todo = requested.filter((index) => follower.state.partitions[index]!.status === PartitionStatus.PENDING);
-    await clearUnrecordedFiles(stage, layout, follower, new Set(todo), present);
+    await clearUnrecordedFiles(stage, layout, follower.partitions, follower.state, new Set(todo), present);
     await stage.delete(layout.cancelRequest);
     return DPFRun.live(stage, spec, partitions, follower.state, (onCommitted) =>
       new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),
@@ -307,39 +308,6 @@ function missingArtifact(artifacts: readonly { key: string; offset?: number; len
   for (const artifact of artifacts) {
     const size = sizes.get(artifact.key);
     if (size === undefined || size < (artifact.offset ?? 0) + artifact.length || (artifact.offset === undefined && size !== artifact.length)) return artifact.key;
-  }
-  return undefined;
-}
-
-/**
- * Deletes, from the folders of the partitions that run again, the files no record refers to
- * (what attempts left that were never recorded), so the next attempt's artifacts take their names.
- */
-async function clearUnrecordedFiles(stage: Stage, layout: RunLayout, follower: RunFollower, todo: ReadonlySet<number>, present: readonly { path: string }[]): Promise<void> {
-  if (todo.size === 0) return;
-  const byFolder = new Map(follower.partitions.map((partition, index) => [partition.folder, index]));
-  const referenced = new Set<string>();
-  for (const partition of follower.state.partitions) {
-    for (const ref of partition.artifacts ?? []) referenced.add(ref.key);
-    for (const ref of partition.logs) referenced.add(ref.key);
-  }
-  const root = `${layout.root}/`;
-  const unrecorded = present
-    .map((entry) => entry.path)
-    .filter((path) => path.startsWith(root) && !path.startsWith(`${root}${RUN_STATE_FOLDER}/`) && !referenced.has(path))
-    .filter((path) => {
-      const owner = ownerOf(path.slice(root.length), byFolder);
-      return owner !== undefined && todo.has(owner);
-    });
-  await Promise.all(unrecorded.map((path) => stage.delete(path)));
-}
-
-/** The partition whose folder holds a path (the deepest one: stage-mode folders nest). */
-function ownerOf(relative: string, byFolder: ReadonlyMap<string, number>): number | undefined {
-  const segments = relative.split('/');
-  for (let length = segments.length - 1; length > 0; length--) {
-    const owner = byFolder.get(segments.slice(0, length).join('/'));
-    if (owner !== undefined) return owner;
   }
   return undefined;
 }

@@ -75,6 +75,11 @@ export class AttemptArtifacts {
     this.files.set(name, local);
   }
 
+  /** The attempt's function has ended: later uploads are refused (what it uploaded is kept for {@link AttemptArtifacts.store}). */
+  end(): void {
+    this.closed = true;
+  }
+
   /** The small artifacts to pack, once the attempt has succeeded. */
   takePacked(): Array<{ name: string; bytes: Uint8Array }> {
     this.closed = true;
@@ -164,7 +169,10 @@ export class AttemptArtifacts {
 
   private assertOpen(operation: string): void {
     if (this.closed) {
-      throw new AttemptEndedError(`${operation} was called after the attempt ended (timed out, cancelled or returned); await every upload inside the function`);
+      throw new AttemptEndedError(
+        `${operation} was called after this attempt had ended — after its function returned (from a timer or callback that outlived it), or after it timed out or was cancelled; ` +
+          'nothing was stored. Upload inside the function and await it',
+      );
     }
   }
 }

@@ -20,6 +20,9 @@
  *   fraction `rate` of object requests fail with 500 or 503 — a fraction `after` of those only
  *   after the request took effect (its answer is lost, the SDK retries) — and delays a fraction
  *   `delayRate` by up to `delayMs`. Random choices follow a seeded generator (`"seed"`).
+ * - holds: `POST /__dpf/hold {"match":"_dpf/packs/"}` keeps every write whose key contains the
+ *   text waiting (a barrier for tests that must kill a writer at a known step); `GET /__dpf/held`
+ *   gives how many are waiting; `POST /__dpf/release` lets them go and ends the hold.
  * - counters: `GET /__dpf/stats` gives requests by kind (PUT, GET, HEAD, LIST, DELETE, POST) and
  *   the server's CPU seconds; `POST /__dpf/stats/reset` zeroes them.
  *
@@ -81,6 +84,8 @@ function forget(id) {
 }
 
 let faults = { rate: 0, after: 0.5, delayRate: 0, delayMs: 0 };
+/** The hold: writes of keys containing `match` wait for `release`. */
+let hold = { match: undefined, waiting: [] };
 let honourConditions = true;
 let seed = 1;
 function random() {
@@ -119,6 +124,17 @@ async function control(ctx) {
   } else if (ctx.path === '/__dpf/conditional' && ctx.method === 'POST') {
     // {"honour": false} behaves as s3rver alone does: conditional headers ignored.
     honourConditions = (await readJson(ctx)).honour !== false;
+    ctx.status = 204;
+  } else if (ctx.path === '/__dpf/hold' && ctx.method === 'POST') {
+    hold.match = (await readJson(ctx)).match;
+    ctx.status = 204;
+  } else if (ctx.path === '/__dpf/held' && ctx.method === 'GET') {
+    ctx.body = JSON.stringify({ held: hold.waiting.length });
+    ctx.type = 'application/json';
+  } else if (ctx.path === '/__dpf/release' && ctx.method === 'POST') {
+    const { waiting } = hold;
+    hold = { match: undefined, waiting: [] };
+    for (const resume of waiting) resume();
     ctx.status = 204;
   } else if (ctx.path === '/__dpf/faults' && ctx.method === 'POST') {
     const body = await readJson(ctx);
@@ -193,6 +209,7 @@ server.middleware.unshift(async (ctx, next) => {
   const kind = kindOf(ctx, key);
   stats[kind]++;
   if (process.env.DPF_S3_TRACE) process.stderr.write(`${kind} ${key}\n`);
+  if (kind === 'PUT' && hold.match !== undefined && key.includes(hold.match)) await new Promise((resolve) => hold.waiting.push(resolve));
   if (faults.delayRate > 0 && random() < faults.delayRate) await new Promise((resolve) => setTimeout(resolve, random() * faults.delayMs));
   const fail = faults.rate > 0 && bucket !== '' && random() < faults.rate;
   const failAfter = fail && random() < faults.after;

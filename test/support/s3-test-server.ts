@@ -40,6 +40,11 @@ export interface S3TestServer {
   setFaults(faults: S3Faults): Promise<void>;
   /** Whether the server honours conditional writes (false: as s3rver alone, which ignores them). */
   honourConditions(honour: boolean): Promise<void>;
+  /** Holds every write whose key contains `match` until {@link S3TestServer.release} (a barrier). */
+  hold(match: string): Promise<void>;
+  /** How many writes the hold keeps waiting. */
+  held(): Promise<number>;
+  release(): Promise<void>;
   stats(): Promise<S3Stats>;
   resetStats(): Promise<void>;
   stop(): Promise<void>;
@@ -93,6 +98,13 @@ export async function startS3Server(): Promise<S3TestServer> {
     },
     honourConditions: async (honour) => {
       await control('/__dpf/conditional', { honour });
+    },
+    hold: async (match) => {
+      await control('/__dpf/hold', { match });
+    },
+    held: async () => ((await (await control('/__dpf/held')).json()) as { held: number }).held,
+    release: async () => {
+      await control('/__dpf/release', {});
     },
     stats: async () => (await (await control('/__dpf/stats')).json()) as S3Stats,
     resetStats: async () => {
