@@ -358,7 +358,11 @@ export class LocalExecutor {
 
   /** An attempt failed (threw, timed out, or its worker died): retry it, or fail the partition for good. */
   private failAttempt(index: number, report: AttemptReport): void {
-    for (const ref of report.logs ?? []) this.failedLogs.get(index)?.add(ref.key) ?? this.failedLogs.set(index, new Set([ref.key]));
+    if (report.logs !== undefined && report.logs.length > 0) {
+      const logs = this.failedLogs.get(index) ?? new Set<string>();
+      for (const ref of report.logs) logs.add(ref.key);
+      this.failedLogs.set(index, logs);
+    }
     const retryable = report.error?.retryable !== false;
     const used = this.attemptsNow.get(index) ?? 1;
     if (this.stopping === undefined && retryable && used <= this.plan.options.maxRetries) {
