@@ -17,6 +17,7 @@ import { attachStage } from '../stage/open-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import type { SessionProvider } from './attempt-session.js';
+import { exitWithDriver } from './driver-watchdog.js';
 import { DuckDBSessionClient } from './duckdb-session-client.js';
 import { installLogCapture } from './log-capture.js';
 import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
@@ -106,9 +107,13 @@ if (channel === undefined) {
   // An error escaping the function through a timer or a forgotten promise fails the attempt
   // that is running instead of killing the worker.
   process.on('uncaughtException', (error) => blameCurrent(error));
-  // A child process whose driver died (even by SIGKILL) loses its IPC channel: it must not linger.
-  if (parentPort === null) process.on('disconnect', () => process.exit(1));
   process.on('unhandledRejection', (reason) => blameCurrent(reason));
+  if (parentPort === null) {
+    // A child process whose driver died (even by SIGKILL) loses its IPC channel: it must not
+    // linger. One blocked in synchronous code cannot hear that; its watchdog thread ends it.
+    process.on('disconnect', () => process.exit(1));
+    exitWithDriver();
+  }
 }
 
 function blameCurrent(error: unknown): void {
