@@ -19,6 +19,11 @@ export interface WorkerExit {
 export interface WorkerSpawnOptions {
   isolation: 'thread' | 'process';
   memoryLimitMb: number | undefined;
+  /**
+   * The driver's `process.env` when the run started: the worker's environment (a pooled worker
+   * serves only runs whose driver environment is this one).
+   */
+  environment: Record<string, string>;
   /** Extra environment variables (`CUDA_VISIBLE_DEVICES`); process isolation only. */
   env: Record<string, string>;
   /** The limits the worker's DuckDB is created with (a pooled worker keeps its DuckDB). */
@@ -45,6 +50,7 @@ export class WorkerHandle {
     const onMessage = (message: WorkerMessage): void => this.messageListener?.(message);
     if (options.isolation === 'thread') {
       this.thread = new Worker(WORKER_ENTRY, {
+        env: options.environment,
         execArgv: inheritedExecArgv(),
         ...(options.memoryLimitMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: options.memoryLimitMb } } : {}),
       });
@@ -57,7 +63,7 @@ export class WorkerHandle {
       this.child = fork(WORKER_ENTRY, [], {
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-        env: { ...process.env, ...options.env },
+        env: { ...options.environment, ...options.env },
         execArgv: [...inheritedExecArgv(), ...(options.memoryLimitMb !== undefined ? [`--max-old-space-size=${options.memoryLimitMb}`] : [])],
       });
       this.child.on('message', (message) => onMessage(message as WorkerMessage));

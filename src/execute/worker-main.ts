@@ -23,6 +23,7 @@ import { installLogCapture } from './log-capture.js';
 import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
 import { loadPartitionFunction } from './partition-module.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
+import { importForRun } from './run-environment.js';
 
 /**
  * Outcomes are sent together unless this long has passed since the last report: each report
@@ -125,7 +126,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
   try {
     configureDuckDB(setup.duckdb);
     const stage: Stage = await attachStage(setup.stageLocation, setup.caseInsensitive);
-    const fn = await loadPartitionFunction(setup.module);
+    const fn = await importForRun(setup.module, () => loadPartitionFunction(setup.module));
     const layout = new RunLayout(setup.runId);
     environment = runnerEnvironment({
       stage,

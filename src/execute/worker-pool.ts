@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { WorkerHandle, type WorkerSpawnOptions } from './worker-handle.js';
 
 /** How long an idle worker thread waits for the next run before it exits. */
@@ -9,6 +10,10 @@ const IDLE_MS = 10_000;
  * then skips the thread start, the imports and the JIT warm-up — much of the cost of a short run.
  * A run may also ask for threads early (`prewarm`) so they start while the run is being planned.
  * Child processes (`isolation: 'process'`) are never kept: a fresh process per run is the point.
+ *
+ * The spawn options include the driver's environment: a worker started under another
+ * `process.env` (a variable changed between runs) is not reused, so what a run's partitions see
+ * never depends on whether a worker happened to be waiting.
  */
 class WorkerPool {
   private readonly idle = new Map<string, Array<{ handle: WorkerHandle; timer: NodeJS.Timeout }>>();
@@ -57,7 +62,9 @@ class WorkerPool {
 }
 
 function keyOf(options: WorkerSpawnOptions): string {
-  return JSON.stringify([options.isolation, options.memoryLimitMb ?? null, options.env, options.duckdb]);
+  const environment = Object.entries(options.environment).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const fingerprint = createHash('sha256').update(JSON.stringify(environment)).digest('base64url');
+  return JSON.stringify([options.isolation, options.memoryLimitMb ?? null, options.env, options.duckdb, fingerprint]);
 }
 
 export const workerPool = new WorkerPool();
