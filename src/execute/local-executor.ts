@@ -511,7 +511,7 @@ export class LocalExecutor {
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     // Healthy idle workers wait for the next run; any other is stopped.
     const stopping = this.slots.map((slot) => {
-      if (slot.ready && slot.reusable && slot.inFlight.length === 0 && !slot.timedOut && this.stopping === undefined) {
+      if (slot.ready && slot.reusable && slot.handle.reusable && slot.inFlight.length === 0 && !slot.timedOut && this.stopping === undefined) {
         workerPool.release(slot.handle);
         return Promise.resolve();
       }

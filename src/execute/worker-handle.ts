@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import type { DuckDBSettings } from '../data/duckdb-settings.js';
-import type { DriverMessage, WorkerMessage } from './protocol.js';
+import type { DriverMessage, EscapedErrorMessage, WorkerMessage } from './protocol.js';
 
 /** How a worker ended when nobody asked it to: what the partition it ran is told. */
 export interface WorkerExit {
@@ -45,9 +45,13 @@ export class WorkerHandle {
   private lastError: Error | undefined;
   private exited = false;
   private stderrTail = '';
+  private escapedErrors = 0;
 
   constructor(readonly options: WorkerSpawnOptions) {
-    const onMessage = (message: WorkerMessage): void => this.messageListener?.(message);
+    const onMessage = (message: WorkerMessage): void => {
+      if (message.type === 'escaped-error') this.reportEscaped(message);
+      else this.messageListener?.(message);
+    };
     if (options.isolation === 'thread') {
       this.thread = new Worker(WORKER_ENTRY, {
         env: options.environment,
@@ -86,6 +90,11 @@ export class WorkerHandle {
     return !this.exited;
   }
 
+  /** Whether it may serve another run: code of an attempt that ended still runs in it when errors escape from it. */
+  get reusable(): boolean {
+    return !this.exited && this.escapedErrors === 0;
+  }
+
   /** Gives the worker to a new owner: its messages and its exit go there from now on. */
   attach(onMessage: ((message: WorkerMessage) => void) | undefined, onExit: ((exit: WorkerExit) => void) | undefined): void {
     this.messageListener = onMessage;
@@ -117,6 +126,16 @@ export class WorkerHandle {
     else this.child!.kill('SIGKILL');
     await exited;
     this.child?.stderr?.destroy();
+  }
+
+  /** An error escaped partition code no running attempt could be failed for (escaped-errors.ts): it goes to the driver's stderr. */
+  private reportEscaped(message: EscapedErrorMessage): void {
+    this.escapedErrors++;
+    const { partition, error } = message;
+    const what = partition === undefined
+      ? 'an error escaped code of no partition in a worker; it fails no partition'
+      : `partition "${partition.id}" (run ${partition.runId}, attempt ${partition.attempt}) raised an error after its attempt had ended; its outcome stands`;
+    process.stderr.write(`dpf: ${what}:\n${error.stack ?? `${error.name}: ${error.message}`}\n`);
   }
 
   private reportExit(code: number | null, signal: string | null): void {

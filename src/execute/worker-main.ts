@@ -19,6 +19,7 @@ import type { Stage } from '../stage/stage.js';
 import type { SessionProvider } from './attempt-session.js';
 import { exitWithDriver } from './driver-watchdog.js';
 import { DuckDBSessionClient } from './duckdb-session-client.js';
+import { attributed, ownerOfEscaped } from './escaped-errors.js';
 import { installLogCapture } from './log-capture.js';
 import { type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
 import { loadPartitionFunction } from './partition-module.js';
@@ -105,21 +106,23 @@ if (channel === undefined) {
         break;
     }
   });
-  // An error escaping the function through a timer or a forgotten promise fails the attempt
-  // that is running instead of killing the worker.
-  process.on('uncaughtException', (error) => blameCurrent(error));
-  process.on('unhandledRejection', (reason) => blameCurrent(reason));
+  // An error escaping partition code through a timer or a forgotten promise does not kill the
+  // worker: it fails the attempt whose code raised it while that runs, else it is reported
+  // against it (escaped-errors.ts) — never blamed on another partition.
+  const escaped = (error: unknown): void => {
+    const owner = ownerOfEscaped(current);
+    if (owner?.running === true && owner.attempt.stop('crash', error)) return;
+    const partition = owner === undefined ? undefined : { runId: owner.runId, id: owner.attempt.task.id, attempt: owner.attempt.task.attempt };
+    void driver.send({ type: 'escaped-error', error: serializeError(error), ...(partition !== undefined ? { partition } : {}) });
+  };
+  process.on('uncaughtException', escaped);
+  process.on('unhandledRejection', escaped);
   if (parentPort === null) {
     // A child process whose driver died (even by SIGKILL) loses its IPC channel: it must not
     // linger. One blocked in synchronous code cannot hear that; its watchdog thread ends it.
     process.on('disconnect', () => process.exit(1));
     exitWithDriver();
   }
-}
-
-function blameCurrent(error: unknown): void {
-  if (current !== undefined) current.stop('crash', error);
-  else process.stderr.write(`dpf worker: ${String((error as Error)?.stack ?? error)}\n`);
 }
 
 async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
@@ -131,7 +134,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
     environment = runnerEnvironment({
       stage,
       layout,
-      fn,
+      fn: attributed(fn, setup.runId, () => current),
       timeoutMs: setup.timeoutMs,
       runUid: setup.runUid,
       epoch: setup.epoch,

@@ -13,7 +13,8 @@ const IDLE_MS = 10_000;
  *
  * The spawn options include the driver's environment: a worker started under another
  * `process.env` (a variable changed between runs) is not reused, so what a run's partitions see
- * never depends on whether a worker happened to be waiting.
+ * never depends on whether a worker happened to be waiting. Nor is one that ran an attempt whose
+ * code is still running (it raised an error after the attempt ended).
  */
 class WorkerPool {
   private readonly idle = new Map<string, Array<{ handle: WorkerHandle; timer: NodeJS.Timeout }>>();
@@ -23,7 +24,10 @@ class WorkerPool {
     const waiting = this.idle.get(keyOf(options));
     for (let entry = waiting?.pop(); entry !== undefined; entry = waiting?.pop()) {
       clearTimeout(entry.timer);
-      if (!entry.handle.alive) continue;
+      if (!entry.handle.reusable) {
+        void entry.handle.terminate();
+        continue;
+      }
       entry.handle.keepAlive(true);
       return entry.handle;
     }
@@ -32,7 +36,7 @@ class WorkerPool {
 
   /** Takes back a healthy worker that finished its run; it exits if no run wants it soon. */
   release(handle: WorkerHandle): void {
-    if (handle.options.isolation !== 'thread' || !handle.alive) {
+    if (handle.options.isolation !== 'thread' || !handle.reusable) {
       void handle.terminate();
       return;
     }
