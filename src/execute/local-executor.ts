@@ -141,6 +141,8 @@ export class LocalExecutor {
   private finished = false;
   private deathsBeforeReady = 0;
   private dispatches = 0;
+  /** The driver's environment as the run starts: its workers' (a replacement started later too). */
+  private readonly environment = driverEnvironment();
 
   constructor(
     private readonly plan: ExecutionPlan,
@@ -202,7 +204,7 @@ export class LocalExecutor {
   }
 
   private spawn(index: number): Slot {
-    const handle = workerPool.acquire(spawnOptions(this.plan.options, index));
+    const handle = workerPool.acquire(spawnOptions(this.plan.options, index, this.environment));
     const buffer = handle.options.isolation === 'thread' ? new SharedArrayBuffer(16) : undefined;
     const running = buffer === undefined ? undefined : { buffer, index: new Int32Array(buffer, 0, 1), startedAt: new Float64Array(buffer, 8, 1) };
     running?.index.fill(-1);
@@ -535,7 +537,7 @@ export class LocalExecutor {
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     // Healthy idle workers wait for the next run; any other is stopped.
     const stopping = this.slots.map((slot) => {
-      if (slot.ready && slot.reusable && slot.inFlight.length === 0 && !slot.timedOut && this.stopping === undefined) {
+      if (slot.ready && slot.reusable && slot.handle.reusable && slot.inFlight.length === 0 && !slot.timedOut && this.stopping === undefined) {
         workerPool.release(slot.handle);
         return Promise.resolve();
       }
@@ -551,15 +553,23 @@ export function prewarmWorkers(options: ResolvedExecutionOptions, partitions = I
   workerPool.prewarm(spawnOptions(options, 0), Math.min(localWorkerCount(options), partitions));
 }
 
-/** The spawn options of worker `slot` of a run with these options. */
-export function spawnOptions(options: ResolvedExecutionOptions, slot: number): WorkerSpawnOptions {
+/** The spawn options of worker `slot` of a run with these options, starting under `environment`. */
+export function spawnOptions(options: ResolvedExecutionOptions, slot: number, environment = driverEnvironment()): WorkerSpawnOptions {
   const gpus = gpuSliceFor(options, slot);
   return {
     isolation: options.isolation,
     memoryLimitMb: options.memoryLimitMb,
+    environment,
     env: gpus === undefined ? {} : { CUDA_VISIBLE_DEVICES: gpus },
     duckdb: { threads: Math.max(1, Math.floor(options.numCpusPerWorker)), ...(options.memoryLimitMb !== undefined ? { memoryLimitMb: options.memoryLimitMb } : {}) },
   };
+}
+
+/** The driver's process.env now: what workers of a run starting now must see. */
+function driverEnvironment(): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) environment[name] = value;
+  return environment;
 }
 
 function describeExit(exit: WorkerExit): string {

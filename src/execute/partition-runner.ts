@@ -120,12 +120,13 @@ export class PartitionAttempt {
     return this.tokenText;
   }
 
-  /** Ends the attempt from outside: its signal fires and it resolves at once with the reason. */
-  stop(reason: StopReason, error: unknown): void {
-    if (this.stopped !== undefined) return;
+  /** Ends the attempt from outside: its signal fires and it resolves at once with the reason. False: it was stopped already. */
+  stop(reason: StopReason, error: unknown): boolean {
+    if (this.stopped !== undefined) return false;
     this.stopped = { reason, error };
     this.controller?.abort(error);
     this.wake?.();
+    return true;
   }
 
   async run(): Promise<AttemptResult> {

@@ -10,7 +10,8 @@ export type { SessionTarget };
  * the same protocol works over `postMessage` and over a process's IPC channel.
  *
  * driver → worker: `setup` once, then `run` batches of tasks and `abort` at cancel or fail-fast.
- * worker → driver: `ready` (or `setup-failed`), then `results` as tasks finish.
+ * worker → driver: `ready` (or `setup-failed`), then `results` as tasks finish; `escaped-error`
+ * at any time.
  * DuckDB sessions: the worker sends `session` requests, the driver answers `session-result`.
  */
 
@@ -116,8 +117,20 @@ export interface TaskOutcome {
   orphaned?: boolean;
 }
 
+/**
+ * An error escaped partition code when no attempt of it was running to fail (see
+ * escaped-errors.ts): the driver reports it on its stderr, naming the partition whose code raised
+ * it (none: code of no attempt), and does not reuse the worker.
+ */
+export interface EscapedErrorMessage {
+  type: 'escaped-error';
+  error: SerializedError;
+  partition?: { runId: string; id: string; attempt: number };
+}
+
 export type WorkerMessage =
   | { type: 'ready' }
+  | EscapedErrorMessage
   | { type: 'setup-failed'; error: SerializedError }
   | { type: 'results'; outcomes: TaskOutcome[]; batchDone: boolean }
   | { type: 'session'; id: number; request: SessionRequest };

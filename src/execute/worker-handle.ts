@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import type { DuckDBSettings } from '../data/duckdb-settings.js';
-import type { DriverMessage, WorkerMessage } from './protocol.js';
+import type { DriverMessage, EscapedErrorMessage, WorkerMessage } from './protocol.js';
 
 /** How a worker ended when nobody asked it to: what the partition it ran is told. */
 export interface WorkerExit {
@@ -19,6 +19,11 @@ export interface WorkerExit {
 export interface WorkerSpawnOptions {
   isolation: 'thread' | 'process';
   memoryLimitMb: number | undefined;
+  /**
+   * The driver's `process.env` when the run started: the worker's environment (a pooled worker
+   * serves only runs whose driver environment is this one).
+   */
+  environment: Record<string, string>;
   /** Extra environment variables (`CUDA_VISIBLE_DEVICES`); process isolation only. */
   env: Record<string, string>;
   /** The limits the worker's DuckDB is created with (a pooled worker keeps its DuckDB). */
@@ -40,11 +45,16 @@ export class WorkerHandle {
   private lastError: Error | undefined;
   private exited = false;
   private stderrTail = '';
+  private escapedErrors = 0;
 
   constructor(readonly options: WorkerSpawnOptions) {
-    const onMessage = (message: WorkerMessage): void => this.messageListener?.(message);
+    const onMessage = (message: WorkerMessage): void => {
+      if (message.type === 'escaped-error') this.reportEscaped(message);
+      else this.messageListener?.(message);
+    };
     if (options.isolation === 'thread') {
       this.thread = new Worker(WORKER_ENTRY, {
+        env: options.environment,
         execArgv: inheritedExecArgv(),
         ...(options.memoryLimitMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: options.memoryLimitMb } } : {}),
       });
@@ -57,7 +67,7 @@ export class WorkerHandle {
       this.child = fork(WORKER_ENTRY, [], {
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-        env: { ...process.env, ...options.env },
+        env: { ...options.environment, ...options.env },
         execArgv: [...inheritedExecArgv(), ...(options.memoryLimitMb !== undefined ? [`--max-old-space-size=${options.memoryLimitMb}`] : [])],
       });
       this.child.on('message', (message) => onMessage(message as WorkerMessage));
@@ -78,6 +88,11 @@ export class WorkerHandle {
   /** Whether the worker is still running. */
   get alive(): boolean {
     return !this.exited;
+  }
+
+  /** Whether it may serve another run: code of an attempt that ended still runs in it when errors escape from it. */
+  get reusable(): boolean {
+    return !this.exited && this.escapedErrors === 0;
   }
 
   /** Gives the worker to a new owner: its messages and its exit go there from now on. */
@@ -111,6 +126,16 @@ export class WorkerHandle {
     else this.child!.kill('SIGKILL');
     await exited;
     this.child?.stderr?.destroy();
+  }
+
+  /** An error escaped partition code no running attempt could be failed for (escaped-errors.ts): it goes to the driver's stderr. */
+  private reportEscaped(message: EscapedErrorMessage): void {
+    this.escapedErrors++;
+    const { partition, error } = message;
+    const what = partition === undefined
+      ? 'an error escaped code of no partition in a worker; it fails no partition'
+      : `partition "${partition.id}" (run ${partition.runId}, attempt ${partition.attempt}) raised an error after its attempt had ended; its outcome stands`;
+    process.stderr.write(`dpf: ${what}:\n${error.stack ?? `${error.name}: ${error.message}`}\n`);
   }
 
   private reportExit(code: number | null, signal: string | null): void {

@@ -17,11 +17,14 @@ import { attachStage } from '../stage/open-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import type { SessionProvider } from './attempt-session.js';
+import { exitWithDriver } from './driver-watchdog.js';
 import { DuckDBSessionClient } from './duckdb-session-client.js';
+import { attributed, ownerOfEscaped } from './escaped-errors.js';
 import { installLogCapture } from './log-capture.js';
 import { alreadyReported, type AttemptResult, PartitionAttempt, type RunnerEnvironment, runnerEnvironment } from './partition-runner.js';
 import { loadPartitionFunction } from './partition-module.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
+import { importForRun } from './run-environment.js';
 
 /**
  * Outcomes are sent together unless this long has passed since the last report: each report
@@ -101,32 +104,37 @@ if (channel === undefined) {
         break;
     }
   });
-  // An error escaping the function through a timer or a forgotten promise fails the attempt
-  // that is running instead of killing the worker.
-  process.on('uncaughtException', (error) => blameCurrent(error));
-  // A child process whose driver died (even by SIGKILL) loses its IPC channel: it must not linger.
-  if (parentPort === null) process.on('disconnect', () => process.exit(1));
-  process.on('unhandledRejection', (reason) => {
-    // An un-awaited call's error the attempt already failed with (partition-runner.ts) is not blamed again.
-    if (!alreadyReported(reason)) blameCurrent(reason);
-  });
-}
-
-function blameCurrent(error: unknown): void {
-  if (current !== undefined) current.stop('crash', error);
-  else process.stderr.write(`dpf worker: ${String((error as Error)?.stack ?? error)}\n`);
+  // An error escaping partition code through a timer or a forgotten promise does not kill the
+  // worker: it fails the attempt whose code raised it while that runs, else it is reported
+  // against it (escaped-errors.ts) — never blamed on another partition.
+  const escaped = (error: unknown): void => {
+    // An un-awaited call's error its attempt already failed with (partition-runner.ts) is not reported again.
+    if (alreadyReported(error)) return;
+    const owner = ownerOfEscaped(current);
+    if (owner?.running === true && owner.attempt.stop('crash', error)) return;
+    const partition = owner === undefined ? undefined : { runId: owner.runId, id: owner.attempt.task.id, attempt: owner.attempt.task.attempt };
+    void driver.send({ type: 'escaped-error', error: serializeError(error), ...(partition !== undefined ? { partition } : {}) });
+  };
+  process.on('uncaughtException', escaped);
+  process.on('unhandledRejection', escaped);
+  if (parentPort === null) {
+    // A child process whose driver died (even by SIGKILL) loses its IPC channel: it must not
+    // linger. One blocked in synchronous code cannot hear that; its watchdog thread ends it.
+    process.on('disconnect', () => process.exit(1));
+    exitWithDriver();
+  }
 }
 
 async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
   try {
     configureDuckDB(setup.duckdb);
     const stage: Stage = await attachStage(setup.stageLocation, setup.caseInsensitive);
-    const fn = await loadPartitionFunction(setup.module);
+    const fn = await importForRun(setup.module, () => loadPartitionFunction(setup.module));
     const layout = new RunLayout(setup.runId);
     environment = runnerEnvironment({
       stage,
       layout,
-      fn,
+      fn: attributed(fn, setup.runId, () => current),
       timeoutMs: setup.timeoutMs,
       runUid: setup.runUid,
       epoch: setup.epoch,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { WorkerHandle, type WorkerSpawnOptions } from './worker-handle.js';
 
 /** How long an idle worker thread waits for the next run before it exits. */
@@ -9,6 +10,11 @@ const IDLE_MS = 10_000;
  * then skips the thread start, the imports and the JIT warm-up — much of the cost of a short run.
  * A run may also ask for threads early (`prewarm`) so they start while the run is being planned.
  * Child processes (`isolation: 'process'`) are never kept: a fresh process per run is the point.
+ *
+ * The spawn options include the driver's environment: a worker started under another
+ * `process.env` (a variable changed between runs) is not reused, so what a run's partitions see
+ * never depends on whether a worker happened to be waiting. Nor is one that ran an attempt whose
+ * code is still running (it raised an error after the attempt ended).
  */
 class WorkerPool {
   private readonly idle = new Map<string, Array<{ handle: WorkerHandle; timer: NodeJS.Timeout }>>();
@@ -18,7 +24,10 @@ class WorkerPool {
     const waiting = this.idle.get(keyOf(options));
     for (let entry = waiting?.pop(); entry !== undefined; entry = waiting?.pop()) {
       clearTimeout(entry.timer);
-      if (!entry.handle.alive) continue;
+      if (!entry.handle.reusable) {
+        void entry.handle.terminate();
+        continue;
+      }
       entry.handle.keepAlive(true);
       return entry.handle;
     }
@@ -27,7 +36,7 @@ class WorkerPool {
 
   /** Takes back a healthy worker that finished its run; it exits if no run wants it soon. */
   release(handle: WorkerHandle): void {
-    if (handle.options.isolation !== 'thread' || !handle.alive) {
+    if (handle.options.isolation !== 'thread' || !handle.reusable) {
       void handle.terminate();
       return;
     }
@@ -57,7 +66,9 @@ class WorkerPool {
 }
 
 function keyOf(options: WorkerSpawnOptions): string {
-  return JSON.stringify([options.isolation, options.memoryLimitMb ?? null, options.env, options.duckdb]);
+  const environment = Object.entries(options.environment).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const fingerprint = createHash('sha256').update(JSON.stringify(environment)).digest('base64url');
+  return JSON.stringify([options.isolation, options.memoryLimitMb ?? null, options.env, options.duckdb, fingerprint]);
 }
 
 export const workerPool = new WorkerPool();
