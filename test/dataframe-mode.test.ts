@@ -224,7 +224,18 @@ describe('DataFrame mode refuses bad input before any work', () => {
 
   it('a partition column that does not exist, listing the columns there are', () =>
     refuse({ partitionBy: 'regoin', source: 'SELECT 1 AS region, 2 AS store, 3 AS amount' }, InvalidOptionError, /Column "regoin" not found in the source; its columns are: region, store, amount/));
-  it('SQL that does not parse', () => refuse({ partitionBy: 'k', source: 'SELEC k FROM nowhere' }, SourceError, /syntax error/));
+  it('SQL that does not parse, quoting the SQL as the user wrote it', async () => {
+    await refuse({ partitionBy: 'k', source: 'SELEC k FROM nowhere' }, SourceError, /syntax error at or near "SELEC"\s+LINE 1: SELEC k FROM nowhere\n/);
+    await refuse({ partitionBy: 'k', source: 'SELECT k FROM (SELECT 1 AS k) t WHERE k = = 1' }, SourceError, /^(?![\s\S]*(DESCRIBE|AS source))[\s\S]*LINE 1: SELECT k FROM \(SELECT 1 AS k\) t WHERE k = = 1\n/);
+  });
+  it.each([
+    ['data/x.parquet', "SELECT * FROM 'data/x.parquet'"],
+    ['./sales/*.csv', "SELECT * FROM './sales/*.csv'"],
+    ["'flights.parquet'", "SELECT * FROM 'flights.parquet'"],
+    ['events.ndjson', "SELECT * FROM 'events.ndjson'"],
+  ])('a bare file path %s, suggesting the SQL that reads it', (source, sql) =>
+    refuse({ partitionBy: 'k', source }, InvalidOptionError, new RegExp(`^source: "${source.replace(/[.*]/g, '\\$&')}" is a file path, not SQL; .*source: "${sql.replace(/[.*]/g, '\\$&')}"$`)));
+  it('a statement that returns no rows to partition', () => refuse({ partitionBy: 'k', source: 'CREATE TABLE t AS SELECT 1 AS k' }, SourceError, /must be a query that returns rows .* not a CREATE statement/));
   it('SQL over a file that does not exist', () => refuse({ partitionBy: 'k', source: "SELECT * FROM 'missing.parquet'" }, SourceError, /missing\.parquet/));
   it('an unreachable PostgreSQL', () =>
     refuse({ partitionBy: 'k', source: { postgres: 'postgres://postgres@127.0.0.1:1/test', query: 'SELECT 1 AS k' } }, SourceError, /Cannot connect to PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/test/));
