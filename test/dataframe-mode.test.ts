@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunStatus, SourceError } from 'dpf';
 import { tableFromArrays } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { duckdb, listFiles, POSTGRES_URL, postgres, tempDir, uniqueName, writeModule } from './helpers.js';
+import { duckdb, listFiles, POSTGRES_URL, postgres, tempDir, uniqueName, writeFiles, writeModule } from './helpers.js';
 
 /** A module that saves what it saw of its partition as `seen.json`. */
 const SEE = `
@@ -133,15 +133,18 @@ describe('DataFrame mode', () => {
     const file = join(dir, 'events.csv');
     await duckdb(`COPY (SELECT 'k' || (i % 5) AS k, i AS v FROM range(50) t(i)) TO '${file}' (HEADER)`);
     const stage = join(dir, 'stage');
-    const flaky = await writeModule(dir, `if (context.partitionKey === 'k3') throw new Error('k3 fails'); await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`, { name: 'flaky.mjs' });
+    // The function fails k3 while the bug (a marker file) is there; the fix removes it.
+    const bug = join(dir, 'bug');
+    await writeFiles(dir, { bug: '' });
+    const flaky = await writeModule(dir, `if (context.partitionKey === 'k3' && fs.existsSync(${JSON.stringify(bug)})) throw new Error('k3 fails'); await context.uploadToStage({ rows: (await data.toArrow()).numRows, key: context.partitionKey }, 'r.json');`, { prelude: "import fs from 'node:fs';" });
     const run = await new DPF(flaky, { stage }).run({ partitionBy: 'k', source: `SELECT * FROM read_csv('${file}')`, runId: 'once', executionOptions: { maxRetries: 0 } });
     await rm(file);
     expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
     const failed = (await (await DPFRun.restoreFrom('once', stage)).getProgress()).FAILED.map((d) => d.partitionId);
     expect(failed).toEqual(['k3']);
 
-    const fixed = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows, key: context.partitionKey }, 'r.json');`, { name: 'fixed.mjs' });
-    const rerun = await new DPF(fixed, { stage }).run({ partitionBy: 'k', runId: 'once', partitionIds: failed, onExistingArtifacts: 'resume' });
+    await rm(bug);
+    const rerun = await new DPF(flaky, { stage }).run({ partitionBy: 'k', runId: 'once', partitionIds: failed, onExistingArtifacts: 'resume' });
     expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
     const details = await rerun.getPartitionDetails();
     expect(details['k3']).toMatchObject({ status: PartitionStatus.DONE, attempts: 2 });
@@ -263,7 +266,7 @@ describe('a run whose input is still being written', () => {
     const doneBefore = (await run.getProgress()).DONE.map((details) => details.partitionId);
     // Without its source the input cannot be completed; with another source it would not be the same run.
     await expect(dpf.run({ partitionBy: 'origin', runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/stopped before its input was fully written: give the source again/);
-    await expect(dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin = 'ATL'`, runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/the source now gives other partitions/);
+    await expect(dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin = 'ATL'`, runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/source: run "early" was planned from the source .*, not .* WHERE origin = 'ATL'/);
     const resumed = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}'`, runId: 'early', onExistingArtifacts: 'resume' });
     expect(await resumed.wait()).toBe(RunStatus.SUCCESS);
     const details = await resumed.getPartitionDetails();
