@@ -1,13 +1,14 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { loadArrow, loadArrowToDuckDB, loadDuckDBEngine } from '../data/lazy-modules.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
-import { ArtifactNotFoundError, InvalidOptionError, SourceError } from '../errors.js';
+import { ArtifactNotFoundError, DPFError, InvalidOptionError, SourceError } from '../errors.js';
+import { parseJson } from '../stage/artifact-format.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { ArtifactRef } from '../model/refs.js';
+import { temporaryFolder, writeLocalFile } from '../stage/local-file.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { LocalCopy, Stage } from '../stage/stage.js';
 import { readStoredRefs, storedRefAsFile } from '../stage/stored-ref.js';
@@ -49,7 +50,8 @@ export async function queryRunResults(
         const what = (i: number): string => `the artifact "${artifact}" of partition "${found[i]!.partition.id}" of run "${layout.runId}"`;
         if (isJson(artifact)) {
           const texts = await readStoredRefs(stage, found.map((entry) => entry.ref), what);
-          await createJsonView(connection, view, jsonLines(found.map((entry, i) => ({ id: entry.partition.id, text: texts[i]!.toString('utf8') })), artifact));
+          const documents = found.map((entry, i) => ({ id: entry.partition.id, text: texts[i]!.toString('utf8'), where: `${what(i)} (${stage.describe(entry.ref.key)})` }));
+          await createJsonView(connection, view, artifact, documents);
           continue;
         }
         const files = await inBatches(found, PARALLEL_DOWNLOADS, async (entry, i) => {
@@ -103,35 +105,59 @@ function noArtifact(layout: RunLayout, artifact: string, view: string): Artifact
   return new ArtifactNotFoundError(`No DONE partition of run "${layout.runId}" uploaded "${artifact}", so view "${view}" would be empty`);
 }
 
+/** One partition's JSON artifact: its partition's id, its text, and how errors name it. */
+interface JsonArtifact {
+  id: string;
+  text: string;
+  where: string;
+}
+
 /** The JSON artifacts of the partitions as newline-delimited JSON, one record per line with its partition's id. */
-function jsonLines(artifacts: ReadonlyArray<{ id: string; text: string }>, artifact: string): string {
+function jsonLines(artifacts: readonly JsonArtifact[], artifact: string): string {
   const lines: string[] = [];
-  for (const { id, text } of artifacts) {
+  for (const { id, text, where } of artifacts) {
     const quoted = JSON.stringify(id);
-    const documents = extname(artifact).toLowerCase() === '.json' ? [text.trim()] : text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
-    for (const document of documents) {
-      for (const record of recordsOf(document)) lines.push(`{"${ID_COLUMN}":${quoted}${record === '{}' ? '' : ','}${record.slice(1)}`);
+    for (const { document } of documentsOf(text, artifact)) {
+      for (const record of recordsOf(document, where)) lines.push(`{"${ID_COLUMN}":${quoted}${record === '{}' ? '' : ','}${record.slice(1)}`);
     }
   }
   return lines.join('\n') + '\n';
 }
 
+/** The JSON documents of an artifact's text: the whole of a `.json`, each line of a `.ndjson`/`.jsonl`. */
+function documentsOf(text: string, artifact: string): Array<{ document: string; line?: number }> {
+  if (extname(artifact).toLowerCase() === '.json') return [{ document: text.trim() }];
+  return text
+    .split('\n')
+    .map((line, index) => ({ document: line.trim(), line: index + 1 }))
+    .filter(({ document }) => document !== '');
+}
+
 /** A JSON document as JSON objects: itself, the elements of an array, or `{"value": …}` around anything else. */
-function recordsOf(document: string): string[] {
+function recordsOf(document: string, where: string): string[] {
   if (document.startsWith('{')) return [document];
-  const parsed: unknown = JSON.parse(document);
+  const parsed: unknown = parseJson(document, where);
   const values = Array.isArray(parsed) ? parsed : [parsed];
   return values.map((value) => (value !== null && typeof value === 'object' && !Array.isArray(value) ? JSON.stringify(value) : JSON.stringify({ value })));
 }
 
-async function createJsonView(connection: DuckDBConnection, view: string, ndjson: string): Promise<void> {
-  await createTableFromJson(
-    connection,
-    ndjson,
-    (file) =>
-      `CREATE TEMP TABLE ${sqlIdentifier(view)} AS SELECT ${ID_COLUMN} AS partition_id, * EXCLUDE (${ID_COLUMN}) ` +
-      `FROM read_json(${sqlString(file)}, format = 'newline_delimited')`,
-  );
+async function createJsonView(connection: DuckDBConnection, view: string, artifact: string, artifacts: readonly JsonArtifact[]): Promise<void> {
+  try {
+    await createTableFromJson(
+      connection,
+      jsonLines(artifacts, artifact),
+      (file) =>
+        `CREATE TEMP TABLE ${sqlIdentifier(view)} AS SELECT ${ID_COLUMN} AS partition_id, * EXCLUDE (${ID_COLUMN}) ` +
+        `FROM read_json(${sqlString(file)}, format = 'newline_delimited')`,
+    );
+  } catch (error) {
+    if (!(error instanceof Error) || error instanceof DPFError) throw error;
+    // Objects are handed to DuckDB as they are, unparsed: name the artifact that is not JSON.
+    for (const { text, where } of artifacts) {
+      for (const { document, line } of documentsOf(text, artifact)) parseJson(document, where, line);
+    }
+    throw new SourceError(`The view "${view}" over the artifact "${artifact}" cannot be read: ${error.message}`, { cause: error });
+  }
 }
 
 /** The view `partitions`: every partition with its status, attempts, rows, duration and folder. */
@@ -159,10 +185,10 @@ async function createPartitionsTable(connection: DuckDBConnection, partitions: r
 
 /** Loads newline-delimited JSON into DuckDB through a temporary file (DuckDB's JSON reader is much faster than building Arrow in JS). */
 async function createTableFromJson(connection: DuckDBConnection, ndjson: string, sql: (file: string) => string): Promise<void> {
-  const folder = await mkdtemp(join(tmpdir(), 'dpf-query-'));
+  const folder = await temporaryFolder('dpf-query-');
   const file = join(folder, 'records.ndjson');
   try {
-    await writeFile(file, ndjson);
+    await writeLocalFile(file, ndjson, 'temporary');
     await connection.run(sql(file));
   } finally {
     await rm(folder, { recursive: true, force: true });
