@@ -57,7 +57,7 @@ describe('DataFrame mode', () => {
 
     // Each partition's rows are exactly the source's rows with that key: compare an aggregate.
     const sums = await run.query('SELECT partition_id, status, attempts, num_rows FROM partitions ORDER BY partition_id');
-    expect(sums.toArray().map((row) => row.toJSON())[3]).toEqual({ partition_id: '3', status: 'DONE', attempts: 1, num_rows: 1429n });
+    expect(sums.toArray().map((row) => row.toJSON())[3]).toEqual({ partition_id: '3', status: 'DONE', attempts: 1, num_rows: 1429 });
     const expected = await duckdb<{ store: number; n: bigint }>(`SELECT store, count(*) AS n FROM '${file}' GROUP BY store ORDER BY store`);
     const details = await run.getPartitionDetails();
     for (const row of expected) expect(details[String(row.store)]!.numRows).toBe(Number(row.n));
@@ -150,6 +150,45 @@ describe('DataFrame mode', () => {
     expect(details['k3']).toMatchObject({ status: PartitionStatus.DONE, attempts: 2 });
     expect(details['k0']).toMatchObject({ status: PartitionStatus.DONE, attempts: 1 });
     expect(await details['k3']!.artifacts.get('r.json')).toEqual({ rows: 10, key: 'k3' });
+  });
+
+  it('answers results queries with the types the function wrote: JS numbers as numbers, bigints of Arrow and Parquet as bigints', async () => {
+    const body = `
+      const rows = (await data.toArrow()).numRows;
+      const total = rows * 1.5 * 1000;
+      await context.uploadToStage({ rows, total, mean: total / 7, nested: { count: rows, list: [1, 2] } }, 'summary.json');
+      await context.uploadToStage([{ rows, total }, { rows: rows + 1, total: 0 }], 'lines.ndjson');
+      await context.uploadToStage(rows, 'count.json');
+      await context.uploadToStage([{ rows, total, big: BigInt(rows) * 10n ** 15n }], 'summary.parquet');
+      await context.uploadToStage([{ rows, total }], 'summary.csv');
+    `;
+    const { run } = await runDataFrame({ partitionBy: 'k', source: "SELECT 'k' || (i % 2) AS k FROM range(10) t(i)" }, body);
+    const rows = async (sql: string, views: Record<string, string> = {}) => (await run.query(sql, views)).toArray().map((row) => row.toJSON());
+    expect(await rows('SELECT partition_id, rows, total, nested FROM s ORDER BY partition_id', { s: 'summary.json' })).toEqual([
+      { partition_id: 'k0', rows: 5, total: 7500, nested: expect.objectContaining({ count: 5 }) },
+      { partition_id: 'k1', rows: 5, total: 7500, nested: expect.objectContaining({ count: 5 }) },
+    ]);
+    const [nested] = await rows('SELECT nested.list AS list, sum(total) OVER () AS sum FROM s LIMIT 1', { s: 'summary.json' });
+    expect(nested!.sum).toBe(15000);
+    expect([...(nested!.list as Iterable<unknown>)]).toEqual([1, 2]);
+    expect(await rows('SELECT rows, total FROM l ORDER BY partition_id, rows', { l: 'lines.ndjson' })).toEqual([
+      { rows: 5, total: 7500 }, { rows: 6, total: 0 }, { rows: 5, total: 7500 }, { rows: 6, total: 0 },
+    ]);
+    expect(await rows('SELECT sum(value) AS n FROM c', { c: 'count.json' })).toEqual([{ n: 10 }]);
+    expect(await rows('SELECT rows, total, big FROM p LIMIT 1', { p: 'summary.parquet' })).toEqual([{ rows: 5, total: 7500, big: 5n * 10n ** 15n }]);
+    expect(await rows('SELECT rows, total FROM c LIMIT 1', { c: 'summary.csv' })).toEqual([{ rows: 5, total: 7500 }]);
+    expect(await rows("SELECT num_rows, attempts FROM partitions WHERE partition_id = 'k0'")).toEqual([{ num_rows: 5, attempts: 1 }]);
+  });
+
+  it('answers a results query that names a view it was not given with the views it has, not DuckDB\'s catalog', async () => {
+    const { run } = await runDataFrame({ partitionBy: 'k', source: "SELECT 'k' || (i % 2) AS k FROM range(10) t(i)" }, `await context.uploadToStage({ n: 1 }, 'summary.json'); await context.uploadToStage('x', 'notes.txt');`);
+    const views = { summaries: 'summary.json' };
+    await expect(run.query('SELECT * FROM summary', views)).rejects.toThrow(/^The results query names "summary", which is not one of its views; did you mean "summaries"\? Its views are: summaries, partitions — name the artifact a view reads in the second argument, e.g. run\.query\(sql, \{ summary: 'summary\.json' \}\)\nLINE 1: SELECT \* FROM summary\n/);
+    await expect(run.query('SELECT * FROM view')).rejects.toThrow(/^The results query names "view", which is not one of its views; Its views are: partitions/);
+    await expect(run.query('SELECT * FROM view')).rejects.not.toThrow(/pg_views/);
+    await expect(run.query('SELECT nope FROM summaries', views)).rejects.toThrow(/^The results query failed: Binder Error: Referenced column "nope" not found/);
+    await expect(run.query('SELECT 1', { notes: 'notes.txt' })).rejects.toThrow(/^views\.notes: "notes\.txt" is not a Parquet, CSV or JSON artifact/);
+    await expect(run.query('SELECT 1', { partitions: 'summary.json' })).rejects.toThrow(/^views\.partitions: is the view dpf gives of the run's partitions; name yours differently/);
   });
 
   it('orders the rows within each partition by orderBy', async () => {
