@@ -2,6 +2,7 @@ import { type ExecutionOptions, resolveExecutionOptions } from './execution-opti
 import { InvalidOptionError } from './errors.js';
 import { loadPartitionFunction, type PartitionFunction, type PartitionModule, resolveModuleReference } from './execute/partition-module.js';
 import { existsSync } from 'node:fs';
+import { checkSessionDatabase } from './execute/open-session-ledger.js';
 import { join, resolve } from 'node:path';
 import { prewarmWorkers } from './execute/local-executor.js';
 import type { DataFrameInput, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
@@ -152,6 +153,7 @@ export class DPF {
     const common = checkCommonOptions(checked, 'file paths relative to stageLocation');
     const filePattern = checked.filePattern === undefined ? '*.parquet' : checkString(checked.filePattern, 'filePattern');
     await this.checkFunction();
+    await checkSessionDatabase(this.session);
     const stage = await this.openStage();
     await checkRunCanStart(stage, common.runId, common.onExistingArtifacts);
     const { location, partitions } = await planStagePartitions({
@@ -184,6 +186,7 @@ export class DPF {
     const database = checked.database === undefined ? undefined : checkDatabaseFile(checked.database);
     prewarmWorkers(common.executionOptions);
     await this.checkFunction();
+    await checkSessionDatabase(this.session);
     const stage = await this.openStage();
     const layout = new RunLayout(common.runId);
 

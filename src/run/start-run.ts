@@ -115,6 +115,7 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
   if (!(lease instanceof RunLease)) {
     throw new RunExistsError(`Another process created run "${request.runId}" on ${stage.location} at the same moment; choose another runId, or wait for it`);
   }
+  let sessions: DriverSessions | undefined;
   try {
     const spec: RunSpec = {
       dpf: 'run',
@@ -125,6 +126,11 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
       folderEncoding: request.folderEncoding,
       createdAt: new Date().toISOString(),
     };
+    sessions = await openDriverSessions(request.session);
+    // On PostgreSQL the run's epoch row exists from the start: a later resume raises it, and a
+    // commit of this driver then waits for that (or sees it), never slipping in unfenced. It is
+    // written before the run is published: a database that refuses it leaves no run behind.
+    if (request.session.kind === 'postgres') await fenceNewRun(sessions, spec.uid, lease.epoch);
     // A new run's partition list is always list 1 (readers look there before its start record).
     await stage.put(layout.partitionList(1), encodePartitions(partitions));
     if ((await stage.create(layout.spec, JSON.stringify(spec, null, 2))) === undefined) {
@@ -133,16 +139,14 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
     const follower = new RunFollower(stage, layout, spec);
     follower.partitions = [...partitions];
     const todo = partitions.map((_, index) => index);
-    const sessions = await openDriverSessions(request.session);
-    // On PostgreSQL the run's epoch row exists from the start: a later resume raises it, and a
-    // commit of this driver then waits for that (or sees it), never slipping in unfenced.
-    if (request.session.kind === 'postgres') await fenceNewRun(sessions, spec.uid, lease.epoch);
     const start = startRecord(request, lease, partitions.length, 1, todo.length, request.input.mode === 'dataframe' ? lease.epoch : undefined);
     const seq = await follower.takeOver(lease, () => [start]);
+    const driverSessions = sessions;
     return DPFRun.live(stage, spec, follower.partitions, follower.state, (onCommitted) =>
-      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),
+      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions: driverSessions, input: request.rows }, onCommitted),
     );
   } catch (error) {
+    await sessions?.close().catch(() => undefined);
     await lease.release().catch(() => undefined);
     throw error;
   }
@@ -283,7 +287,6 @@ async function fenceNewRun(sessions: DriverSessions, runUid: string, epoch: numb
   try {
     await sessions.ledger!.fence(runUid, epoch);
   } catch (error) {
-    await sessions.close().catch(() => undefined);
     throw new SessionDatabaseError(`The run's session database cannot be reached: ${(error as Error).message}; check sessionDatabase (and PGPASSWORD)`, { cause: error });
   }
 }
