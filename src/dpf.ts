@@ -2,9 +2,10 @@ import { type ExecutionOptions, resolveExecutionOptions } from './execution-opti
 import { InvalidOptionError } from './errors.js';
 import { loadPartitionFunction, type PartitionFunction, type PartitionModule, resolveModuleReference } from './execute/partition-module.js';
 import { existsSync } from 'node:fs';
+import { checkSessionDatabase } from './execute/open-session-ledger.js';
 import { join, resolve } from 'node:path';
 import { prewarmWorkers } from './execute/local-executor.js';
-import type { ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
+import type { DataFrameInput, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
 import { readInputManifest } from './data/input-segments.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
 import { choosePartitions } from './plan/partition.js';
@@ -12,7 +13,7 @@ import { planStagePartitions } from './plan/stage-partitions.js';
 import type { DPFRun } from './run/dpf-run.js';
 import { RunFollower } from './run/run-follower.js';
 import { readRunSpec } from './run/run-spec.js';
-import { checkRunCanStart, type OnExistingArtifacts, type RunRequest, startRun } from './run/start-run.js';
+import { checkResumeMatches, checkRunCanStart, type OnExistingArtifacts, type RunRequest, startRun } from './run/start-run.js';
 import { openStage, stageLocation } from './stage/open-stage.js';
 import { RunLayout } from './stage/run-layout.js';
 import { isS3Location } from './stage/s3-location.js';
@@ -152,7 +153,9 @@ export class DPF {
     const common = checkCommonOptions(checked, 'file paths relative to stageLocation');
     const filePattern = checked.filePattern === undefined ? '*.parquet' : checkString(checked.filePattern, 'filePattern');
     await this.checkFunction();
+    await checkSessionDatabase(this.session);
     const stage = await this.openStage();
+    await checkRunCanStart(stage, common.runId, common.onExistingArtifacts);
     const { location, partitions } = await planStagePartitions({
       stageLocation: checked.stageLocation as string | URL,
       filePattern,
@@ -183,15 +186,21 @@ export class DPF {
     const database = checked.database === undefined ? undefined : checkDatabaseFile(checked.database);
     prewarmWorkers(common.executionOptions);
     await this.checkFunction();
+    await checkSessionDatabase(this.session);
     const stage = await this.openStage();
     const layout = new RunLayout(common.runId);
 
     const existing = common.onExistingArtifacts === 'resume' ? await readRunSpec(stage, layout) : undefined;
-    if (existing?.input.mode === 'dataframe') {
+    if (existing !== undefined) {
       const follower = await RunFollower.load(stage, layout, existing);
+      // What was asked must be what the run was planned with: a resume never quietly uses another partitionBy, source or function.
+      const asked = checked.source === undefined ? undefined : describeSource(checkSource(checked.source, database));
+      checkResumeMatches(existing, follower.state.start?.module, { mode: 'dataframe', partitionBy, source: asked ?? (existing.input as DataFrameInput).source, rows: 0 }, this.module);
+      // A DataFrame run: checkResumeMatches refused any other.
+      const planned = existing.input as DataFrameInput;
       const stored = follower.partitions;
       const partitions = common.partitionIds === undefined ? stored : choosePartitions(stored, common.partitionIds);
-      const resume = { ...this.request(common, stage, existing.input, existing.folderEncoding.keepSlashes, partitions), folderEncoding: existing.folderEncoding, onExistingArtifacts: 'resume' as const };
+      const resume = { ...this.request(common, stage, planned, existing.folderEncoding.keepSlashes, partitions), folderEncoding: existing.folderEncoding, onExistingArtifacts: 'resume' as const };
       // Resuming continues the planned input; the source is not read again — unless the input was
       // not fully written (its driver died while writing it): then the source is read again to
       // write it, provided it still gives the same partitions.
@@ -213,9 +222,9 @@ export class DPF {
       }
     }
 
+    await checkRunCanStart(stage, common.runId, common.onExistingArtifacts);
     if (checked.source === undefined) throw new InvalidOptionError('source', 'is required to plan a new run; give SQL text, a table name, an Arrow table, records or { postgres, query }');
     const source = checkSource(checked.source, database);
-    await checkRunCanStart(stage, common.runId, common.onExistingArtifacts);
     const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
     const plan = await planDataFramePartitions({ source, partitionBy, orderBy, database, partitionIds: common.partitionIds, caseInsensitive: stage.caseInsensitive });
     try {

@@ -59,6 +59,20 @@ export class StageError extends DPFError {
 }
 
 /**
+ * A local file dpf writes outside the stage could not be written: a temporary copy (in
+ * `os.tmpdir()`, which `TMPDIR` sets) or the target of a download. `path` names the file; the
+ * message says the cause (a full disk, a permission) and what to do.
+ */
+export class LocalFileError extends DPFError {
+  /** The local file. */
+  readonly path: string;
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+/**
  * A file of a run's state or one of its artifacts is missing, truncated or unreadable: the stage
  * was damaged (a file deleted or cut short by hand, a disk fault). The message names the file and
  * what to do; dpf never answers from damaged state.

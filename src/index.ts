@@ -30,6 +30,7 @@ export {
   RunAbandonedError,
   StageError,
   StageDamagedError,
+  LocalFileError,
   StageFormatError,
   LeaseLostError,
   SessionDatabaseError,

@@ -1,3 +1,4 @@
+import { closestName } from './closest-name.js';
 import { InvalidOptionError } from './errors.js';
 
 /**
@@ -13,7 +14,9 @@ export function checkOptionsObject(value: unknown, name: string, allowed: readon
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     if (!allowed.includes(key)) {
-      throw new InvalidOptionError(`${name}.${key}`, `unknown option; the known options are: ${allowed.join(', ')}`);
+      const near = closestName(key, allowed);
+      const hint = near === undefined ? '' : `did you mean \`${near}\`? `;
+      throw new InvalidOptionError(`${name}.${key}`, `unknown option; ${hint}the known options are: ${allowed.join(', ')}`);
     }
   }
   return record;

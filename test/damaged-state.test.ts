@@ -1,6 +1,6 @@
 import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, DPFRun, RunStatus, StageDamagedError, StageFormatError } from 'dpf';
+import { DPF, DPFRun, RunStatus, SerializationError, StageDamagedError, StageFormatError } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { dpfCommand, tempDir, writeFiles, writeModule } from './helpers.js';
 
@@ -151,5 +151,35 @@ describe('damaged or unknown state files', () => {
     const run = await new DPF(await writeModule(dir, BODY, { name: 'again.mjs' }), { stage }).run({ partitionBy: 'k', source: SOURCE, runId: 'damaged', onExistingArtifacts: 'overwrite' });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
     expect(await total(run)).toBe(6000);
+  });
+});
+
+describe('an artifact file altered in place (same length, so no reader can tell by its size)', () => {
+  it('is an error naming the artifact, its partition and its file, in every reader — never a bare SyntaxError', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const body = `
+      await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');
+      await context.uploadToStage([{ n: 1 }, { n: 2 }], 'r.ndjson');
+    `;
+    const run = await new DPF(await writeModule(dir, body), { stage }).run({
+      partitionBy: 'k', source: "SELECT 'k' || (i % 3) AS k FROM range(9) t(i)", runId: 'altered', executionOptions: { packSmallArtifacts: false },
+    });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const json = join(stage, 'altered/k1/r.json');
+    await writeFile(json, (await readFile(json, 'utf8')).replace('{', '['));
+    const lines = join(stage, 'altered/k2/r.ndjson');
+    await writeFile(lines, (await readFile(lines, 'utf8')).replace('{"n":2}', '{"n":2]'));
+
+    const restored = await DPFRun.restoreFrom('altered', stage);
+    const details = await restored.getPartitionDetails();
+    const named = (artifact: string, partition: string, path: string, line = '') =>
+      `the artifact "${artifact}" of partition "${partition}" of run "altered" (${path}) is not valid JSON${line}: `;
+    for (const read of [details['k1']!.artifacts.get('r.json'), restored.query('SELECT * FROM r', { r: 'r.json' })]) {
+      await expect(read).rejects.toBeInstanceOf(SerializationError);
+      await expect(read).rejects.toThrow(named('r.json', 'k1', json));
+    }
+    await expect(details['k2']!.artifacts.get('r.ndjson')).rejects.toThrow(named('r.ndjson', 'k2', lines, ' (line 2)'));
+    await expect(restored.query('SELECT * FROM l', { l: 'r.ndjson' })).rejects.toThrow(named('r.ndjson', 'k2', lines, ' (line 2)'));
   });
 });

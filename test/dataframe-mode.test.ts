@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunStatus, SourceError } from 'dpf';
 import { tableFromArrays } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { duckdb, listFiles, POSTGRES_URL, postgres, tempDir, uniqueName, writeModule } from './helpers.js';
+import { duckdb, listFiles, POSTGRES_URL, postgres, tempDir, uniqueName, writeFiles, writeModule } from './helpers.js';
 
 /** A module that saves what it saw of its partition as `seen.json`. */
 const SEE = `
@@ -57,7 +57,7 @@ describe('DataFrame mode', () => {
 
     // Each partition's rows are exactly the source's rows with that key: compare an aggregate.
     const sums = await run.query('SELECT partition_id, status, attempts, num_rows FROM partitions ORDER BY partition_id');
-    expect(sums.toArray().map((row) => row.toJSON())[3]).toEqual({ partition_id: '3', status: 'DONE', attempts: 1, num_rows: 1429n });
+    expect(sums.toArray().map((row) => row.toJSON())[3]).toEqual({ partition_id: '3', status: 'DONE', attempts: 1, num_rows: 1429 });
     const expected = await duckdb<{ store: number; n: bigint }>(`SELECT store, count(*) AS n FROM '${file}' GROUP BY store ORDER BY store`);
     const details = await run.getPartitionDetails();
     for (const row of expected) expect(details[String(row.store)]!.numRows).toBe(Number(row.n));
@@ -133,20 +133,62 @@ describe('DataFrame mode', () => {
     const file = join(dir, 'events.csv');
     await duckdb(`COPY (SELECT 'k' || (i % 5) AS k, i AS v FROM range(50) t(i)) TO '${file}' (HEADER)`);
     const stage = join(dir, 'stage');
-    const flaky = await writeModule(dir, `if (context.partitionKey === 'k3') throw new Error('k3 fails'); await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`, { name: 'flaky.mjs' });
+    // The function fails k3 while the bug (a marker file) is there; the fix removes it.
+    const bug = join(dir, 'bug');
+    await writeFiles(dir, { bug: '' });
+    const flaky = await writeModule(dir, `if (context.partitionKey === 'k3' && fs.existsSync(${JSON.stringify(bug)})) throw new Error('k3 fails'); await context.uploadToStage({ rows: (await data.toArrow()).numRows, key: context.partitionKey }, 'r.json');`, { prelude: "import fs from 'node:fs';" });
     const run = await new DPF(flaky, { stage }).run({ partitionBy: 'k', source: `SELECT * FROM read_csv('${file}')`, runId: 'once', executionOptions: { maxRetries: 0 } });
     await rm(file);
     expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
     const failed = (await (await DPFRun.restoreFrom('once', stage)).getProgress()).FAILED.map((d) => d.partitionId);
     expect(failed).toEqual(['k3']);
 
-    const fixed = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows, key: context.partitionKey }, 'r.json');`, { name: 'fixed.mjs' });
-    const rerun = await new DPF(fixed, { stage }).run({ partitionBy: 'k', runId: 'once', partitionIds: failed, onExistingArtifacts: 'resume' });
+    await rm(bug);
+    const rerun = await new DPF(flaky, { stage }).run({ partitionBy: 'k', runId: 'once', partitionIds: failed, onExistingArtifacts: 'resume' });
     expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
     const details = await rerun.getPartitionDetails();
     expect(details['k3']).toMatchObject({ status: PartitionStatus.DONE, attempts: 2 });
     expect(details['k0']).toMatchObject({ status: PartitionStatus.DONE, attempts: 1 });
     expect(await details['k3']!.artifacts.get('r.json')).toEqual({ rows: 10, key: 'k3' });
+  });
+
+  it('answers results queries with the types the function wrote: JS numbers as numbers, bigints of Arrow and Parquet as bigints', async () => {
+    const body = `
+      const rows = (await data.toArrow()).numRows;
+      const total = rows * 1.5 * 1000;
+      await context.uploadToStage({ rows, total, mean: total / 7, nested: { count: rows, list: [1, 2] } }, 'summary.json');
+      await context.uploadToStage([{ rows, total }, { rows: rows + 1, total: 0 }], 'lines.ndjson');
+      await context.uploadToStage(rows, 'count.json');
+      await context.uploadToStage([{ rows, total, big: BigInt(rows) * 10n ** 15n }], 'summary.parquet');
+      await context.uploadToStage([{ rows, total }], 'summary.csv');
+    `;
+    const { run } = await runDataFrame({ partitionBy: 'k', source: "SELECT 'k' || (i % 2) AS k FROM range(10) t(i)" }, body);
+    const rows = async (sql: string, views: Record<string, string> = {}) => (await run.query(sql, views)).toArray().map((row) => row.toJSON());
+    expect(await rows('SELECT partition_id, rows, total, nested FROM s ORDER BY partition_id', { s: 'summary.json' })).toEqual([
+      { partition_id: 'k0', rows: 5, total: 7500, nested: expect.objectContaining({ count: 5 }) },
+      { partition_id: 'k1', rows: 5, total: 7500, nested: expect.objectContaining({ count: 5 }) },
+    ]);
+    const [nested] = await rows('SELECT nested.list AS list, sum(total) OVER () AS sum FROM s LIMIT 1', { s: 'summary.json' });
+    expect(nested!.sum).toBe(15000);
+    expect([...(nested!.list as Iterable<unknown>)]).toEqual([1, 2]);
+    expect(await rows('SELECT rows, total FROM l ORDER BY partition_id, rows', { l: 'lines.ndjson' })).toEqual([
+      { rows: 5, total: 7500 }, { rows: 6, total: 0 }, { rows: 5, total: 7500 }, { rows: 6, total: 0 },
+    ]);
+    expect(await rows('SELECT sum(value) AS n FROM c', { c: 'count.json' })).toEqual([{ n: 10 }]);
+    expect(await rows('SELECT rows, total, big FROM p LIMIT 1', { p: 'summary.parquet' })).toEqual([{ rows: 5, total: 7500, big: 5n * 10n ** 15n }]);
+    expect(await rows('SELECT rows, total FROM c LIMIT 1', { c: 'summary.csv' })).toEqual([{ rows: 5, total: 7500 }]);
+    expect(await rows("SELECT num_rows, attempts FROM partitions WHERE partition_id = 'k0'")).toEqual([{ num_rows: 5, attempts: 1 }]);
+  });
+
+  it('answers a results query that names a view it was not given with the views it has, not DuckDB\'s catalog', async () => {
+    const { run } = await runDataFrame({ partitionBy: 'k', source: "SELECT 'k' || (i % 2) AS k FROM range(10) t(i)" }, `await context.uploadToStage({ n: 1 }, 'summary.json'); await context.uploadToStage('x', 'notes.txt');`);
+    const views = { summaries: 'summary.json' };
+    await expect(run.query('SELECT * FROM summary', views)).rejects.toThrow(/^The results query names "summary", which is not one of its views; did you mean "summaries"\? Its views are: summaries, partitions — name the artifact a view reads in the second argument, e.g. run\.query\(sql, \{ summary: 'summary\.json' \}\)\nLINE 1: SELECT \* FROM summary\n/);
+    await expect(run.query('SELECT * FROM view')).rejects.toThrow(/^The results query names "view", which is not one of its views; Its views are: partitions/);
+    await expect(run.query('SELECT * FROM view')).rejects.not.toThrow(/pg_views/);
+    await expect(run.query('SELECT nope FROM summaries', views)).rejects.toThrow(/^The results query failed: Binder Error: Referenced column "nope" not found/);
+    await expect(run.query('SELECT 1', { notes: 'notes.txt' })).rejects.toThrow(/^views\.notes: "notes\.txt" is not a Parquet, CSV or JSON artifact/);
+    await expect(run.query('SELECT 1', { partitions: 'summary.json' })).rejects.toThrow(/^views\.partitions: is the view dpf gives of the run's partitions; name yours differently/);
   });
 
   it('orders the rows within each partition by orderBy', async () => {
@@ -224,7 +266,18 @@ describe('DataFrame mode refuses bad input before any work', () => {
 
   it('a partition column that does not exist, listing the columns there are', () =>
     refuse({ partitionBy: 'regoin', source: 'SELECT 1 AS region, 2 AS store, 3 AS amount' }, InvalidOptionError, /Column "regoin" not found in the source; its columns are: region, store, amount/));
-  it('SQL that does not parse', () => refuse({ partitionBy: 'k', source: 'SELEC k FROM nowhere' }, SourceError, /syntax error/));
+  it('SQL that does not parse, quoting the SQL as the user wrote it', async () => {
+    await refuse({ partitionBy: 'k', source: 'SELEC k FROM nowhere' }, SourceError, /syntax error at or near "SELEC"\s+LINE 1: SELEC k FROM nowhere\n/);
+    await refuse({ partitionBy: 'k', source: 'SELECT k FROM (SELECT 1 AS k) t WHERE k = = 1' }, SourceError, /^(?![\s\S]*(DESCRIBE|AS source))[\s\S]*LINE 1: SELECT k FROM \(SELECT 1 AS k\) t WHERE k = = 1\n/);
+  });
+  it.each([
+    ['data/x.parquet', "SELECT * FROM 'data/x.parquet'"],
+    ['./sales/*.csv', "SELECT * FROM './sales/*.csv'"],
+    ["'flights.parquet'", "SELECT * FROM 'flights.parquet'"],
+    ['events.ndjson', "SELECT * FROM 'events.ndjson'"],
+  ])('a bare file path %s, suggesting the SQL that reads it', (source, sql) =>
+    refuse({ partitionBy: 'k', source }, InvalidOptionError, new RegExp(`^source: "${source.replace(/[.*]/g, '\\$&')}" is a file path, not SQL; .*source: "${sql.replace(/[.*]/g, '\\$&')}"$`)));
+  it('a statement that returns no rows to partition', () => refuse({ partitionBy: 'k', source: 'CREATE TABLE t AS SELECT 1 AS k' }, SourceError, /must be a query that returns rows .* not a CREATE statement/));
   it('SQL over a file that does not exist', () => refuse({ partitionBy: 'k', source: "SELECT * FROM 'missing.parquet'" }, SourceError, /missing\.parquet/));
   it('an unreachable PostgreSQL', () =>
     refuse({ partitionBy: 'k', source: { postgres: 'postgres://postgres@127.0.0.1:1/test', query: 'SELECT 1 AS k' } }, SourceError, /Cannot connect to PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/test/));
@@ -252,7 +305,7 @@ describe('a run whose input is still being written', () => {
     const doneBefore = (await run.getProgress()).DONE.map((details) => details.partitionId);
     // Without its source the input cannot be completed; with another source it would not be the same run.
     await expect(dpf.run({ partitionBy: 'origin', runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/stopped before its input was fully written: give the source again/);
-    await expect(dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin = 'ATL'`, runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/the source now gives other partitions/);
+    await expect(dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin = 'ATL'`, runId: 'early', onExistingArtifacts: 'resume' })).rejects.toThrow(/source: run "early" was planned from the source .*, not .* WHERE origin = 'ATL'/);
     const resumed = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}'`, runId: 'early', onExistingArtifacts: 'resume' });
     expect(await resumed.wait()).toBe(RunStatus.SUCCESS);
     const details = await resumed.getPartitionDetails();

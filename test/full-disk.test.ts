@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, DPFRun, PartitionStatus, RunStatus, StageError } from 'dpf';
+import { DPF, DPFRun, LocalFileError, PartitionStatus, RunStatus, StageError } from 'dpf';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { POSTGRES_URL, postgres, tempDir } from './helpers.js';
 import { journalFacts } from './support/journal-facts.js';
 
 /**
@@ -63,4 +63,49 @@ describe('a full disk', () => {
     const { doneRecords } = await journalFacts(stage, 'full');
     expect([...doneRecords.values()].every((count) => count === 1)).toBe(true);
   }, 60_000);
+});
+
+describe('a full disk under the temporary folder', () => {
+  it('is an error naming the local file dpf could not write, and what to do', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const module = join(dir, 'fn.mjs');
+    await writeFile(module, `export default async function (data, context) {
+      await context.uploadToStage({ id: context.partitionId, pad: 'x'.repeat(20_000) }, 'r.json');
+    }\n`);
+    const run = await new DPF(module, { stage }).run({ partitionBy: 'k', source: "SELECT 'p' || i AS k FROM range(20) t(i)", runId: 'tmp' });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const details = (await run.getPartitionDetails())['p3']!;
+
+    const disk = await smallDisk(1);
+    await writeFile(join(disk, 'ballast'), Buffer.alloc(1024 * 1024 - 4096)).catch(() => undefined);
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = disk;
+    try {
+      // The results query's JSON records (400 KB) go to a temporary file first.
+      const query = run.query('SELECT count(*) FROM r', { r: 'r.json' });
+      await expect(query).rejects.toBeInstanceOf(LocalFileError);
+      await expect(query).rejects.toThrow(new RegExp(`^writing ${disk}/dpf-query-\\w+/records\\.ndjson failed: ENOSPC .*; the disk is full: free space there, or set TMPDIR to a folder on a disk with room$`));
+      // A packed artifact given to a readFunction is a temporary file first.
+      await expect(details.artifacts.get('r.json', (path) => readFile(path))).rejects.toThrow(new RegExp(`^writing ${disk}/dpf-artifact-\\w+/r\\.json failed: ENOSPC`));
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
+    // A PostgreSQL source is copied to a temporary CSV file first.
+    await postgres('SELECT 1');
+    process.env.TMPDIR = disk;
+    try {
+      const fromPostgres = new DPF(module, { stage }).run({ partitionBy: 'k', source: { postgres: POSTGRES_URL, query: "SELECT 'k' || i AS k, repeat('x', 100) AS pad FROM generate_series(1, 20000) i" }, runId: 'pg' });
+      await expect(fromPostgres).rejects.toBeInstanceOf(LocalFileError);
+      await expect(fromPostgres).rejects.toThrow(new RegExp(`^writing ${disk}/dpf-postgres-\\S+\\.csv failed: ENOSPC .*; the disk is full: free space there, or set TMPDIR`));
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
+    // A download into a folder on a full disk names its target.
+    const download = details.artifacts.download('r.json', join(disk, 'out'));
+    await expect(download).rejects.toBeInstanceOf(LocalFileError);
+    await expect(download).rejects.toThrow(new RegExp(`^writing ${disk}/out/r\\.json failed: ENOSPC .*; the disk is full: free space there, or download to another folder$`));
+  });
 });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, DPFRun, PartitionStatus, RunExistsError, RunInProgressError, RunStatus } from 'dpf';
+import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunExistsError, RunInProgressError, RunNotFoundError, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { countingModule, executions, inputFiles } from './support/counting-run.js';
 import { exists, listFiles, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
@@ -109,5 +109,64 @@ describe('a folder on the stage that is not a run', () => {
     const run = await dpf.runFromStage({ stageLocation: input, runId: 'reports', filePattern: '*.csv', onExistingArtifacts: 'overwrite' });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
     expect(await exists(join(stage, 'reports/keep-me.txt'))).toBe(false);
+  });
+});
+
+describe("'resume' that would not continue the run it names", () => {
+  it('of a run that does not exist, says so and how to start it, and writes nothing', async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 2);
+    const stage = join(dir, 'stage');
+    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    await (await dpf.runFromStage({ stageLocation: input, runId: 'real', filePattern: '*.csv' })).wait();
+    const before = await listFiles(stage);
+    const attempts = [
+      () => dpf.runFromStage({ stageLocation: input, runId: 'reel', filePattern: '*.csv', partitionIds: ['p01.csv'], onExistingArtifacts: 'resume' }),
+      () => dpf.run({ partitionBy: 'k', runId: 'reel', onExistingArtifacts: 'resume' }),
+      () => dpf.run({ partitionBy: 'k', source: 'SELECT 1 AS k', runId: 'reel', onExistingArtifacts: 'resume' }),
+    ];
+    for (const start of attempts) {
+      const attempt = start();
+      await expect(attempt).rejects.toBeInstanceOf(RunNotFoundError);
+      await expect(attempt).rejects.toThrow(`There is no run "reel" on the stage ${stage} to resume: check the runId and the stage; to start it as a new run, leave out onExistingArtifacts`);
+    }
+    expect(await listFiles(stage)).toEqual(before);
+    expect(await executions(dir)).toHaveLength(2);
+  });
+
+  it('with another partitionBy, source or function, is refused naming the difference, before any work', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const module = await countingModule(dir, 0);
+    const dpf = new DPF(module, { stage });
+    const source = "SELECT 'k' || (i % 3) AS k, i % 2 AS half FROM range(30) t(i)";
+    const first = await dpf.run({ partitionBy: 'k', source, runId: 'planned', executionOptions: { maxRetries: 0 } });
+    expect(await first.wait()).toBe(RunStatus.SUCCESS);
+    const before = await listFiles(stage);
+    const refused = async (attempt: Promise<unknown>, message: RegExp | string) => {
+      await expect(attempt).rejects.toBeInstanceOf(InvalidOptionError);
+      await expect(attempt).rejects.toThrow(message);
+    };
+    await refused(dpf.run({ partitionBy: 'half', runId: 'planned', onExistingArtifacts: 'resume' }),
+      /^partitionBy: run "planned" is partitioned by k, not half; 'resume' continues a run as it was started — give partitionBy: "k", or start another run/);
+    await refused(dpf.run({ partitionBy: 'k', source: source.replace('% 3', '% 4'), runId: 'planned', onExistingArtifacts: 'resume' }),
+      `source: run "planned" was planned from the source ${source}, not ${source.replace('% 3', '% 4')}`);
+    const other = await writeModule(dir, `await context.uploadToStage('other', 'other.txt');`, { name: 'other.mjs' });
+    await refused(new DPF(other, { stage }).run({ partitionBy: 'k', runId: 'planned', onExistingArtifacts: 'resume' }),
+      `module: run "planned" runs the function ${module}, not ${other}; 'resume' continues a run as it was started — to rerun its partitions with a fix, fix that module and resume with it`);
+    await refused(new DPF({ module, exportName: 'default' }, { stage }).runFromStage({ stageLocation: await inputFiles(dir, 1), runId: 'planned', filePattern: '*.csv', onExistingArtifacts: 'resume' }),
+      /onExistingArtifacts: run "planned" is a dataframe-mode run, not a stage-mode one; .* resume it with run,/);
+    expect(await listFiles(stage)).toEqual(before);
+    expect(await executions(dir)).toHaveLength(3);
+
+    // The same partitionBy (as the source spells it or not), the same source, the same function: resumed.
+    const again = await dpf.run({ partitionBy: 'K', source: `  ${source}\n`, runId: 'planned', onExistingArtifacts: 'resume' });
+    expect(await again.wait()).toBe(RunStatus.SUCCESS);
+    expect(await executions(dir)).toHaveLength(3);
+
+    // Stage mode too: another function is refused.
+    const input = await inputFiles(dir, 2);
+    await (await dpf.runFromStage({ stageLocation: input, runId: 'files', filePattern: '*.csv' })).wait();
+    await refused(new DPF(other, { stage }).runFromStage({ stageLocation: input, runId: 'files', filePattern: '*.csv', onExistingArtifacts: 'resume' }), `module: run "files" runs the function ${module}, not ${other}`);
   });
 });

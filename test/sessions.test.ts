@@ -1,7 +1,9 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, type ExecutionOptions, PartitionStatus, RunStatus } from 'dpf';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { DPF, type ExecutionOptions, PartitionStatus, RunStatus, SessionDatabaseError } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { duckdb, POSTGRES_URL, postgres, tempDir, uniqueName, writeModule } from './helpers.js';
+import { duckdb, listFiles, POSTGRES_URL, postgres, tempDir, uniqueName, writeFiles, writeModule } from './helpers.js';
 
 /** 8 partitions (k0…k7) of 25 rows each. */
 const SOURCE = "SELECT 'k' || (i % 8) AS k, i AS v, i * 0.5::DOUBLE AS w FROM range(200) t(i)";
@@ -122,6 +124,79 @@ describe('context.withSession on PostgreSQL (needs PostgreSQL on 127.0.0.1:5432)
       const { status } = await runWithSessions(APPEND_THEN_FAIL_ONCE(table), { sessionDatabase: POSTGRES_URL, executionOptions: { maxRetries: 1 } });
       expect(status).toBe(RunStatus.SUCCESS);
       expect(await postgres(`SELECT attempt::int, count(*)::int AS n FROM ${table} GROUP BY attempt`)).toEqual([{ attempt: 2, n: 8 }]);
+    } finally {
+      await postgres(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+});
+
+describe('the session database is checked before any work', () => {
+  it('refuses a DuckDB file another DuckDB instance of this process has open: two instances lose each other\'s writes', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const file = join(stage, 'dpf.duckdb');
+    await mkdir(stage, { recursive: true });
+    const dpf = new DPF(await writeModule(dir, APPEND('copied')), { stage });
+    const mine = await DuckDBInstance.create(file);
+    try {
+      const refused = dpf.run({ partitionBy: 'k', source: SOURCE, runId: 'shared' });
+      await expect(refused).rejects.toBeInstanceOf(SessionDatabaseError);
+      await expect(refused).rejects.toThrow(`The session database ${file} is open in this process by another DuckDB instance`);
+      await expect(refused).rejects.toThrow(/Close that instance \(closeSync\(\)\) before the run, and open it again once run\.wait\(\) has returned/);
+      const fromStage = dpf.runFromStage({ stageLocation: dir, filePattern: '*.mjs', runId: 'shared' });
+      await expect(fromStage).rejects.toBeInstanceOf(SessionDatabaseError);
+      expect((await listFiles(stage)).filter((path) => path.startsWith('shared/'))).toEqual([]);
+    } finally {
+      mine.closeSync();
+    }
+    // Closed, the file is dpf's: every row lands.
+    const run = await dpf.run({ partitionBy: 'k', source: SOURCE, runId: 'shared' });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    expect(await duckdb(`ATTACH '${file}' AS s (READ_ONLY); SELECT count(*) AS n FROM s.copied`)).toEqual([{ n: 200n }]);
+  });
+
+  it('fails the attempts that would write when such an instance is opened after the run started', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const file = join(stage, 'dpf.duckdb');
+    const go = join(dir, 'go');
+    // Each partition waits for the barrier, then writes: the file is opened by the test in between.
+    const body = `
+      while (!fs.existsSync(${JSON.stringify(go)})) await new Promise((resolve) => setTimeout(resolve, 5));
+      await context.withSession((session) => session.append('late', [{ k: context.partitionKey }]));
+    `;
+    const dpf = new DPF(await writeModule(dir, body, { prelude: "import fs from 'node:fs';" }), { stage });
+    const run = await dpf.run({ partitionBy: 'k', source: SOURCE, runId: 'late', executionOptions: { maxRetries: 0, availableCpus: 2 } });
+    const mine = await DuckDBInstance.create(file);
+    try {
+      await writeFiles(dir, { go: '' });
+      expect(await run.wait()).toBe(RunStatus.FAILURE);
+      for (const details of Object.values(await run.getPartitionDetails())) {
+        expect(details).toMatchObject({ status: PartitionStatus.FAILED, error: { name: 'SessionDatabaseError', message: expect.stringContaining(`The session database ${file} is open in this process by another DuckDB instance`) } });
+      }
+    } finally {
+      mine.closeSync();
+    }
+  });
+
+  it('refuses a PostgreSQL database that does not exist with one error, leaving no run behind (needs PostgreSQL on 127.0.0.1:5432)', async () => {
+    await postgres('SELECT 1');
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const module = await writeModule(dir, APPEND('never'));
+    const missing = POSTGRES_URL.replace(/\/[^/?]+(\?|$)/, '/does_not_exist$1');
+    const dpf = new DPF(module, { stage, sessionDatabase: missing });
+    for (const start of [() => dpf.run({ partitionBy: 'k', source: SOURCE, runId: 'pg' }), () => dpf.runFromStage({ stageLocation: dir, filePattern: '*.mjs', runId: 'pg' })]) {
+      const refused = start();
+      await expect(refused).rejects.toBeInstanceOf(SessionDatabaseError);
+      await expect(refused).rejects.toThrow(/^The session database \(PostgreSQL postgres:\/\/\S+\/does_not_exist\) cannot be used: database "does_not_exist" does not exist; check sessionDatabase/);
+    }
+    expect(await listFiles(stage)).toEqual([]);
+    // No half-made run is left in the way: the same runId starts with a database that is there.
+    const table = uniqueName('dpf_after');
+    try {
+      const run = await new DPF(await writeModule(dir, APPEND(table), { name: 'after.mjs' }), { stage, sessionDatabase: POSTGRES_URL }).run({ partitionBy: 'k', source: SOURCE, runId: 'pg' });
+      expect(await run.wait()).toBe(RunStatus.SUCCESS);
     } finally {
       await postgres(`DROP TABLE IF EXISTS ${table}`);
     }

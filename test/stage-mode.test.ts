@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
@@ -85,13 +85,16 @@ describe('stage mode', () => {
     const dir = await tempDir();
     await writeFiles(join(dir, 'input'), { 'a.csv': 'x\n1\n', 'b.csv': 'x\n1\n', 'c.csv': 'x\n1\n' });
     const stage = join(dir, 'stage');
-    const flaky = await writeModule(dir, `if (context.partitionId === 'b.csv') throw new Error('flaky'); await context.uploadToStage(context.attempt, 'attempt.json');`, { name: 'flaky.mjs' });
+    // The function fails b.csv while the bug (a marker file) is there; the fix removes it.
+    const bug = join(dir, 'bug');
+    await writeFiles(dir, { bug: '' });
+    const flaky = await writeModule(dir, `if (context.partitionId === 'b.csv' && fs.existsSync(${JSON.stringify(bug)})) throw new Error('flaky'); await context.uploadToStage(context.attempt, 'attempt.json');`, { prelude: "import fs from 'node:fs';" });
     const first = await new DPF(flaky, { stage }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'files', filePattern: '*.csv', executionOptions: { maxRetries: 0 } });
     expect(await first.wait()).toBe(RunStatus.PARTIAL_FAILURE);
 
-    const fixed = await writeModule(dir, `await context.uploadToStage(context.attempt, 'attempt.json');`, { name: 'fixed.mjs' });
+    await rm(bug);
     const failed = (await first.getProgress()).FAILED.map((details) => details.partitionId);
-    const second = await new DPF(fixed, { stage }).runFromStage({
+    const second = await new DPF(flaky, { stage }).runFromStage({
       stageLocation: join(dir, 'input'),
       runId: 'files',
       partitionIds: failed,

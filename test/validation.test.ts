@@ -29,8 +29,10 @@ describe('bad input is refused before any work, and the stage is left as it was'
     ['a runId of dots', { runId: '..' }, InvalidOptionError, /cannot name a run folder/],
     ['a runId starting with the state folder prefix', { runId: '_dpf' }, InvalidOptionError, /cannot name a run folder/],
     ['an empty runId', { runId: '' }, InvalidOptionError, /runId: must not be empty/],
-    ['an unknown run option', { partitonIds: ['a.csv'] }, InvalidOptionError, /partitonIds: unknown option; the known options are/],
-    ['an unknown execution option', { executionOptions: { maxRetry: 2 } }, InvalidOptionError, /executionOptions\.maxRetry: unknown option/],
+    ['a misspelled run option', { partitonIds: ['a.csv'] }, InvalidOptionError, /partitonIds: unknown option; did you mean `partitionIds`\? the known options are: stageLocation, runId/],
+    ['a misspelled execution option', { executionOptions: { maxRetry: 2 } }, InvalidOptionError, /executionOptions\.maxRetry: unknown option; did you mean `maxRetries`\?/],
+    ['a wrongly cased execution option', { executionOptions: { timeoutms: 5 } }, InvalidOptionError, /executionOptions\.timeoutms: unknown option; did you mean `timeoutMs`\?/],
+    ['an unknown option like no known one', { executionOptions: { colour: 'red' } }, InvalidOptionError, /executionOptions\.colour: unknown option; the known options are: maxRetries/],
     ['zero CPUs per worker', { executionOptions: { numCpusPerWorker: 0 } }, InvalidOptionError, /numCpusPerWorker: expected a number > 0, got 0/],
     ['negative CPUs per worker', { executionOptions: { numCpusPerWorker: -2 } }, InvalidOptionError, /numCpusPerWorker: expected a number > 0, got -2/],
     ['negative retries', { executionOptions: { maxRetries: -1 } }, InvalidOptionError, /maxRetries: expected an integer ≥ 0/],
@@ -84,6 +86,7 @@ describe('bad input is refused before any work, and the stage is left as it was'
     expect(() => new DPF(module, { stage: 's3://Bad_Bucket/prefix' })).toThrow(/stage: "Bad_Bucket" is not a valid S3 bucket name/);
     expect(() => new DPF(module, { stage: 's3://bucket/a/../b' })).toThrow(/stage: .*must not hold "\.\."/);
     expect(() => new DPF(module, { stage: 's3://bucket/prefix', sessionDatabase: 'mysql://x' })).toThrow(/sessionDatabase: expected a DuckDB database file path or a postgres:\/\/ URL/);
-    expect(() => new DPF(module, { stage: join(dir, 's'), extra: true } as never)).toThrow(/options\.extra: unknown option/);
+    expect(() => new DPF(module, { stage: join(dir, 's'), extra: true } as never)).toThrow(/options\.extra: unknown option; the known options are: stage, sessionDatabase/);
+    expect(() => new DPF(module, { stage: join(dir, 's'), sessionDatabse: 'x.duckdb' } as never)).toThrow(/options\.sessionDatabse: unknown option; did you mean `sessionDatabase`\?/);
   });
 });

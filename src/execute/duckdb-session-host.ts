@@ -1,7 +1,8 @@
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { loadArrow, loadArrowToDuckDB } from '../data/lazy-modules.js';
-import { AttemptEndedError, LeaseLostError, serializeError, type SerializedError } from '../errors.js';
+import { AttemptEndedError, LeaseLostError, serializeError, type SerializedError, SessionDatabaseError } from '../errors.js';
+import { openHandleCount } from './open-file-handles.js';
 import type { CommittedAttempt } from '../model/refs.js';
 import type { SessionRequest } from './protocol.js';
 import { type CommitResult, EPOCH_TABLE, LEDGER_DDL, LEDGER_TABLE, type LedgerCommit, type SessionLedger } from './session-ledger.js';
@@ -45,6 +46,19 @@ export class DuckDBSessionHost implements SessionLedger {
     }
     entry.users++;
     return entry.host;
+  }
+
+  /**
+   * Refuses, before a run starts, a DuckDB file that another database instance of this process
+   * has open — the user's own `DuckDBInstance`, an `ATTACH` — while dpf's host does not: two
+   * instances on one file lose each other's writes (the file ends as one of them last wrote it),
+   * and DuckDB's file lock cannot see it, as it is per process. Another process holding the file
+   * is left to DuckDB's lock, which refuses dpf's open with that process's pid.
+   */
+  static checkNotOpenElsewhere(path: string): void {
+    const open = openHandleCount(path);
+    const ours = hosts.get(path)?.host.instance !== undefined ? 1 : 0;
+    if (open !== undefined && open > ours) throw openElsewhere(path);
   }
 
   /** Lets go of the host; the last run to release it closes the file. */
@@ -167,6 +181,8 @@ export class DuckDBSessionHost implements SessionLedger {
 
   private database(): Promise<DuckDBInstance> {
     this.instance ??= import('@duckdb/node-api').then(async ({ DuckDBInstance }) => {
+      // Opened by another instance of this process since the run started (see checkNotOpenElsewhere).
+      if ((openHandleCount(this.path) ?? 0) > 0) throw openElsewhere(this.path);
       const instance = await DuckDBInstance.create(this.path);
       const connection = await instance.connect();
       try {
@@ -233,4 +249,12 @@ export class DuckDBSessionHost implements SessionLedger {
       });
     });
   }
+}
+
+function openElsewhere(path: string): SessionDatabaseError {
+  return new SessionDatabaseError(
+    `The session database ${path} is open in this process by another DuckDB instance (a DuckDBInstance of your own, or an ATTACH): ` +
+      'two instances on one file lose each other\'s writes, so dpf does not write to it. Close that instance (closeSync()) before the run, ' +
+      'and open it again once run.wait() has returned; or give the DPF another sessionDatabase',
+  );
 }

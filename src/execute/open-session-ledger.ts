@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
+import { SessionDatabaseError } from '../errors.js';
 import type { SessionTarget } from '../model/run-spec.js';
 import { DuckDBSessionHost } from './duckdb-session-host.js';
+import { describeSessionTarget } from './session-url.js';
 import type { SessionLedger } from './session-ledger.js';
 
 /** The session database's side a driver holds: the DuckDB host it serves, and the ledger it asks. */
@@ -28,4 +30,27 @@ export async function openDriverSessions(target: SessionTarget): Promise<DriverS
   const { PostgresLedger } = await import('./postgres-session.js');
   const ledger = new PostgresLedger(target.url);
   return { host: undefined, ledger, close: () => ledger.close() };
+}
+
+/**
+ * Checks, before any work, that the run's session database can be used: PostgreSQL is reached
+ * and holds (or takes) the ledger's tables — a missing database or a refused login is one clear
+ * error here, not every partition failing and retrying; a DuckDB file is not open in another
+ * DuckDB instance of this process. Throws {@link SessionDatabaseError}.
+ */
+export async function checkSessionDatabase(target: SessionTarget): Promise<void> {
+  if (target.kind === 'duckdb') return DuckDBSessionHost.checkNotOpenElsewhere(target.path);
+  if (target.kind !== 'postgres') return;
+  const { PostgresLedger } = await import('./postgres-session.js');
+  const ledger = new PostgresLedger(target.url);
+  try {
+    await ledger.check();
+  } catch (error) {
+    throw new SessionDatabaseError(
+      `The session database (${describeSessionTarget(target)}) cannot be used: ${(error as Error).message}; check sessionDatabase (and PGPASSWORD), or leave it out to write to {stage}/dpf.duckdb`,
+      { cause: error },
+    );
+  } finally {
+    await ledger.close().catch(() => undefined);
+  }
 }

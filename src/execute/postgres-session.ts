@@ -149,8 +149,14 @@ export class PostgresLedger implements SessionLedger {
   private readonly pool: pg.Pool;
 
   constructor(url: string) {
-    this.pool = new pg.Pool({ connectionString: url, max: 1, application_name: applicationName(url, 'dpf driver'), idleTimeoutMillis: 1_000, allowExitOnIdle: true });
+    // A server that does not answer is an error after 10 s, not a run that waits for ever.
+    this.pool = new pg.Pool({ connectionString: url, max: 1, application_name: applicationName(url, 'dpf driver'), idleTimeoutMillis: 1_000, allowExitOnIdle: true, connectionTimeoutMillis: 10_000 });
     this.pool.on('error', () => undefined);
+  }
+
+  /** Connects and makes sure the ledger's tables are there: what a run needs of the database before it starts. */
+  async check(): Promise<void> {
+    await this.ensureTables();
   }
 
   async fence(runUid: string, epoch: number): Promise<void> {

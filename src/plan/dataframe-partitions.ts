@@ -83,8 +83,9 @@ async function plan(connection: DuckDBConnection, request: DataFramePlanRequest,
     await run(connection, `ATTACH ${sqlString(request.database)} AS ${database} (READ_ONLY)`, `Cannot open the database ${request.database}`);
     await connection.run(`USE ${database}`);
   }
-  const relation = await relationOf(connection, request.source);
-  const columns = await describeRelation(connection, relation);
+  const source = await relationOf(connection, request.source);
+  const columns = await describeRelation(connection, source);
+  const relation = source.relation;
   const names = columns.map((column) => column.name);
   const partitionBy = request.partitionBy.map((name) => resolveColumn(name, names, 'partitionBy'));
   const order = partitionBy.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', ');

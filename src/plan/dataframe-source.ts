@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { loadArrowToDuckDB } from '../data/lazy-modules.js';
 import { isArrowTable, recordsToTable } from '../data/records.js';
-import { sqlIdentifier } from '../data/sql.js';
+import { sqlIdentifier, sqlString } from '../data/sql.js';
 import { InvalidOptionError, SourceError } from '../errors.js';
 import { describe } from '../validate.js';
 import { loadPostgresSource, type PostgresSource } from './postgres-source.js';
@@ -48,6 +48,14 @@ function withoutSecrets(sql: string): string {
 export function checkSource(source: unknown, database: string | undefined): DataFrameSource {
   if (typeof source === 'string') {
     if (source.trim() === '') throw new InvalidOptionError('source', 'must not be empty; give SQL text such as "SELECT * FROM \'sales.parquet\'"');
+    // With a database, `sales.csv` may be its schema `sales`'s table `csv`.
+    const path = database !== undefined && TABLE_NAME.test(source.trim()) ? undefined : filePathOf(source.trim());
+    if (path !== undefined) {
+      throw new InvalidOptionError(
+        'source',
+        `"${source.trim()}" is a file path, not SQL; to partition the file, give the SQL that reads it: source: "SELECT * FROM ${sqlString(path)}"`,
+      );
+    }
     if (TABLE_NAME.test(source.trim()) && database === undefined) {
       throw new InvalidOptionError(
         'source',
@@ -76,34 +84,75 @@ export function checkSource(source: unknown, database: string | undefined): Data
   );
 }
 
+/** The source as a relation of the planning DuckDB. */
+export interface SourceRelation {
+  /** What to select from: `(…user SQL…)`, a quoted table name, or the table a non-SQL source was loaded into. */
+  relation: string;
+  /** A statement that selects it alone: the user's own SQL when the source is SQL, so DuckDB's errors quote what the user wrote. */
+  statement: string;
+}
+
 /**
- * Makes the source queryable in the planning DuckDB, reading it once; returns the SQL of the
- * relation to select from.
+ * Makes the source queryable in the planning DuckDB, reading it once; returns the relation to
+ * select from.
  */
-export async function relationOf(connection: DuckDBConnection, source: DataFrameSource): Promise<string> {
+export async function relationOf(connection: DuckDBConnection, source: DataFrameSource): Promise<SourceRelation> {
   if (typeof source === 'string') {
     const trimmed = source.trim().replace(/;\s*$/, '');
+    if (TABLE_NAME.test(trimmed)) {
+      const relation = trimmed.split('.').map(sqlIdentifier).join('.');
+      return { relation, statement: `SELECT * FROM ${relation}` };
+    }
     // The closing parenthesis on a line of its own: SQL that ends with a -- comment stays whole.
-    return TABLE_NAME.test(trimmed) ? trimmed.split('.').map(sqlIdentifier).join('.') : `(${trimmed}\n)`;
+    return { relation: `(${trimmed}\n)`, statement: trimmed };
   }
   if (isPostgres(source)) {
     await loadPostgresSource(connection, source, LOADED);
-    return sqlIdentifier(LOADED);
+    return { relation: sqlIdentifier(LOADED), statement: `SELECT * FROM ${sqlIdentifier(LOADED)}` };
   }
   const table = Array.isArray(source) ? await recordsToTable(source as ReadonlyArray<Record<string, unknown>>) : (source as Table);
   const { appendArrowTable } = await loadArrowToDuckDB();
   await appendArrowTable(connection, LOADED, table, { create: 'temporary' });
-  return sqlIdentifier(LOADED);
+  return { relation: sqlIdentifier(LOADED), statement: `SELECT * FROM ${sqlIdentifier(LOADED)}` };
 }
 
-/** The column names and DuckDB types of the source relation; SourceError when DuckDB cannot bind it. */
-export async function describeRelation(connection: DuckDBConnection, relation: string): Promise<Array<{ name: string; type: string }>> {
+/**
+ * The column names and DuckDB types of the source; SourceError when DuckDB cannot bind it. The
+ * user's statement is prepared as written (not inside a wrapper of dpf's), so an error points into
+ * the user's own SQL.
+ */
+export async function describeRelation(connection: DuckDBConnection, source: SourceRelation): Promise<Array<{ name: string; type: string }>> {
+  let prepared;
   try {
-    const reader = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${relation} AS source`);
-    return reader.getRowObjectsJS().map((row) => ({ name: String(row.column_name), type: String(row.column_type) }));
+    prepared = await connection.prepare(source.statement);
   } catch (error) {
+    // Some queries are read as several statements on their own yet make one subquery (PIVOT).
+    const wrapped = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source.relation} AS source`).catch(() => undefined);
+    if (wrapped !== undefined) return wrapped.getRowObjectsJS().map((row) => ({ name: String(row.column_name), type: String(row.column_type) }));
     throw new SourceError(`The source cannot be read: ${(error as Error).message}`, { cause: error });
   }
+  try {
+    const { StatementType } = await import('@duckdb/node-api');
+    if (prepared.statementType !== StatementType.SELECT) {
+      throw new SourceError(`The source must be a query that returns rows (SELECT …, FROM …), not a ${StatementType[prepared.statementType]} statement: ${shortened(source.statement)}`);
+    }
+    return Array.from({ length: prepared.columnCount }, (_, i) => ({ name: prepared.columnName(i), type: prepared.columnType(i).toString() }));
+  } finally {
+    prepared.destroySync();
+  }
+}
+
+/** File extensions DuckDB reads as tables, optionally compressed. */
+const DATA_FILE = /\.(parquet|csv|tsv|json|ndjson|jsonl|arrow|feather|xlsx|txt)(\.(gz|zst))?$/i;
+
+/**
+ * The path a source names when it is a bare file path or glob (`data/x.parquet`, `'sales/*.csv'`)
+ * rather than SQL: one word, quoted or not, with a path separator, a glob or a data file's extension.
+ */
+function filePathOf(source: string): string | undefined {
+  const unquoted = /^'([^']+)'$/.exec(source)?.[1] ?? /^"([^"]+)"$/.exec(source)?.[1] ?? source;
+  if (/\s/.test(unquoted)) return undefined;
+  return /[/\\*?]/.test(unquoted) || DATA_FILE.test(unquoted) ? unquoted : undefined;
 }
 
 function isPostgres(source: unknown): source is PostgresSource {

@@ -8,7 +8,8 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
-import { SourceError } from '../errors.js';
+import { LocalFileError, SourceError } from '../errors.js';
+import { localFileError } from '../stage/local-file.js';
 
 /** A PostgreSQL query as a DataFrame-mode source. */
 export interface PostgresSource {
@@ -29,7 +30,11 @@ export async function loadPostgresSource(connection: DuckDBConnection, source: P
   const file = join(tmpdir(), `dpf-postgres-${process.pid}-${randomBytes(4).toString('hex')}.csv`);
   try {
     const fields = await describe(client, source.query);
-    await pipeline(client.query(copyTo(`COPY (SELECT * FROM (${source.query}) AS dpf_source) TO STDOUT WITH (FORMAT csv)`)), createWriteStream(file));
+    await pipeline(client.query(copyTo(`COPY (SELECT * FROM (${source.query}) AS dpf_source) TO STDOUT WITH (FORMAT csv)`)), createWriteStream(file)).catch((error: unknown) => {
+      // The local copy's failure (a full disk), not the server's: name the file.
+      const cause = error as NodeJS.ErrnoException;
+      throw cause.syscall === 'write' || cause.path === file ? localFileError(file, error, 'temporary') : error;
+    });
     const columns = fields.map((field, i) => `${sqlString(`c${i}`)}: 'VARCHAR'`).join(', ');
     const selects = fields.map((field, i) => `${castFromText(`c${i}`, field)} AS ${sqlIdentifier(field.name)}`).join(', ');
     await connection.run(
@@ -37,7 +42,7 @@ export async function loadPostgresSource(connection: DuckDBConnection, source: P
         `columns = {${columns}}, quote = '"', escape = '"', allow_quoted_nulls = false)`,
     );
   } catch (error) {
-    if (error instanceof SourceError) throw error;
+    if (error instanceof SourceError || error instanceof LocalFileError) throw error;
     throw new SourceError(`Reading the PostgreSQL source failed: ${(error as Error).message}`, { cause: error });
   } finally {
     await client.end().catch(() => undefined);

@@ -1,9 +1,10 @@
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ArtifactNotFoundError } from '../errors.js';
 import type { ArtifactRef } from '../model/refs.js';
 import { decodeArtifact, type ReadFunction, readArtifactFile, withTemporaryFile } from '../stage/artifact-format.js';
 import { checkArtifactName } from '../stage/artifact-name.js';
+import { localFileError, writeLocalFile } from '../stage/local-file.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { readStoredRef, storedRefAsFile } from '../stage/stored-ref.js';
@@ -37,7 +38,9 @@ export class ArtifactsManager {
   /** Reads an artifact, by its extension's default format or with `readFunction(localPath)`. */
   async get<T = unknown>(name: string, readFunction?: ReadFunction<T>): Promise<T> {
     const ref = this.find(name);
-    if (readFunction === undefined && !/\.(parquet|csv|tsv)$/i.test(name)) return (await decodeArtifact(await readStoredRef(this.stage, ref, this.what(name)), name)) as T;
+    if (readFunction === undefined && !/\.(parquet|csv|tsv)$/i.test(name)) {
+      return (await decodeArtifact(await readStoredRef(this.stage, ref, this.what(name)), name, `${this.what(name)} (${this.stage.describe(ref.key)})`)) as T;
+    }
     if (readFunction !== undefined && ref.offset !== undefined) return withTemporaryFile(await readStoredRef(this.stage, ref, this.what(name)), name, readFunction);
     const copy = await storedRefAsFile(this.stage, ref, name, this.what(name));
     try {
@@ -51,14 +54,20 @@ export class ArtifactsManager {
   async download(name: string, localDir: string): Promise<string> {
     const ref = this.find(name);
     const target = join(resolve(localDir), name);
-    await mkdir(resolve(localDir), { recursive: true });
+    try {
+      await mkdir(resolve(localDir), { recursive: true });
+    } catch (error) {
+      throw localFileError(resolve(localDir), error, 'download');
+    }
     if (ref.offset !== undefined) {
-      await writeFile(target, await readStoredRef(this.stage, ref, this.what(name)));
+      await writeLocalFile(target, await readStoredRef(this.stage, ref, this.what(name)), 'download');
       return target;
     }
     const copy = await storedRefAsFile(this.stage, ref, name, this.what(name));
     try {
-      await copyFile(copy.path, target);
+      await copyFile(copy.path, target).catch((error: unknown) => {
+        throw localFileError(target, error, 'download');
+      });
     } finally {
       await copy.release();
     }

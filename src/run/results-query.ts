@@ -1,13 +1,15 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { loadArrow, loadArrowToDuckDB, loadDuckDBEngine } from '../data/lazy-modules.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
-import { ArtifactNotFoundError, InvalidOptionError, SourceError } from '../errors.js';
+import { ArtifactNotFoundError, DPFError, InvalidOptionError, SourceError } from '../errors.js';
+import { closestName } from '../closest-name.js';
+import { parseJson } from '../stage/artifact-format.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { ArtifactRef } from '../model/refs.js';
+import { temporaryFolder, writeLocalFile } from '../stage/local-file.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { LocalCopy, Stage } from '../stage/stage.js';
 import { readStoredRefs, storedRefAsFile } from '../stage/stored-ref.js';
@@ -35,6 +37,7 @@ export async function queryRunResults(
     loadArrowToDuckDB(),
     loadArrow(),
   ]);
+  checkViews(views);
   const copies: LocalCopy[] = [];
   try {
     return await withDuckDB(async (connection) => {
@@ -49,7 +52,8 @@ export async function queryRunResults(
         const what = (i: number): string => `the artifact "${artifact}" of partition "${found[i]!.partition.id}" of run "${layout.runId}"`;
         if (isJson(artifact)) {
           const texts = await readStoredRefs(stage, found.map((entry) => entry.ref), what);
-          await createJsonView(connection, view, jsonLines(found.map((entry, i) => ({ id: entry.partition.id, text: texts[i]!.toString('utf8') })), artifact));
+          const documents = found.map((entry, i) => ({ id: entry.partition.id, text: texts[i]!.toString('utf8'), where: `${what(i)} (${stage.describe(entry.ref.key)})` }));
+          await createJsonView(connection, view, artifact, documents);
           continue;
         }
         const files = await inBatches(found, PARALLEL_DOWNLOADS, async (entry, i) => {
@@ -70,7 +74,7 @@ export async function queryRunResults(
         for await (const batch of streamQueryAsArrowOn(connection, sql, 65_536)) batches.push(batch);
         return new Table(batches);
       } catch (error) {
-        throw new SourceError(`The results query failed: ${(error as Error).message}`, { cause: error });
+        throw queryError(error as Error, Object.keys(views));
       }
     });
   } finally {
@@ -94,6 +98,7 @@ async function inBatches<T, R>(items: readonly T[], parallel: number, fn: (item:
 }
 
 const ID_COLUMN = '__dpf_partition_id';
+const PARTITIONS_VIEW = 'partitions';
 
 function isJson(artifact: string): boolean {
   return ['.json', '.ndjson', '.jsonl'].includes(extname(artifact).toLowerCase());
@@ -103,35 +108,90 @@ function noArtifact(layout: RunLayout, artifact: string, view: string): Artifact
   return new ArtifactNotFoundError(`No DONE partition of run "${layout.runId}" uploaded "${artifact}", so view "${view}" would be empty`);
 }
 
+/** One partition's JSON artifact: its partition's id, its text, and how errors name it. */
+interface JsonArtifact {
+  id: string;
+  text: string;
+  where: string;
+}
+
 /** The JSON artifacts of the partitions as newline-delimited JSON, one record per line with its partition's id. */
-function jsonLines(artifacts: ReadonlyArray<{ id: string; text: string }>, artifact: string): string {
+function jsonLines(artifacts: readonly JsonArtifact[], artifact: string): string {
   const lines: string[] = [];
-  for (const { id, text } of artifacts) {
+  for (const { id, text, where } of artifacts) {
     const quoted = JSON.stringify(id);
-    const documents = extname(artifact).toLowerCase() === '.json' ? [text.trim()] : text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
-    for (const document of documents) {
-      for (const record of recordsOf(document)) lines.push(`{"${ID_COLUMN}":${quoted}${record === '{}' ? '' : ','}${record.slice(1)}`);
+    for (const { document } of documentsOf(text, artifact)) {
+      for (const record of recordsOf(document, where)) lines.push(`{"${ID_COLUMN}":${quoted}${record === '{}' ? '' : ','}${record.slice(1)}`);
     }
   }
   return lines.join('\n') + '\n';
 }
 
+/** The JSON documents of an artifact's text: the whole of a `.json`, each line of a `.ndjson`/`.jsonl`. */
+function documentsOf(text: string, artifact: string): Array<{ document: string; line?: number }> {
+  if (extname(artifact).toLowerCase() === '.json') return [{ document: text.trim() }];
+  return text
+    .split('\n')
+    .map((line, index) => ({ document: line.trim(), line: index + 1 }))
+    .filter(({ document }) => document !== '');
+}
+
 /** A JSON document as JSON objects: itself, the elements of an array, or `{"value": …}` around anything else. */
-function recordsOf(document: string): string[] {
+function recordsOf(document: string, where: string): string[] {
   if (document.startsWith('{')) return [document];
-  const parsed: unknown = JSON.parse(document);
+  const parsed: unknown = parseJson(document, where);
   const values = Array.isArray(parsed) ? parsed : [parsed];
   return values.map((value) => (value !== null && typeof value === 'object' && !Array.isArray(value) ? JSON.stringify(value) : JSON.stringify({ value })));
 }
 
-async function createJsonView(connection: DuckDBConnection, view: string, ndjson: string): Promise<void> {
-  await createTableFromJson(
-    connection,
-    ndjson,
-    (file) =>
-      `CREATE TEMP TABLE ${sqlIdentifier(view)} AS SELECT ${ID_COLUMN} AS partition_id, * EXCLUDE (${ID_COLUMN}) ` +
-      `FROM read_json(${sqlString(file)}, format = 'newline_delimited')`,
-  );
+async function createJsonView(connection: DuckDBConnection, view: string, artifact: string, artifacts: readonly JsonArtifact[]): Promise<void> {
+  try {
+    await createTableFromJson(
+      connection,
+      jsonLines(artifacts, artifact),
+      (file) =>
+        `CREATE TEMP TABLE ${sqlIdentifier(view)} AS SELECT ${ID_COLUMN} AS partition_id, * EXCLUDE (${ID_COLUMN}) ` +
+        `FROM read_json(${sqlString(file)}, format = 'newline_delimited')`,
+    );
+    await numbersAsDoubles(connection, view);
+  } catch (error) {
+    if (!(error instanceof Error) || error instanceof DPFError) throw error;
+    // Objects are handed to DuckDB as they are, unparsed: name the artifact that is not JSON.
+    for (const { text, where } of artifacts) {
+      for (const { document, line } of documentsOf(text, artifact)) parseJson(document, where, line);
+    }
+    throw new SourceError(`The view "${view}" over the artifact "${artifact}" cannot be read: ${error.message}`, { cause: error });
+  }
+}
+
+/** DuckDB's integer types, which its JSON reader gives whole numbers. */
+const INTEGER_TYPES = /\b(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT)\b/g;
+
+/**
+ * A JSON number is a JS number, whole or not (a bigint is written as one too, or as text when it
+ * does not fit): DuckDB's JSON reader types whole ones as integers, which would come back as
+ * bigints (`total: 22575n`). Every integer column of a JSON view — nested in structs, lists and
+ * maps too — becomes DOUBLE, so the query answers with the numbers the function wrote. Parquet,
+ * CSV and Arrow artifacts keep their own types (a bigint written there stays a bigint).
+ */
+async function numbersAsDoubles(connection: DuckDBConnection, table: string): Promise<void> {
+  const columns = (await connection.runAndReadAll(`DESCRIBE ${sqlIdentifier(table)}`)).getRowObjectsJS().map((column) => {
+    const name = sqlIdentifier(String(column.column_name));
+    const type = String(column.column_type);
+    const doubles = outsideQuotes(type, (part) => part.replace(INTEGER_TYPES, 'DOUBLE'));
+    return { select: doubles === type ? name : `CAST(${name} AS ${doubles}) AS ${name}`, changed: doubles !== type };
+  });
+  if (!columns.some((column) => column.changed)) return;
+  // One pass over the rows, whatever the number of columns.
+  await connection.run(`CREATE OR REPLACE TEMP TABLE ${sqlIdentifier(table)} AS SELECT ${columns.map((column) => column.select).join(', ')} FROM ${sqlIdentifier(table)}`);
+}
+
+/** `text` with `fn` applied to its parts outside double quotes (a struct's field names, which DuckDB quotes when they look like types). */
+function outsideQuotes(text: string, fn: (part: string) => string): string {
+  return text
+    .split(/("(?:[^"]|"")*")/)
+    .map((part, i) => (i % 2 === 1 ? part : fn(part)))
+    .join('');
 }
 
 /** The view `partitions`: every partition with its status, attempts, rows, duration and folder. */
@@ -153,16 +213,17 @@ async function createPartitionsTable(connection: DuckDBConnection, partitions: r
     lines.join('\n') + '\n',
     (file) =>
       `CREATE TEMP TABLE partitions AS SELECT * FROM read_json(${sqlString(file)}, format = 'newline_delimited', columns = ` +
-      "{partition_id: 'VARCHAR', status: 'VARCHAR', attempts: 'INTEGER', num_rows: 'BIGINT', duration_ms: 'BIGINT', folder: 'VARCHAR'})",
+      // Counts and durations are JS numbers in dpf, and come back as numbers (DOUBLE), not bigints.
+      "{partition_id: 'VARCHAR', status: 'VARCHAR', attempts: 'INTEGER', num_rows: 'DOUBLE', duration_ms: 'DOUBLE', folder: 'VARCHAR'})",
   );
 }
 
 /** Loads newline-delimited JSON into DuckDB through a temporary file (DuckDB's JSON reader is much faster than building Arrow in JS). */
 async function createTableFromJson(connection: DuckDBConnection, ndjson: string, sql: (file: string) => string): Promise<void> {
-  const folder = await mkdtemp(join(tmpdir(), 'dpf-query-'));
+  const folder = await temporaryFolder('dpf-query-');
   const file = join(folder, 'records.ndjson');
   try {
-    await writeFile(file, ndjson);
+    await writeLocalFile(file, ndjson, 'temporary');
     await connection.run(sql(file));
   } finally {
     await rm(folder, { recursive: true, force: true });
@@ -177,6 +238,40 @@ function reader(artifact: string, files: string): string {
     case '.tsv':
       return `read_csv(${files}, filename = true, union_by_name = true)`;
     default:
-      throw new InvalidOptionError('query views', `"${artifact}" is not a Parquet, CSV or JSON artifact, which are what results queries read`);
+      throw new Error(`unreachable: checkViews refuses "${artifact}"`);
   }
+}
+
+/** The views a results query is given: names of artifacts DuckDB can read, none called `partitions`. */
+function checkViews(views: unknown): asserts views is Readonly<Record<string, string>> {
+  if (views === null || typeof views !== 'object' || Array.isArray(views)) {
+    throw new InvalidOptionError('views', "expected an object naming each view's artifact, e.g. { summaries: 'summary.json' }");
+  }
+  for (const [view, artifact] of Object.entries(views as Record<string, unknown>)) {
+    if (view.toLowerCase() === PARTITIONS_VIEW) throw new InvalidOptionError(`views.${view}`, "is the view dpf gives of the run's partitions; name yours differently");
+    if (typeof artifact !== 'string' || artifact.trim() === '') throw new InvalidOptionError(`views.${view}`, 'expected the name of an artifact, such as "summary.json"');
+    if (!isJson(artifact) && !['.parquet', '.csv', '.tsv'].includes(extname(artifact).toLowerCase())) {
+      throw new InvalidOptionError(`views.${view}`, `"${artifact}" is not a Parquet, CSV or JSON artifact, which are what results queries read`);
+    }
+  }
+}
+
+/**
+ * The error of the user's query as a SourceError. A table the query names that is not one of its
+ * views gets the views it has — not DuckDB's suggestions from its own catalog (`pg_views`) or
+ * dpf's internal tables.
+ */
+function queryError(error: Error, views: readonly string[]): SourceError {
+  const missing = /^Catalog Error: Table with name (.+?) does not exist!/.exec(error.message);
+  if (missing === null) return new SourceError(`The results query failed: ${error.message}`, { cause: error });
+  const name = missing[1]!;
+  const known = [...views, PARTITIONS_VIEW];
+  const near = closestName(name, known);
+  const context = /\n(LINE \d+:[\s\S]*)$/.exec(error.message)?.[1];
+  return new SourceError(
+    `The results query names "${name}", which is not one of its views; ${near === undefined ? '' : `did you mean "${near}"? `}Its views are: ${known.join(', ')} — ` +
+      `name the artifact a view reads in the second argument, e.g. run.query(sql, { ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : JSON.stringify(name)}: '${name}.json' })` +
+      (context === undefined ? '' : `\n${context}`),
+    { cause: error },
+  );
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { InvalidOptionError, RunExistsError, RunInProgressError, SessionDatabaseError, StageError } from '../errors.js';
+import { fileURLToPath } from 'node:url';
+import { InvalidOptionError, RunExistsError, RunInProgressError, RunNotFoundError, SessionDatabaseError, StageError } from '../errors.js';
 import { readInputManifest } from '../data/input-segments.js';
 import { type DriverSessions, openDriverSessions } from '../execute/open-session-ledger.js';
 import { describeSessionTarget, sameSessionDatabase, storedSessionTarget } from '../execute/session-url.js';
@@ -46,7 +47,10 @@ export interface RunRequest {
  */
 export async function checkRunCanStart(stage: Stage, runId: string, onExistingArtifacts: OnExistingArtifacts): Promise<void> {
   const layout = new RunLayout(runId);
-  if (!(await runExists(stage, layout))) return;
+  if (!(await runExists(stage, layout))) {
+    if (onExistingArtifacts === 'resume') throw runNotFound(stage, runId);
+    return;
+  }
   const lease = await readLease(stage, layout).catch(() => undefined);
   if (lease !== undefined) {
     const holder = describeHolder(lease.content);
@@ -69,7 +73,10 @@ export async function checkRunCanStart(stage: Stage, runId: string, onExistingAr
 export async function startRun(request: RunRequest): Promise<DPFRun> {
   const { stage, runId } = request;
   const layout = new RunLayout(runId);
-  if (!(await runExists(stage, layout))) return createRun(request, layout, 1);
+  if (!(await runExists(stage, layout))) {
+    if (request.onExistingArtifacts === 'resume') throw runNotFound(stage, runId);
+    return createRun(request, layout, 1);
+  }
   const unpublished = await isUnpublished(stage, layout);
   if (!unpublished) await checkRunCanStart(stage, runId, request.onExistingArtifacts);
   const spec = unpublished
@@ -109,6 +116,7 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
   if (!(lease instanceof RunLease)) {
     throw new RunExistsError(`Another process created run "${request.runId}" on ${stage.location} at the same moment; choose another runId, or wait for it`);
   }
+  let sessions: DriverSessions | undefined;
   try {
     const spec: RunSpec = {
       dpf: 'run',
@@ -119,6 +127,11 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
       folderEncoding: request.folderEncoding,
       createdAt: new Date().toISOString(),
     };
+    sessions = await openDriverSessions(request.session);
+    // On PostgreSQL the run's epoch row exists from the start: a later resume raises it, and a
+    // commit of this driver then waits for that (or sees it), never slipping in unfenced. It is
+    // written before the run is published: a database that refuses it leaves no run behind.
+    if (request.session.kind === 'postgres') await fenceNewRun(sessions, spec.uid, lease.epoch);
     // A new run's partition list is always list 1 (readers look there before its start record).
     await stage.put(layout.partitionList(1), encodePartitions(partitions));
     if ((await stage.create(layout.spec, JSON.stringify(spec, null, 2))) === undefined) {
@@ -127,16 +140,14 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
     const follower = new RunFollower(stage, layout, spec);
     follower.partitions = [...partitions];
     const todo = partitions.map((_, index) => index);
-    const sessions = await openDriverSessions(request.session);
-    // On PostgreSQL the run's epoch row exists from the start: a later resume raises it, and a
-    // commit of this driver then waits for that (or sees it), never slipping in unfenced.
-    if (request.session.kind === 'postgres') await fenceNewRun(sessions, spec.uid, lease.epoch);
     const start = startRecord(request, lease, partitions.length, 1, todo.length, request.input.mode === 'dataframe' ? lease.epoch : undefined);
     const seq = await follower.takeOver(lease, () => [start]);
+    const driverSessions = sessions;
     return DPFRun.live(stage, spec, follower.partitions, follower.state, (onCommitted) =>
-      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),
+      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions: driverSessions, input: request.rows }, onCommitted),
     );
   } catch (error) {
+    await sessions?.close().catch(() => undefined);
     await lease.release().catch(() => undefined);
     throw error;
   }
@@ -147,10 +158,7 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
   const follower = await RunFollower.load(stage, layout, spec);
   // A lease deleted by hand restarts at epoch 1: the journal's epochs must keep rising.
   if (lease.epoch <= follower.state.epoch) await lease.raiseEpoch(follower.state.epoch + 1);
-  const mismatch = inputMismatch(spec.input, request.input);
-  if (mismatch !== undefined) {
-    throw new InvalidOptionError('onExistingArtifacts', `run "${spec.runId}" ${mismatch}; 'resume' continues the same input — use 'overwrite' or another runId`);
-  }
+  checkResumeMatches(spec, follower.state.start?.module, request.input, request.module);
   const previousSession = follower.state.start?.session;
   if (previousSession !== undefined && !sameSessionDatabase(previousSession, request.session)) {
     throw new InvalidOptionError(
@@ -280,7 +288,6 @@ async function fenceNewRun(sessions: DriverSessions, runUid: string, epoch: numb
   try {
     await sessions.ledger!.fence(runUid, epoch);
   } catch (error) {
-    await sessions.close().catch(() => undefined);
     throw new SessionDatabaseError(`The run's session database cannot be reached: ${(error as Error).message}; check sessionDatabase (and PGPASSWORD)`, { cause: error });
   }
 }
@@ -326,15 +333,53 @@ async function runExists(stage: Stage, layout: RunLayout): Promise<boolean> {
   return (await stage.list(`${layout.root}/`, { limit: 1 })).length > 0;
 }
 
-function inputMismatch(before: RunSpec['input'], after: RunSpec['input']): string | undefined {
-  if (before.mode !== after.mode) return `is a ${before.mode}-mode run, not a ${after.mode}-mode one`;
-  if (before.mode === 'stage' && after.mode === 'stage' && before.location !== after.location) {
-    return `was planned from ${before.location}, not ${after.location}`;
+/**
+ * Refuses a resume that would not continue the same run: another input folder or mode, other
+ * partition columns, another source, or another function. `'resume'` never quietly runs with
+ * what the run was planned with instead of what was asked.
+ */
+export function checkResumeMatches(spec: RunSpec, previousModule: ModuleReference | undefined, input: RunSpec['input'], module: ModuleReference): void {
+  const before = spec.input;
+  const refuse = (option: string, difference: string, keep: string): never => {
+    throw new InvalidOptionError(
+      option,
+      `run "${spec.runId}" ${difference}; 'resume' continues a run as it was started — ${keep}, or start another run (another runId, or onExistingArtifacts: 'overwrite')`,
+    );
+  };
+  if (before.mode !== input.mode) refuse('onExistingArtifacts', `is a ${before.mode}-mode run, not a ${input.mode}-mode one`, `resume it with ${before.mode === 'stage' ? 'runFromStage' : 'run'}`);
+  if (before.mode === 'stage' && input.mode === 'stage' && before.location !== input.location) {
+    refuse('stageLocation', `was planned from ${before.location}, not ${input.location}`, `give stageLocation: ${JSON.stringify(before.location)}`);
   }
-  if (before.mode === 'dataframe' && after.mode === 'dataframe' && before.partitionBy.join() !== after.partitionBy.join()) {
-    return `is partitioned by ${before.partitionBy.join(', ')}, not ${after.partitionBy.join(', ')}`;
+  if (before.mode === 'dataframe' && input.mode === 'dataframe') {
+    const sameColumns = before.partitionBy.length === input.partitionBy.length && before.partitionBy.every((column, i) => column.toLowerCase() === input.partitionBy[i]!.toLowerCase());
+    if (!sameColumns) {
+      const given = before.partitionBy.length === 1 ? JSON.stringify(before.partitionBy[0]) : JSON.stringify(before.partitionBy);
+      refuse('partitionBy', `is partitioned by ${before.partitionBy.join(', ')}, not ${input.partitionBy.join(', ')}`, `give partitionBy: ${given}`);
+    }
+    if (sameText(before.source) !== sameText(input.source)) {
+      refuse('source', `was planned from the source ${before.source}, not ${input.source}`, 'give the same source, or leave it out (a resumed run reads the input it planned)');
+    }
   }
-  return undefined;
+  if (previousModule !== undefined && (previousModule.url !== module.url || previousModule.exportName !== module.exportName)) {
+    refuse('module', `runs the function ${describeModule(previousModule)}, not ${describeModule(module)}`, 'to rerun its partitions with a fix, fix that module and resume with it');
+  }
+}
+
+/** SQL text compared without the differences of layout that do not change it. */
+function sameText(text: string): string {
+  return text.trim().replace(/\s+/g, ' ');
+}
+
+function describeModule(module: ModuleReference): string {
+  const path = module.url.startsWith('file:') ? fileURLToPath(module.url) : module.url;
+  return module.exportName === 'default' ? path : `${path} (export "${module.exportName}")`;
+}
+
+function runNotFound(stage: Stage, runId: string): RunNotFoundError {
+  return new RunNotFoundError(
+    `There is no run "${runId}" on the stage ${stage.location} to resume: check the runId and the stage; ` +
+      "to start it as a new run, leave out onExistingArtifacts (or give 'error')",
+  );
 }
 
 function runExistsError(stage: Stage, runId: string): RunExistsError {

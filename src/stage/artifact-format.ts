@@ -76,19 +76,23 @@ export async function readArtifactFile(path: string, name: string): Promise<unkn
   return decodeArtifact(await readFile(path), name);
 }
 
-/** Reads an artifact's bytes (a packed artifact) in the format its name's extension says. */
-export async function decodeArtifact(bytes: Buffer, name: string): Promise<unknown> {
+/**
+ * Reads an artifact's bytes (a packed artifact) in the format its name's extension says. `where`
+ * names the artifact in the error when its bytes are not in that format.
+ */
+export async function decodeArtifact(bytes: Buffer, name: string, where = `"${name}"`): Promise<unknown> {
   const extension = extname(name).toLowerCase();
   switch (extension) {
     case '.json':
-      return JSON.parse(bytes.toString('utf8'));
+      return parseJson(bytes.toString('utf8'), where);
     case '.ndjson':
     case '.jsonl':
       return bytes
         .toString('utf8')
         .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as unknown);
+        .map((line, index) => ({ line, index }))
+        .filter(({ line }) => line.trim() !== '')
+        .map(({ line, index }) => parseJson(line, where, index + 1));
     case '.arrow':
     case '.feather':
     case '.arrows':
@@ -99,6 +103,19 @@ export async function decodeArtifact(bytes: Buffer, name: string): Promise<unkno
   }
   if (TEXT_EXTENSIONS.has(extension)) return bytes.toString('utf8');
   return bytes;
+}
+
+/** JSON text of an artifact, parsed; a SerializationError naming the artifact when it is not JSON. */
+export function parseJson(text: string, where: string, line?: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new SerializationError(
+      `${where} is not valid JSON${line === undefined ? '' : ` (line ${line})`}: ${(error as Error).message}; ` +
+        'it was altered or damaged since dpf wrote it, or written in another format by a writeFunction (read it with a readFunction)',
+      { cause: error },
+    );
+  }
 }
 
 /** Runs `fn` on a temporary local file holding `bytes` (for read functions that want a path). */

@@ -130,7 +130,7 @@ export class AttemptArtifacts {
     const folder = stagePath.replace(/^\/+|\/+$/g, '');
     const what = `"${name}" under ${stagePath}`;
     const ref: ArtifactRef = (await this.finder.find(folder, name)) ?? (await this.plainObject(joinStagePath(folder, name)));
-    if (readFunction === undefined && !needsFile(name)) return (await decodeArtifact(await readStoredRef(this.stage, ref, what), name)) as T;
+    if (readFunction === undefined && !needsFile(name)) return (await decodeArtifact(await readStoredRef(this.stage, ref, what), name, `${what} (${this.stage.describe(ref.key)})`)) as T;
     const copy = await storedRefAsFile(this.stage, ref, name, what);
     try {
       return readFunction !== undefined ? await readFunction(copy.path) : ((await readArtifactFile(copy.path, name)) as T);

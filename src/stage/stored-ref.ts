@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { StageDamagedError } from '../errors.js';
 import type { StoredRef } from '../model/refs.js';
+import { temporaryFolder, writeLocalFile } from './local-file.js';
 import type { LocalCopy, Stage } from './stage.js';
 
 /**
@@ -83,8 +83,13 @@ export async function storedRefAsFile(stage: Stage, ref: StoredRef, name: string
 
 /** `bytes` as a temporary local file called `name`, deleted on release. */
 export async function temporaryFile(bytes: Uint8Array, name: string): Promise<LocalCopy> {
-  const folder = await mkdtemp(join(tmpdir(), 'dpf-artifact-'));
+  const folder = await temporaryFolder('dpf-artifact-');
   const path = join(folder, name);
-  await writeFile(path, bytes);
+  try {
+    await writeLocalFile(path, bytes, 'temporary');
+  } catch (error) {
+    await rm(folder, { recursive: true, force: true });
+    throw error;
+  }
   return { path, release: () => rm(folder, { recursive: true, force: true }) };
 }

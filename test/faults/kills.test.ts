@@ -35,10 +35,13 @@ const APPEND = (table: string) => `
 
 function driverScript(module: string, stage: string, runId: string, session: string, options: string, resume: boolean): string {
   return `
+    import { existsSync } from 'node:fs';
     import { DPF } from 'dpf';
     const dpf = new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)}, sessionDatabase: ${JSON.stringify(session)} });
-    // A resume gives the source too: a driver killed before the run was published left none to resume.
-    const run = await dpf.run({ partitionBy: 'k', runId: ${JSON.stringify(runId)}, source: ${JSON.stringify(SOURCE)}, ${resume ? "onExistingArtifacts: 'resume', " : ''}executionOptions: ${options} });
+    // A resume gives the source too: a driver killed before the run was published left none to resume,
+    // and one killed before it wrote anything left no run ('resume' of no run is an error).
+    const resume = ${resume} && existsSync(${JSON.stringify(join(stage, runId))});
+    const run = await dpf.run({ partitionBy: 'k', runId: ${JSON.stringify(runId)}, source: ${JSON.stringify(SOURCE)}, ...(resume ? { onExistingArtifacts: 'resume' } : {}), executionOptions: ${options} });
     console.log('STATUS ' + await run.wait());
   `;
 }
