@@ -187,10 +187,14 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     return progress;
   }
 
-  /** Every partition's details by partition id. */
+  /**
+   * Every partition's details by partition id. The object has no prototype, so any id is a key
+   * like any other — `__proto__`, `toString` and `constructor` included — and an id the run does not
+   * have gives `undefined`, never something every object inherits.
+   */
   async getPartitionDetails(): Promise<Record<string, SinglePartitionDetails>> {
     await this.refresh();
-    const details: Record<string, SinglePartitionDetails> = {};
+    const details = Object.create(null) as Record<string, SinglePartitionDetails>;
     this.partitions.forEach((partition, index) => {
       details[partition.id] = this.details(partition, index);
     });
