@@ -2,7 +2,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { exists, runNodeScript, tempDir, waitFor, writeModule } from './helpers.js';
+import { dpfCommand, exists, runNodeScript, tempDir, waitFor, writeModule } from './helpers.js';
 import { inputFiles } from './support/counting-run.js';
 import { journalFacts } from './support/journal-facts.js';
 
@@ -109,6 +109,15 @@ describe('a run whose driver is gone', () => {
     expect(progress.DONE).toHaveLength(2);
     expect(progress.PENDING).toHaveLength(4);
     expect(Object.values(await restored.getPartitionDetails()).filter((details) => details.status === PartitionStatus.RUNNING)).toEqual([]);
+
+    const status = dpfCommand('status', 'killed', '--stage', setup.stage);
+    expect(status.status).toBe(0);
+    const lines = status.stdout.split('\n');
+    expect(lines[0]).toBe('run killed: IN_PROGRESS, its driver is gone — 6 partition(s): 4 PENDING, 2 DONE');
+    expect(status.stdout).toMatch(/The driver of run "killed" \(pid \d+ on \S+, last heard [^)]+\) stopped before the run ended/);
+    expect(status.stdout).toContain("resume it with onExistingArtifacts: 'resume'");
+    expect(lines.filter((line) => /\bRUNNING\b/.test(line))).toEqual([]);
+    expect(dpfCommand('runs', '--stage', setup.stage).stdout).toMatch(/^killed\s+IN_PROGRESS \(driver gone\)\s+6: 4 PENDING, 2 DONE\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/m);
 
     const resumed = await resume(setup, 'killed');
     expect(resumed.abandoned).toBe(false);

@@ -67,7 +67,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /** The run this process drives: its driver stopped on an error before the run ended. */
   private driverFailed = false;
   /** A restored run: its driver's lease when the journal was last read. */
-  private driverLease: LeaseHolder | undefined;
+  private leaseHolder: LeaseHolder | undefined;
 
   private constructor(
     readonly runId: string,
@@ -158,7 +158,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   get abandoned(): boolean {
     if (this.state.ended) return false;
     if (this.driver !== undefined) return this.driverFailed;
-    return this.driverLease?.alive !== true;
+    return this.leaseHolder?.alive !== true;
   }
 
   /** The stage the run lives in: its folder, or its `s3://` prefix. */
@@ -274,6 +274,55 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   }
 
   /**
+   * @internal How many partitions are in each status, as their details report them (as last
+   * observed): for the CLI, which must not build a million details to count them.
+   */
+  statusCounts(): Map<PartitionStatus, number> {
+    const counts = new Map(PARTITION_STATUSES.map((status) => [status, this.state.count(status)]));
+    if (this.abandoned) {
+      counts.set(PartitionStatus.PENDING, counts.get(PartitionStatus.PENDING)! + counts.get(PartitionStatus.RUNNING)!);
+      counts.set(PartitionStatus.RUNNING, 0);
+    }
+    return counts;
+  }
+
+  /**
+   * @internal The details of the first `limit` partitions, in the run's order, whose status is
+   * one of `statuses` (any, when undefined), and how many partitions have one (as last observed).
+   */
+  selectPartitions(statuses: ReadonlySet<PartitionStatus> | undefined, limit: number): { details: SinglePartitionDetails[]; matching: number } {
+    const abandoned = this.abandoned;
+    const shown = (index: number): PartitionStatus => {
+      const status = this.state.partitions[index]!.status;
+      return abandoned && status === PartitionStatus.RUNNING ? PartitionStatus.PENDING : status;
+    };
+    const details: SinglePartitionDetails[] = [];
+    let matching = 0;
+    for (let index = 0; index < this.partitions.length; index++) {
+      if (statuses !== undefined && !statuses.has(shown(index))) continue;
+      if (matching++ < limit) details.push(this.details(this.partitions[index]!, index, abandoned));
+    }
+    return { details, matching };
+  }
+
+  /** @internal One partition's details (as last observed), or undefined when the run has no partition of that id. */
+  partitionDetails(partitionId: string): SinglePartitionDetails | undefined {
+    const index = this.partitions.findIndex((partition) => partition.id === partitionId);
+    return index < 0 ? undefined : this.details(this.partitions[index]!, index, this.abandoned);
+  }
+
+  /** @internal When the run was created, when its current driver started it (a resume's start), and when it ended. */
+  get times(): { createdAt: Date; startedAt: Date | undefined; finishedAt: Date | undefined } {
+    const at = (time: number | undefined): Date | undefined => (time === undefined ? undefined : new Date(time));
+    return { createdAt: new Date(this.spec.createdAt), startedAt: at(this.state.startedAt), finishedAt: at(this.state.finishedAt) };
+  }
+
+  /** @internal Who held the run's lease when it was last observed (restored runs). */
+  get driverLease(): LeaseHolder | undefined {
+    return this.leaseHolder;
+  }
+
+  /**
    * Stops the run: pending partitions become CANCELLED, running ones are aborted through
    * `context.signal` (and terminated if they do not stop within a few seconds); finished
    * partitions keep their results. Works on a restored run too, by asking its driver through the
@@ -354,7 +403,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
 
   /** Keeps the lease read before the journal, unless a driver took the run in between (its lease is newer then). */
   private async noteLease(lease: LeaseHolder | undefined): Promise<void> {
-    this.driverLease = lease !== undefined && lease.epoch < this.state.epoch ? await readHolder(this.stage, this.layout) : lease;
+    this.leaseHolder = lease !== undefined && lease.epoch < this.state.epoch ? await readHolder(this.stage, this.layout) : lease;
   }
 
   private emitTransitions(records: readonly JournalRecord[], changes: readonly PartitionRecord[]): void {
@@ -388,7 +437,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
    * wakes to find it lost the run, so resuming it is safe), or its process is gone from this host.
    */
   async abandonment(): Promise<string> {
-    const holder = this.driverLease;
+    const holder = this.leaseHolder;
     const who = holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host}, last heard ${new Date(holder.renewedAt).toISOString()})`;
     const why = holder?.note !== undefined ? `: ${holder.note}` : holder?.released === true ? '' : holder?.host === hostname() ? ' (its process is gone, or has not renewed its lease for 15 s)' : ' (it has not renewed its lease for 15 s)';
     const inputComplete =

@@ -59,7 +59,10 @@ export class RunFollower {
       read.segments,
       this.spec.uid,
       this.reader.expectedSeq,
-      (records) => applied.push(...records),
+      (records) => {
+        // One by one: a segment may hold a million records (a resume's), too many for a spread.
+        for (const record of records) applied.push(record);
+      },
       (_, change) => changes.push(change),
     );
     if (taken > 0) this.reader.folded(read.segments[taken - 1]!);
