@@ -9,7 +9,7 @@ import type { PlannedPartition } from '../model/partition.js';
 import { openStage } from '../stage/open-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
-import { finishedRunStatus, PARTITION_STATUSES, PartitionStatus, type RunStatus } from '../status.js';
+import { finishedRunStatus, PARTITION_STATUSES, PartitionStatus, RunStatus } from '../status.js';
 import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.js';
 import { PartitionDetails, type SinglePartitionDetails } from './partition-details.js';
 import { interruptHandled, stopOnInterrupt } from './interrupt.js';
@@ -30,8 +30,6 @@ export interface WaitOptions {
   /** Stops waiting (the run goes on) when aborted. */
   signal?: AbortSignal;
 }
-
-// Ctrl-C during wait() on a run this process drives: see interrupt.ts.
 
 /** Partition details grouped by status: what {@link DPFRun.getProgress} returns. */
 export type RunProgress = Record<PartitionStatus, SinglePartitionDetails[]>;
@@ -242,7 +240,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
       .map((status) => `${this.state.count(status)} ${status}`)
       .join(', ');
     const stopped = `run "${this.runId}" stopped (interrupted): ${counts || 'no partitions'}`;
-    if (this.state.status === 'SUCCESS') return `${stopped}; every partition was DONE already`;
+    if (this.state.status === RunStatus.SUCCESS) return `${stopped}; every partition was DONE already`;
     return `${stopped}; resume it with onExistingArtifacts: 'resume' and runId '${this.runId}' (DONE partitions are kept)`;
   }
 
