@@ -143,6 +143,13 @@ export function uniqueName(prefix: string): string {
 
 /** Runs the `dpf` command (the built CLI) and waits for it. */
 export function dpfCommand(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), ...args], { encoding: 'utf8', env: { ...process.env } });
+  return dpfCommandWith({}, ...args);
+}
+
+/** Runs the `dpf` command in a folder and with environment variables of its own (`undefined` removes one). */
+export function dpfCommandWith(options: { cwd?: string; env?: Record<string, string | undefined> }, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const env = { ...process.env, ...options.env };
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
+  const result = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), ...args], { encoding: 'utf8', env, cwd: options.cwd ?? ROOT, maxBuffer: 64 * 1024 * 1024 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

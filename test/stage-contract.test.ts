@@ -100,6 +100,16 @@ describe.each(implementations)('the stage contract on %s', (_, open) => {
     expect((await stage.list('r/')).length).toBe(5);
   });
 
+  it('lists the folders directly under a prefix that hold objects, in key order', async () => {
+    const stage = await open();
+    for (const key of ['runs/b/_dpf/run.json', 'runs/a/x/deep.json', 'runs/a/y.json', 'runs/c d/z.json', 'runs/top.json', 'other/o.json', 'runs/gone/g.json']) await stage.put(key, '.');
+    await stage.delete('runs/gone/g.json');
+    expect(await stage.listFolders('runs/')).toEqual(['a', 'b', 'c d']);
+    expect(await stage.listFolders('runs/a/')).toEqual(['x']);
+    expect(await stage.listFolders('')).toEqual(['other', 'runs']);
+    expect(await stage.listFolders('nothing/')).toEqual([]);
+  });
+
   it('lists past a page of 1,000 objects', async () => {
     const stage = await open();
     const names = Array.from({ length: 1_005 }, (_, i) => `many/${String(i).padStart(5, '0')}`);

@@ -2,31 +2,76 @@
 /**
  * The `dpf` command: look at runs on a stage from any shell, during or after the run.
  *
- *   dpf status RUN_ID --stage DIR            the run and a table of its partitions
- *   dpf logs RUN_ID PARTITION_ID --stage DIR the partition's log
- *   dpf artifacts RUN_ID PARTITION_ID [NAME] --stage DIR [--out DIR]
- *   dpf cancel RUN_ID --stage DIR            stop a run another process is executing
+ *   dpf runs                                 the runs on the stage: status, partition counts, times
+ *   dpf status RUN_ID                        the run (whether its driver is gone, how to resume it)
+ *                                            and a table of its first 50 partitions
+ *       [--status DONE,FAILED,…] [--limit N | --all]
+ *   dpf logs RUN_ID PARTITION_ID             the partition's log
+ *   dpf artifacts RUN_ID PARTITION_ID [NAME] its artifacts, or one of them printed (binary only
+ *       [--out DIR]                          when redirected) or copied into DIR
+ *   dpf cancel RUN_ID                        stop a run another process is executing
+ *
+ * Every command takes `--stage DIR` (a folder or s3://bucket/prefix); without it, the environment
+ * variable DPF_STAGE, else `./stage`. A partition id shown in quotes (`"two\nlines"`: it holds
+ * characters a terminal would act on) is taken as shown.
  */
 import { readFile } from 'node:fs/promises';
-import { Command } from 'commander';
-import { DPFError } from '../errors.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DPFError, RunNotFoundError } from '../errors.js';
 import { DPFRun } from '../run/dpf-run.js';
+import type { SinglePartitionDetails } from '../run/partition-details.js';
+import { openStage } from '../stage/open-stage.js';
+import { PARTITION_STATUSES, type PartitionStatus } from '../status.js';
+import { artifactOutput } from './artifact-output.js';
+import { displayText, shownId } from './display-text.js';
+import { formatRuns, type ListedRun, listedRun } from './format-runs.js';
 import { formatStatus } from './format-status.js';
+
+/** Rows `dpf status` shows unless told otherwise. */
+const DEFAULT_LIMIT = 50;
+const DEFAULT_STAGE = './stage';
 
 const program = new Command()
   .name('dpf')
-  .description('Inspect and control dpf runs stored on a stage.')
+  .description(`Inspect and control dpf runs stored on a stage (--stage, else $DPF_STAGE, else ${DEFAULT_STAGE}).`)
   .showHelpAfterError();
+
+function stageOption(what: string): Option {
+  return new Option('--stage <dir>', `the stage holding ${what}: a folder or s3://bucket/prefix`).env('DPF_STAGE').default(DEFAULT_STAGE);
+}
+
+program
+  .command('runs')
+  .description('list the runs on the stage: status, partition counts, start and end times')
+  .addOption(stageOption('the runs'))
+  .action(async (options: { stage: string }) => {
+    const stage = await openStage(options.stage, { create: false });
+    const runs: ListedRun[] = [];
+    // One run at a time: a run of a million partitions takes memory while it is read.
+    for (const runId of stage === undefined ? [] : await stage.listFolders('')) {
+      try {
+        runs.push(listedRun(await DPFRun.restoreFrom(runId, options.stage)));
+      } catch (error) {
+        if (error instanceof RunNotFoundError) continue; // a folder that is not a run
+        runs.push({ runId, damaged: (error as Error).message });
+      }
+    }
+    process.stdout.write(formatRuns(runs, stage?.location ?? options.stage));
+  });
 
 program
   .command('status')
-  .description('show a run and a table of its partitions')
+  .description('show a run — whether its driver is gone, and how to resume it — and a table of its partitions')
   .argument('<runId>', 'the run to show')
-  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
-  .option('--status <status>', 'only partitions in this status (DONE, FAILED, …)')
-  .action(async (runId: string, options: { stage: string; status?: string }) => {
-    const run = await DPFRun.restoreFrom(runId, options.stage);
-    process.stdout.write(formatStatus(run, await run.getPartitionDetails(), options.status?.toUpperCase()));
+  .addOption(stageOption('the run'))
+  .option('--status <statuses>', `only partitions in these statuses, comma-separated (${PARTITION_STATUSES.join(', ')})`, parseStatuses)
+  .option('--limit <rows>', `show at most this many partitions (default: ${DEFAULT_LIMIT})`, parseLimit)
+  .option('--all', 'show every partition')
+  .action(async (runId: string, options: { stage: string; status?: Set<PartitionStatus>; limit?: number; all?: boolean }, command: Command) => {
+    const run = await restore(runId, command);
+    const limit = options.all === true ? Infinity : (options.limit ?? DEFAULT_LIMIT);
+    const abandonment = run.abandoned ? `${await run.abandonment()} (\`dpf cancel ${runId}\`)` : undefined;
+    process.stdout.write(formatStatus(run, { statuses: options.status, limit }, abandonment));
   });
 
 program
@@ -34,11 +79,9 @@ program
   .description("print a partition's log (every attempt, with timestamps)")
   .argument('<runId>', 'the run')
   .argument('<partitionId>', 'the partition, as `dpf status` lists it')
-  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
-  .action(async (runId: string, partitionId: string, options: { stage: string }) => {
-    const run = await DPFRun.restoreFrom(runId, options.stage);
-    const details = (await run.getPartitionDetails())[partitionId];
-    if (details === undefined) throw new DPFError(`run "${runId}" has no partition "${partitionId}"; \`dpf status ${runId} --stage ${options.stage}\` lists them`);
+  .addOption(stageOption('the run'))
+  .action(async (runId: string, partitionId: string, _options: unknown, command: Command) => {
+    const details = findPartition(await restore(runId, command), partitionId);
     process.stdout.write(await details.logs());
   });
 
@@ -47,19 +90,19 @@ program
   .description("list a partition's artifacts, or write one out (packed ones included)")
   .argument('<runId>', 'the run')
   .argument('<partitionId>', 'the partition, as `dpf status` lists it')
-  .argument('[name]', 'the artifact to print (or, with --out, to copy to a file)')
-  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
+  .argument('[name]', 'the artifact to print (binary ones only to a file or pipe) or, with --out, to copy')
+  .addOption(stageOption('the run'))
   .option('--out <dir>', 'copy the artifact into this folder instead of printing it')
-  .action(async (runId: string, partitionId: string, name: string | undefined, options: { stage: string; out?: string }) => {
-    const run = await DPFRun.restoreFrom(runId, options.stage);
-    const details = (await run.getPartitionDetails())[partitionId];
-    if (details === undefined) throw new DPFError(`run "${runId}" has no partition "${partitionId}"; \`dpf status ${runId} --stage ${options.stage}\` lists them`);
+  .action(async (runId: string, partitionId: string, name: string | undefined, options: { out?: string }, command: Command) => {
+    const details = findPartition(await restore(runId, command), partitionId);
     if (name === undefined) {
-      process.stdout.write((await details.artifacts.list()).map((artifact) => `${artifact}\n`).join(''));
+      process.stdout.write((await details.artifacts.list()).map((artifact) => `${displayText(artifact)}\n`).join(''));
     } else if (options.out !== undefined) {
       process.stdout.write(`${await details.artifacts.download(name, options.out)}\n`);
     } else {
-      process.stdout.write(await details.artifacts.get(name, (path) => readFile(path)));
+      const output = artifactOutput(await details.artifacts.get(name, (path) => readFile(path)), name, details.partitionId, process.stdout.isTTY === true);
+      if ('refuse' in output) throw new DPFError(output.refuse);
+      process.stdout.write(output.write);
     }
   });
 
@@ -67,12 +110,50 @@ program
   .command('cancel')
   .description('stop a run; finished partitions keep their results')
   .argument('<runId>', 'the run to stop')
-  .requiredOption('--stage <dir>', 'the stage holding the run: a folder or s3://bucket/prefix')
-  .action(async (runId: string, options: { stage: string }) => {
-    const run = await DPFRun.restoreFrom(runId, options.stage);
+  .addOption(stageOption('the run'))
+  .action(async (runId: string, _options: unknown, command: Command) => {
+    const run = await restore(runId, command);
     await run.cancel();
     process.stdout.write(`${runId}: ${run.status}\n`);
   });
+
+/** The run on the command's stage; a run not found on the default stage says which stage that was. */
+async function restore(runId: string, command: Command): Promise<DPFRun> {
+  const stage = command.opts<{ stage: string }>().stage;
+  try {
+    return await DPFRun.restoreFrom(runId, stage);
+  } catch (error) {
+    if (error instanceof RunNotFoundError && command.getOptionValueSource('stage') === 'default') {
+      throw new RunNotFoundError(`${error.message} (the default stage, ${DEFAULT_STAGE}: --stage or DPF_STAGE names another)`);
+    }
+    throw error;
+  }
+}
+
+/** A partition by its id, or by the id as `dpf status` shows it in quotes. */
+function findPartition(run: DPFRun, argument: string): SinglePartitionDetails {
+  const quoted = shownId(argument);
+  const details = run.partitionDetails(argument) ?? (quoted === undefined ? undefined : run.partitionDetails(quoted));
+  if (details === undefined) throw new DPFError(`run "${run.runId}" has no partition "${displayText(argument)}"; \`dpf status ${run.runId}\` lists them`);
+  return details;
+}
+
+function parseStatuses(value: string): Set<PartitionStatus> {
+  const statuses = new Set<PartitionStatus>();
+  for (const part of value.split(',')) {
+    const status = part.trim().toUpperCase() as PartitionStatus;
+    if (!PARTITION_STATUSES.includes(status)) {
+      throw new InvalidArgumentError(`"${part}" is not a partition status; the statuses are ${PARTITION_STATUSES.join(', ')} (several: comma-separated)`);
+    }
+    statuses.add(status);
+  }
+  return statuses;
+}
+
+function parseLimit(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`--limit takes a whole number of rows, such as 100; not "${value}"`);
+  return Number(value);
+}
 
 try {
   await program.parseAsync(process.argv);

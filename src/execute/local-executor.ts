@@ -73,8 +73,8 @@ export interface AttemptReport {
 
 /** Where the executor reports partition transitions (the run's journal). */
 export interface ExecutionReporter {
-  /** A batch of partitions went to a worker. */
-  running(indices: number[], attempts: number[], dispatches: number[], at: number): void;
+  /** A batch of partitions went to worker `worker`, which runs them in turn after what it was sent before. */
+  running(indices: number[], attempts: number[], dispatches: number[], at: number, worker: number): void;
   /** The attempt failed and the partition will be tried again: it is PENDING. */
   retrying(index: number, report: AttemptReport): void;
   finished(index: number, report: AttemptReport): void;
@@ -309,7 +309,7 @@ export class LocalExecutor {
       message[i * 3 + 2] = dispatch;
       slot.inFlight.push({ index, attempt, dispatch });
     }
-    this.reporter.running(indices, attempts, dispatches, now);
+    this.reporter.running(indices, attempts, dispatches, now, slot.index);
     if (slot.inFlight.length === indices.length) slot.lastActivity = now;
     slot.batches++;
     slot.handle.send({ type: 'run', tasks: message });

@@ -94,8 +94,12 @@ export interface PartitionRecord {
 export type JournalRecord =
   | StartRecord
   | PartitionRecord
-  /** A batch of partitions went to a worker: each is RUNNING with its attempt and token. */
-  | { t: 'running'; i: number[]; a: number[]; d: number[]; at: number }
+  /**
+   * A batch of partitions went to a worker, with their attempts and tokens. `w` names the worker:
+   * it runs its tasks one at a time, in the order they were sent, so only the first it has not
+   * finished is RUNNING, the others wait in it. Without `w` (journals before it), all are RUNNING.
+   */
+  | { t: 'running'; i: number[]; a: number[]; d: number[]; at: number; w?: number }
   /** Someone asked the run to stop. */
   | { t: 'cancel'; at: number }
   /** The driver finished the run with this status. */
@@ -115,6 +119,8 @@ export interface SnapshotPartition {
   k?: string;
   art?: ArtifactRef[];
   log?: LogRef[];
+  /** Dispatched and not finished: the worker it went to, and its place in that worker's queue. */
+  w?: [worker: number, place: number];
 }
 
 /**

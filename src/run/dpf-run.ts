@@ -9,9 +9,10 @@ import type { PlannedPartition } from '../model/partition.js';
 import { openStage } from '../stage/open-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
-import { finishedRunStatus, PARTITION_STATUSES, PartitionStatus, type RunStatus } from '../status.js';
+import { finishedRunStatus, PARTITION_STATUSES, PartitionStatus, RunStatus } from '../status.js';
 import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.js';
 import { PartitionDetails, type SinglePartitionDetails } from './partition-details.js';
+import { interruptHandled, stopOnInterrupt } from './interrupt.js';
 import { ProgressBar } from './progress-bar.js';
 import type { RunDriver } from './run-driver.js';
 import { RunFollower } from './run-follower.js';
@@ -34,7 +35,7 @@ export interface WaitOptions {
 export type RunProgress = Record<PartitionStatus, SinglePartitionDetails[]>;
 
 /** Starts the driver of a live run, given where to report what it commits. */
-type DriverFactory = (onCommitted: (records: readonly JournalRecord[]) => void) => RunDriver;
+type DriverFactory = (onCommitted: (records: readonly JournalRecord[], changes: readonly PartitionRecord[]) => void) => RunDriver;
 
 /** How often a restored run reads the journal while someone waits on it. */
 const POLL_MS = 250;
@@ -61,6 +62,10 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   private readonly driver: RunDriver | undefined;
   private readonly livePartitions: readonly PlannedPartition[] = [];
   private readonly liveState: RunState | undefined;
+  /** The run this process drives: its driver stopped on an error before the run ended. */
+  private driverFailed = false;
+  /** A restored run: its driver's lease when the journal was last read. */
+  private leaseHolder: LeaseHolder | undefined;
 
   private constructor(
     readonly runId: string,
@@ -75,11 +80,11 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     if (live !== undefined) {
       this.livePartitions = live.partitions;
       this.liveState = live.state;
-      this.driver = live.attach((records) => this.emitTransitions(records));
+      this.driver = live.attach((records, changes) => this.emitTransitions(records, changes));
       // 'end' once the driver is done with the stage too (its lease released), not at its last record.
       this.driver.done.then(
         (status) => this.emit('end', status),
-        () => undefined,
+        () => (this.driverFailed = true),
       );
     } else {
       (this as EventEmitter).on('newListener', (event: string) => {
@@ -118,13 +123,40 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     if (opened === undefined || spec === undefined) {
       throw new RunNotFoundError(`No run "${runId}" on the stage ${String(stage)}; check the runId and the stage location`);
     }
+    // The lease before the journal (see refresh).
+    const lease = await readHolder(opened, layout);
     const follower = await RunFollower.load(opened, layout, spec);
-    return new DPFRun(runId, opened, spec, follower, undefined);
+    const run = new DPFRun(runId, opened, spec, follower, undefined);
+    await run.noteLease(lease);
+    return run;
   }
 
-  /** The run's status when last observed (a restored run observes on every method call). */
+  /**
+   * The run's status when last observed (a restored run observes on every method call). A run
+   * whose driver is gone before it ended stays `IN_PROGRESS`: see {@link DPFRun.abandoned}.
+   */
   get status(): RunStatus {
     return this.state.status;
+  }
+
+  /**
+   * Whether the run is unfinished with no driver executing it, as last observed: its driver was
+   * killed, crashed or lost the run (its lease released without the run's end recorded, not
+   * renewed for 15 s, or its process gone from this host). Nothing of it runs then: its status
+   * stays `IN_PROGRESS`, and the partitions that were RUNNING are reported PENDING. Resume it —
+   * `dpf.run()`/`dpf.runFromStage()` with the same runId and `onExistingArtifacts: 'resume'` (DONE
+   * partitions are kept) — or cancel it. {@link DPFRun.wait} rejects with {@link RunAbandonedError}.
+   *
+   * @example
+   * ```ts
+   * const run = await DPFRun.restoreFrom('sales-by-region', './stage');
+   * if (run.abandoned) await dpf.run({ ...sameOptions, runId: 'sales-by-region', onExistingArtifacts: 'resume' });
+   * ```
+   */
+  get abandoned(): boolean {
+    if (this.state.ended) return false;
+    if (this.driver !== undefined) return this.driverFailed;
+    return this.leaseHolder?.alive !== true;
   }
 
   /** The stage the run lives in: its folder, or its `s3://` prefix. */
@@ -153,48 +185,139 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /**
    * Waits until the run ends and returns its status. Rejects with {@link RunAbandonedError} when
    * the run's driver died before finishing it.
+   *
+   * Ctrl-C while waiting on a run this process drives stops the run cleanly — running attempts
+   * are cancelled, the run's state is written (it ends CANCELLED, finished partitions keep their
+   * results) — prints how to resume it, and then ends the process as interrupted. (A program that
+   * listens for SIGINT itself keeps the process: `wait()` returns CANCELLED.) A second Ctrl-C
+   * quits at once, leaving the run to a resume.
    */
   async wait(options: WaitOptions = {}): Promise<RunStatus> {
     const bar = (options.showProgress ?? process.stderr.isTTY === true) ? new ProgressBar(this.runId, this.state) : undefined;
     const ticker = bar === undefined ? undefined : setInterval(() => bar.render(false), 100);
+    let barDone = false;
+    const finishBar = (): void => {
+      if (ticker !== undefined) clearInterval(ticker);
+      if (!barDone) bar?.render(true);
+      barDone = true;
+    };
+    const driver = this.driver;
+    let interrupted = false;
+    const release =
+      driver === undefined
+        ? undefined
+        : stopOnInterrupt(async () => {
+            if (this.state.ended) return;
+            interrupted = true;
+            process.stderr.write(`\nrun "${this.runId}": interrupted; stopping it — running partitions are cancelled, finished ones keep their results (Ctrl-C again to quit at once)\n`);
+            await driver.cancel();
+            finishBar();
+            process.stderr.write(`${this.stoppedNote()}\n`);
+          });
     try {
-      if (this.driver !== undefined) {
-        await abortable(this.driver.done, options.signal);
+      if (driver !== undefined) {
+        await abortable(driver.done, options.signal);
       } else {
         while (!this.state.ended) {
           options.signal?.throwIfAborted();
           await this.refresh();
           if (this.state.ended) break;
-          await this.checkAbandoned();
+          if (this.abandoned) throw new RunAbandonedError(await this.abandonment());
           await sleep(POLL_MS, undefined, { signal: options.signal });
         }
       }
-      return this.state.status;
     } finally {
-      if (ticker !== undefined) clearInterval(ticker);
-      bar?.render(true);
+      release?.();
+      if (interrupted) await interruptHandled();
+      finishBar();
     }
+    return this.state.status;
+  }
+
+  /** What an interrupted run's user reads once it has stopped. */
+  private stoppedNote(): string {
+    const counts = PARTITION_STATUSES.filter((status) => this.state.count(status) > 0)
+      .map((status) => `${this.state.count(status)} ${status}`)
+      .join(', ');
+    const stopped = `run "${this.runId}" stopped (interrupted): ${counts || 'no partitions'}`;
+    if (this.state.status === RunStatus.SUCCESS) return `${stopped}; every partition was DONE already`;
+    return `${stopped}; resume it with onExistingArtifacts: 'resume' and runId '${this.runId}' (DONE partitions are kept)`;
   }
 
   /** Every partition's details, grouped by status (every status is a key, possibly with an empty list). */
   async getProgress(): Promise<RunProgress> {
     await this.refresh();
     const progress = Object.fromEntries(PARTITION_STATUSES.map((status) => [status, [] as SinglePartitionDetails[]])) as RunProgress;
+    const abandoned = this.abandoned;
     this.partitions.forEach((partition, index) => {
-      const details = this.details(partition, index);
+      const details = this.details(partition, index, abandoned);
       progress[details.status].push(details);
     });
     return progress;
   }
 
-  /** Every partition's details by partition id. */
+  /**
+   * Every partition's details by partition id. The object has no prototype, so any id is a key
+   * like any other — `__proto__`, `toString` and `constructor` included — and an id the run does not
+   * have gives `undefined`, never something every object inherits.
+   */
   async getPartitionDetails(): Promise<Record<string, SinglePartitionDetails>> {
     await this.refresh();
-    const details: Record<string, SinglePartitionDetails> = {};
+    const details = Object.create(null) as Record<string, SinglePartitionDetails>;
+    const abandoned = this.abandoned;
     this.partitions.forEach((partition, index) => {
-      details[partition.id] = this.details(partition, index);
+      details[partition.id] = this.details(partition, index, abandoned);
     });
     return details;
+  }
+
+  /**
+   * @internal How many partitions are in each status, as their details report them (as last
+   * observed): for the CLI, which must not build a million details to count them.
+   */
+  statusCounts(): Map<PartitionStatus, number> {
+    const counts = new Map(PARTITION_STATUSES.map((status) => [status, this.state.count(status)]));
+    if (this.abandoned) {
+      counts.set(PartitionStatus.PENDING, counts.get(PartitionStatus.PENDING)! + counts.get(PartitionStatus.RUNNING)!);
+      counts.set(PartitionStatus.RUNNING, 0);
+    }
+    return counts;
+  }
+
+  /**
+   * @internal The details of the first `limit` partitions, in the run's order, whose status is
+   * one of `statuses` (any, when undefined), and how many partitions have one (as last observed).
+   */
+  selectPartitions(statuses: ReadonlySet<PartitionStatus> | undefined, limit: number): { details: SinglePartitionDetails[]; matching: number } {
+    const abandoned = this.abandoned;
+    const shown = (index: number): PartitionStatus => {
+      const status = this.state.partitions[index]!.status;
+      return abandoned && status === PartitionStatus.RUNNING ? PartitionStatus.PENDING : status;
+    };
+    const details: SinglePartitionDetails[] = [];
+    let matching = 0;
+    for (let index = 0; index < this.partitions.length; index++) {
+      if (statuses !== undefined && !statuses.has(shown(index))) continue;
+      if (matching++ < limit) details.push(this.details(this.partitions[index]!, index, abandoned));
+    }
+    return { details, matching };
+  }
+
+  /** @internal One partition's details (as last observed), or undefined when the run has no partition of that id. */
+  partitionDetails(partitionId: string): SinglePartitionDetails | undefined {
+    const index = this.partitions.findIndex((partition) => partition.id === partitionId);
+    return index < 0 ? undefined : this.details(this.partitions[index]!, index, this.abandoned);
+  }
+
+  /** @internal When the run was created, when its current driver started it (a resume's start), and when it ended. */
+  get times(): { createdAt: Date; startedAt: Date | undefined; finishedAt: Date | undefined } {
+    const at = (time: number | undefined): Date | undefined => (time === undefined ? undefined : new Date(time));
+    return { createdAt: new Date(this.spec.createdAt), startedAt: at(this.state.startedAt), finishedAt: at(this.state.finishedAt) };
+  }
+
+  /** @internal Who held the run's lease when it was last observed (restored runs). */
+  get driverLease(): LeaseHolder | undefined {
+    return this.leaseHolder;
   }
 
   /**
@@ -211,8 +334,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     for (;;) {
       await this.refresh();
       if (this.state.ended) return;
-      const holder = await this.holder();
-      if (holder === undefined || !holder.alive) return this.cancelAbandoned();
+      if (this.abandoned) return this.cancelAbandoned();
       await sleep(POLL_MS);
     }
   }
@@ -264,27 +386,34 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     }
   }
 
-  /** Reads what the journal gained since the last look (restored runs). */
+  /**
+   * Reads what the journal gained since the last look, and who holds the run's lease (restored
+   * runs). The lease is read first: a driver records the run's end before it releases its lease,
+   * so a lease read as released or dead is never newer than the journal read after it.
+   */
   private async refresh(): Promise<void> {
     if (this.follower === undefined) return;
-    this.emitTransitions(await this.follower.refresh());
+    const lease = await readHolder(this.stage, this.layout);
+    const { records, changes } = await this.follower.refresh();
+    await this.noteLease(lease);
+    this.emitTransitions(records, changes);
   }
 
-  private emitTransitions(records: readonly JournalRecord[]): void {
-    const listening = this.listenerCount('partition') > 0;
-    for (const record of records) {
-      if (record.t === 'partition' && listening) {
-        const event: PartitionEvent = { partitionId: this.partitions[record.i]?.id ?? String(record.i), status: record.s, attempt: record.a };
-        if (record.error !== undefined) event.error = record.error;
+  /** Keeps the lease read before the journal, unless a driver took the run in between (its lease is newer then). */
+  private async noteLease(lease: LeaseHolder | undefined): Promise<void> {
+    this.leaseHolder = lease !== undefined && lease.epoch < this.state.epoch ? await readHolder(this.stage, this.layout) : lease;
+  }
+
+  private emitTransitions(records: readonly JournalRecord[], changes: readonly PartitionRecord[]): void {
+    if (this.listenerCount('partition') > 0) {
+      for (const change of changes) {
+        const event: PartitionEvent = { partitionId: this.partitions[change.i]?.id ?? String(change.i), status: change.s, attempt: change.a };
+        if (change.error !== undefined) event.error = change.error;
         this.emit('partition', event);
-      } else if (record.t === 'running' && listening) {
-        record.i.forEach((index, k) => {
-          this.emit('partition', { partitionId: this.partitions[index]?.id ?? String(index), status: PartitionStatus.RUNNING, attempt: record.a[k]! });
-        });
-      } else if (record.t === 'end' && this.driver === undefined) {
-        this.emit('end', record.status);
       }
     }
+    if (this.driver !== undefined) return;
+    for (const record of records) if (record.t === 'end') this.emit('end', record.status);
   }
 
   /** Restored runs: keeps reading the journal while someone listens, until the run ends. */
@@ -299,21 +428,14 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     return this.polling;
   }
 
-  private async holder(): Promise<LeaseHolder | undefined> {
-    const lease = await readLease(this.stage, this.layout).catch(() => undefined);
-    return lease === undefined ? undefined : describeHolder(lease.content);
-  }
-
   /**
-   * Throws RunAbandonedError when the run's driver is gone: its lease released without the run's
-   * end recorded, or not renewed for LEASE_STALE_MS (a paused driver wakes to find it lost the run,
-   * so resuming it is safe), or its process gone from this host.
+   * @internal What became of the driver of an abandoned run, and what to do (the message of
+   * {@link RunAbandonedError}; `dpf status` prints it too). A driver is gone when its lease was
+   * released without the run's end recorded, not renewed for LEASE_STALE_MS (a paused driver
+   * wakes to find it lost the run, so resuming it is safe), or its process is gone from this host.
    */
-  private async checkAbandoned(): Promise<void> {
-    const holder = await this.holder();
-    if (holder?.alive === true) return;
-    await this.refresh(); // it may have ended between the two reads
-    if (this.state.ended) return;
+  async abandonment(): Promise<string> {
+    const holder = this.leaseHolder;
     const who = holder === undefined ? '' : ` (pid ${holder.pid} on ${holder.host}, last heard ${new Date(holder.renewedAt).toISOString()})`;
     const why = holder?.note !== undefined ? `: ${holder.note}` : holder?.released === true ? '' : holder?.host === hostname() ? ' (its process is gone, or has not renewed its lease for 15 s)' : ' (it has not renewed its lease for 15 s)';
     const inputComplete =
@@ -321,7 +443,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     const what = inputComplete
       ? "resume it with onExistingArtifacts: 'resume' and the same runId (DONE partitions are kept; should the old driver still be alive, it stops when it sees the run taken), or cancel it"
       : "it stopped before its input was fully written: resume it giving the source again (the input is written again, DONE partitions are kept), or run it again with onExistingArtifacts: 'overwrite'";
-    throw new RunAbandonedError(`The driver of run "${this.runId}"${who} stopped before the run ended${why}; ${what}`);
+    return `The driver of run "${this.runId}"${who} stopped before the run ended${why}; ${what}`;
   }
 
   /** The driver is gone: record the cancellation ourselves, as the run's owner for the moment. */
@@ -354,9 +476,18 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     }
   }
 
-  private details(partition: PlannedPartition, index: number): PartitionDetails {
-    return new PartitionDetails(partition.id, this.state.partitions[index]!, this.stage, this.layout);
+  private details(partition: PlannedPartition, index: number, abandoned: boolean): PartitionDetails {
+    const state = this.state.partitions[index]!;
+    // Nothing runs under a driver that is gone: what it left RUNNING waits for a resume.
+    const status = abandoned && state.status === PartitionStatus.RUNNING ? PartitionStatus.PENDING : state.status;
+    return new PartitionDetails(partition.id, state, this.stage, this.layout, status);
   }
+}
+
+/** Who holds a run's lease now; undefined when it has none (or it cannot be read). */
+async function readHolder(stage: Stage, layout: RunLayout): Promise<LeaseHolder | undefined> {
+  const lease = await readLease(stage, layout).catch(() => undefined);
+  return lease === undefined ? undefined : describeHolder(lease.content);
 }
 
 async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

@@ -45,8 +45,10 @@ export class PartitionDetails implements SinglePartitionDetails {
     state: PartitionState,
     private readonly stage: Stage,
     layout: RunLayout,
+    /** The status to report, when it is not the journal's (a partition left RUNNING by a driver that is gone). */
+    status: PartitionStatus = state.status,
   ) {
-    this.status = state.status;
+    this.status = status;
     this.attempts = state.attempts;
     this.error = state.error;
     this.startedAt = state.startedAt === undefined ? undefined : new Date(state.startedAt);

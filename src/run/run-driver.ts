@@ -62,7 +62,8 @@ export class RunDriver {
 
   constructor(
     private readonly plan: DriverPlan,
-    onCommitted: (records: readonly JournalRecord[]) => void,
+    /** Hears each batch of records once it is durable and applied, with the partition changes it made. */
+    onCommitted: (records: readonly JournalRecord[], changes: readonly PartitionRecord[]) => void,
   ) {
     this.state = plan.state;
     const { stage, layout, spec, lease } = plan;
@@ -74,8 +75,9 @@ export class RunDriver {
       plan.seq,
       {
         onCommitted: (records) => {
-          this.state.apply(records);
-          onCommitted(records);
+          const changes: PartitionRecord[] = [];
+          this.state.apply(records, (_, change) => changes.push(change));
+          onCommitted(records, changes);
           this.checkpoint();
         },
         onFailed: (error) => this.fail(error),
@@ -199,7 +201,7 @@ export class RunDriver {
       this.journal.record(entry);
     };
     return {
-      running: (indices, attempts, dispatches, at) => this.journal.record({ t: 'running', i: indices, a: attempts, d: dispatches, at }),
+      running: (indices, attempts, dispatches, at, worker) => this.journal.record({ t: 'running', i: indices, a: attempts, d: dispatches, at, w: worker }),
       retrying: record,
       finished: record,
       stageFailed: (error) => {

@@ -1,5 +1,5 @@
 import { RunInProgressError } from '../errors.js';
-import type { JournalRecord } from '../model/journal.js';
+import type { JournalRecord, PartitionRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { RunSpec } from '../model/run-spec.js';
 import type { RunLayout } from '../stage/run-layout.js';
@@ -41,8 +41,8 @@ export class RunFollower {
     return follower;
   }
 
-  /** Folds what the journal gained since the last look; returns the records applied. */
-  async refresh(): Promise<JournalRecord[]> {
+  /** Folds what the journal gained since the last look; returns the records applied, and the partition changes they made. */
+  async refresh(): Promise<{ records: JournalRecord[]; changes: PartitionRecord[] }> {
     if (!this.started) {
       this.started = true;
       const checkpoint = await this.reader.checkpoint(this.spec.uid, (message) => this.state.note(message));
@@ -53,7 +53,18 @@ export class RunFollower {
     }
     const read = await this.reader.readNew();
     const applied: JournalRecord[] = [];
-    const taken = this.state.applySegments(this.stage, read.segments, this.spec.uid, this.reader.expectedSeq, (records) => applied.push(...records));
+    const changes: PartitionRecord[] = [];
+    const taken = this.state.applySegments(
+      this.stage,
+      read.segments,
+      this.spec.uid,
+      this.reader.expectedSeq,
+      (records) => {
+        // One by one: a segment may hold a million records (a resume's), too many for a spread.
+        for (const record of records) applied.push(record);
+      },
+      (_, change) => changes.push(change),
+    );
     if (taken > 0) this.reader.folded(read.segments[taken - 1]!);
     const left = read.segments[taken];
     this.pendingTail = left !== undefined && !left.ok && taken === read.segments.length - 1 ? left : undefined;
@@ -65,7 +76,7 @@ export class RunFollower {
       this.state.grow(this.partitions.length);
     }
     this.emitWarnings();
-    return applied;
+    return { records: applied, changes };
   }
 
   /**

@@ -27,6 +27,12 @@ export interface PartitionState {
   artifacts: readonly ArtifactRef[] | undefined;
   /** Where each attempt's log is, in order. */
   logs: LogRef[];
+  /**
+   * Dispatched and not finished: the worker it went to, and its place in the order that worker
+   * runs its tasks (see {@link RunState}). RUNNING when it is the first of them, else PENDING.
+   */
+  worker: number | undefined;
+  place: number | undefined;
 }
 
 /** What readers are told of a damaged segment at the tail of a driver's records (the same words from every reader). */
@@ -38,6 +44,13 @@ export function tornTailNote(stage: Stage, segment: { path: string; reason: stri
 export function tokenOf(partition: PartitionState): string | undefined {
   if (partition.token !== undefined) return partition.token;
   return partition.dispatch === undefined || partition.dispatchOwner === undefined ? undefined : attemptToken(partition.dispatchOwner, partition.dispatch);
+}
+
+/** The partitions dispatched to one worker and not finished, in the order it runs them (entries whose place no longer matches have left). */
+interface WorkerQueue {
+  indices: number[];
+  places: number[];
+  head: number;
 }
 
 /** A partition changed status: what `run.on('partition', …)` receives. */
@@ -52,6 +65,10 @@ export interface PartitionEvent {
  * The state of a run, folded from its journal. This is the one place a partition's status
  * changes: the driver applies the records it has just made durable, a restored run applies the
  * segments it reads — both through {@link RunState.apply}.
+ *
+ * RUNNING means running: a worker is sent batches of tasks ahead of time and runs them one after
+ * another, so of the partitions dispatched to one worker only the first it has not finished is
+ * RUNNING; the others are PENDING (waiting in the worker) until the one before them finishes.
  */
 export class RunState {
   readonly partitions: PartitionState[] = [];
@@ -68,6 +85,10 @@ export class RunState {
   /** What a reader should know: notes the drivers recorded, and segments the fold skipped. */
   readonly notes: string[] = [];
   private readonly counts = new Map<PartitionStatus, number>();
+  private readonly queues = new Map<number, WorkerQueue>();
+  private nextPlace = 0;
+  /** Workers whose first task finished in the records being applied: their next one starts. */
+  private readonly advanced = new Map<number, number>();
 
   constructor(partitionCount: number) {
     this.grow(partitionCount);
@@ -88,6 +109,8 @@ export class RunState {
         token: undefined,
         artifacts: undefined,
         logs: [],
+        worker: undefined,
+        place: undefined,
       });
       this.bump(PartitionStatus.PENDING, 1);
     }
@@ -116,7 +139,14 @@ export class RunState {
    *   writer took a slot ahead) the fold stops there until the slot is filled.
    * Returns how many segments it took, in order; the rest are for a later read.
    */
-  applySegments(stage: Stage, segments: readonly ReadSegment[], run: string, expectedSeq: number, onRecord?: (records: readonly JournalRecord[]) => void): number {
+  applySegments(
+    stage: Stage,
+    segments: readonly ReadSegment[],
+    run: string,
+    expectedSeq: number,
+    onRecord?: (records: readonly JournalRecord[]) => void,
+    onPartition?: (index: number, record: PartitionRecord) => void,
+  ): number {
     let expected = expectedSeq;
     for (let n = 0; n < segments.length; n++) {
       const segment = segments[n]!;
@@ -152,28 +182,38 @@ export class RunState {
           continue;
         }
       }
-      this.apply(records);
+      this.apply(records, onPartition);
       onRecord?.(records);
     }
     return segments.length;
   }
 
-  /** Applies journal records; calls `onPartition` for each partition change. */
+  /**
+   * Applies journal records; calls `onPartition` for each partition change (a partition that
+   * starts because the one before it in its worker finished included).
+   */
   apply(records: readonly JournalRecord[], onPartition?: (index: number, record: PartitionRecord) => void): void {
     for (const record of records) {
       switch (record.t) {
         case 'partition':
+          this.leaveWorker(record.i, record.at);
           this.applyPartition(record);
           onPartition?.(record.i, record);
           break;
         case 'running':
           for (let k = 0; k < record.i.length; k++) {
-            const entry: PartitionRecord = { t: 'partition', i: record.i[k]!, s: PartitionStatus.RUNNING, a: record.a[k]!, at: record.at, d: record.d[k]! };
+            const index = record.i[k]!;
+            this.grow(index + 1);
+            this.leaveWorker(index, record.at);
+            const runsNow = record.w === undefined || this.enqueue(record.w, index);
+            const entry: PartitionRecord = { t: 'partition', i: index, s: runsNow ? PartitionStatus.RUNNING : PartitionStatus.PENDING, a: record.a[k]!, at: record.at, d: record.d[k]! };
             this.applyPartition(entry);
-            onPartition?.(entry.i, entry);
+            if (runsNow) onPartition?.(entry.i, entry);
           }
           break;
         case 'start':
+          // What the drivers before dispatched runs no more (the new driver's records say what becomes of it).
+          this.clearWorkers();
           this.grow(record.partitions);
           this.epoch = record.epoch;
           this.owner = record.owner;
@@ -196,6 +236,7 @@ export class RunState {
           break;
       }
     }
+    this.startNextTasks(onPartition);
   }
 
   /** The status the run ends with now that no partition is left to run. */
@@ -227,6 +268,7 @@ export class RunState {
         if (token !== undefined) stored.k = token;
         if (partition.artifacts !== undefined) stored.art = [...partition.artifacts];
         if (partition.logs.length > 0) stored.log = partition.logs;
+        if (partition.worker !== undefined) stored.w = [partition.worker, partition.place!];
         return stored;
       }),
       notes: [...this.notes],
@@ -257,8 +299,18 @@ export class RunState {
         token: stored.k,
         artifacts: stored.art,
         logs: stored.log ?? [],
+        worker: undefined,
+        place: undefined,
       });
       state.bump(stored.s, 1);
+    }
+    const queued = state.partitions.flatMap((_, index) => {
+      const w = checkpoint.partitions[index]!.w;
+      return w === undefined ? [] : [{ index, worker: w[0], place: w[1] }];
+    });
+    for (const { index, worker, place } of queued.sort((a, b) => a.place - b.place)) {
+      state.nextPlace = place;
+      state.enqueue(worker, index);
     }
     return state;
   }
@@ -296,6 +348,84 @@ export class RunState {
     // A partition's artifacts are those of its DONE attempt; one that runs again has none yet.
     partition.artifacts = record.s === PartitionStatus.DONE ? (record.art ?? NO_ARTIFACTS) : undefined;
     if (record.log !== undefined) partition.logs.push(...record.log);
+  }
+
+  /** Puts a dispatched partition last in its worker's queue; whether it is the first there (it runs now). */
+  private enqueue(worker: number, index: number): boolean {
+    let queue = this.queues.get(worker);
+    if (queue === undefined) {
+      queue = { indices: [], places: [], head: 0 };
+      this.queues.set(worker, queue);
+    }
+    const runsNow = this.firstOf(queue) === undefined;
+    const place = this.nextPlace++;
+    queue.indices.push(index);
+    queue.places.push(place);
+    const partition = this.partitions[index]!;
+    partition.worker = worker;
+    partition.place = place;
+    return runsNow;
+  }
+
+  /** A partition's attempt is over (or it went to a worker again): it leaves its worker's queue. */
+  private leaveWorker(index: number, at: number): void {
+    const partition = this.partitions[index];
+    if (partition?.worker === undefined) return;
+    const worker = partition.worker;
+    partition.worker = undefined;
+    partition.place = undefined;
+    if (!this.advanced.has(worker)) this.advanced.set(worker, at);
+  }
+
+  /** Once records are applied: the first task left in each worker that finished one is RUNNING. */
+  private startNextTasks(onPartition: ((index: number, record: PartitionRecord) => void) | undefined): void {
+    for (const [worker, at] of this.advanced) {
+      const queue = this.queues.get(worker);
+      const next = queue === undefined ? undefined : this.firstOf(queue);
+      const partition = next === undefined ? undefined : this.partitions[next]!;
+      if (partition === undefined || partition.status !== PartitionStatus.PENDING) continue;
+      this.bump(PartitionStatus.PENDING, -1);
+      this.bump(PartitionStatus.RUNNING, 1);
+      partition.status = PartitionStatus.RUNNING;
+      partition.startedAt = at;
+      partition.finishedAt = undefined;
+      onPartition?.(next!, { t: 'partition', i: next!, s: PartitionStatus.RUNNING, a: partition.attempts, at });
+    }
+    this.advanced.clear();
+  }
+
+  /** The first partition still in a worker's queue (dropping those that left). */
+  private firstOf(queue: WorkerQueue): number | undefined {
+    while (queue.head < queue.indices.length) {
+      const index = queue.indices[queue.head]!;
+      if (this.partitions[index]?.place === queue.places[queue.head]) {
+        if (queue.head > 1024 && queue.head * 2 > queue.indices.length) {
+          queue.indices.splice(0, queue.head);
+          queue.places.splice(0, queue.head);
+          queue.head = 0;
+        }
+        return index;
+      }
+      queue.head++;
+    }
+    queue.indices.length = 0;
+    queue.places.length = 0;
+    queue.head = 0;
+    return undefined;
+  }
+
+  private clearWorkers(): void {
+    for (const queue of this.queues.values()) {
+      for (const index of queue.indices) {
+        const partition = this.partitions[index];
+        if (partition !== undefined) {
+          partition.worker = undefined;
+          partition.place = undefined;
+        }
+      }
+    }
+    this.queues.clear();
+    this.advanced.clear();
   }
 
   private bump(status: PartitionStatus, delta: number): void {

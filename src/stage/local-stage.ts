@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -198,6 +198,21 @@ export class LocalStage implements Stage {
     return chosen.map((path, i) => ({ path, size: sizes[i]! })).filter((entry) => entry.size >= 0);
   }
 
+  async listFolders(prefix: string): Promise<string[]> {
+    const base = prefix === '' ? this.location : this.resolvePath(prefix.replace(/\/$/, ''));
+    let entries: Dirent[];
+    try {
+      entries = await readdir(base, { withFileTypes: true });
+    } catch (error) {
+      if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw this.failure('list', prefix, error);
+    }
+    const folders = entries.filter((entry) => entry.isDirectory() && !(prefix === '' && entry.name === LOCAL_SCRATCH));
+    // A folder whose objects were all deleted stays behind on a file system: it holds none.
+    const holding = await Promise.all(folders.map((entry) => holdsFile(join(base, entry.name))));
+    return folders.filter((_, i) => holding[i]).map((entry) => entry.name).sort(byKey);
+  }
+
   async delete(path: string): Promise<void> {
     try {
       await this.withObjectLock(path, () => rm(this.resolvePath(path), { force: true }));
@@ -351,6 +366,14 @@ function versionOf(info: { ino: bigint; mtimeNs: bigint; size: bigint }): string
 }
 
 /** Keys sort as S3 lists them: by their UTF-8 bytes. */
+/** Whether a folder holds a file somewhere below it (stopping at the first). */
+async function holdsFile(folder: string): Promise<boolean> {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(() => [] as Dirent[]);
+  if (entries.some((entry) => entry.isFile())) return true;
+  for (const entry of entries) if (entry.isDirectory() && (await holdsFile(join(folder, entry.name)))) return true;
+  return false;
+}
+
 function byKey(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

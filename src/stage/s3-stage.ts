@@ -210,6 +210,24 @@ export class S3Stage implements Stage {
     return entries;
   }
 
+  async listFolders(prefix: string): Promise<string[]> {
+    const folders: string[] = [];
+    const under = this.key(prefix);
+    let token: string | undefined;
+    try {
+      do {
+        const response = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: under, Delimiter: '/', MaxKeys: LIST_PAGE, ...(token !== undefined ? { ContinuationToken: token } : {}) }),
+        );
+        for (const common of response.CommonPrefixes ?? []) if (common.Prefix !== undefined) folders.push(common.Prefix.slice(under.length, -1));
+        token = response.IsTruncated === true ? response.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    } catch (error) {
+      throw this.failure('listing', prefix, error);
+    }
+    return folders;
+  }
+
   async delete(path: string): Promise<void> {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.where.bucket, Key: this.key(path) }));

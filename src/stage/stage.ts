@@ -52,6 +52,12 @@ export interface Stage {
    * given, and at most `limit` of them.
    */
   list(prefix: string, options?: { startAfter?: string; limit?: number }): Promise<StageEntry[]>;
+  /**
+   * The names of the folders directly under `prefix` (the stage's root `''`, or a path ending in
+   * `/`) that hold objects, in key order — one request per thousand folders on S3 (a delimited
+   * listing), however many objects they hold.
+   */
+  listFolders(prefix: string): Promise<string[]>;
   /** Deletes an object; nothing when it does not exist. */
   delete(path: string): Promise<void>;
   /** Deletes every object under a prefix. */

@@ -23,6 +23,7 @@
  * - holds: `POST /__dpf/hold {"match":"_dpf/packs/"}` keeps every write whose key contains the
  *   text waiting (a barrier for tests that must kill a writer at a known step); `GET /__dpf/held`
  *   gives how many are waiting; `POST /__dpf/release` lets them go and ends the hold.
+ * - delimited listings (folders) include folders that hold only folders, which s3rver misses;
  * - counters: `GET /__dpf/stats` gives requests by kind (PUT, GET, HEAD, LIST, DELETE, POST) and
  *   the server's CPU seconds; `POST /__dpf/stats/reset` zeroes them.
  *
@@ -201,6 +202,27 @@ store.putObject = async function putObject(object) {
     await unlink(temporary).catch(() => undefined);
     throw error;
   }
+};
+
+/*
+ * s3rver's delimited listing does not look inside the folders below a common prefix, so a folder
+ * holding only folders (a run's: `{runId}/_dpf/…`, `{runId}/{partition}/…`) is missing from its
+ * CommonPrefixes. Delimited listings are computed here from the whole listing instead, as S3 does
+ * (in one page: the tests list few folders).
+ */
+const listObjects = store.listObjects.bind(store);
+store.listObjects = async function listDelimited(bucket, options) {
+  if (!options.delimiter) return listObjects(bucket, options);
+  const { delimiter, prefix = '' } = options;
+  const all = await listObjects(bucket, { ...options, delimiter: '', maxKeys: Infinity });
+  const commonPrefixes = new Set();
+  const objects = [];
+  for (const object of all.objects) {
+    const at = object.key.slice(prefix.length).indexOf(delimiter);
+    if (at === -1) objects.push(object);
+    else commonPrefixes.add(object.key.slice(0, prefix.length + at + delimiter.length));
+  }
+  return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated: false };
 };
 
 server.middleware.unshift(async (ctx, next) => {
