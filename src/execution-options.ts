@@ -184,6 +184,17 @@ function resolveGpus(configured: number | readonly string[] | undefined): readon
   return visible.split(',').map((id) => id.trim()).filter((id) => id !== '');
 }
 
+/** The longest wait before a retry, however many retries came before. */
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/**
+ * How long a failed partition waits before retry number `retry` (1 for the first):
+ * `retryBackoffMs`, doubling for each further retry, at most 30 s.
+ */
+export function retryDelayMs(options: ResolvedExecutionOptions, retry: number): number {
+  return Math.min(MAX_RETRY_DELAY_MS, options.retryBackoffMs * 2 ** (retry - 1));
+}
+
 /** How many workers the local pool runs for these options. */
 export function localWorkerCount(options: ResolvedExecutionOptions): number {
   const byCpu = Math.max(1, Math.floor(options.availableCpus / options.numCpusPerWorker));

@@ -3,10 +3,20 @@ import { join } from 'node:path';
 import { DPF, DPFRun, RunStatus, SerializationError, StageDamagedError, StageFormatError } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { dpfCommand, tempDir, writeFiles, writeModule } from './helpers.js';
+import { until } from './support/barriers.js';
 
-/** 60 partitions of 100 rows; each saves its count in r.json (packed) and, with `files`, in big.txt (a file). */
+/**
+ * 60 partitions of 100 rows; each saves its count in r.json (packed) and in big.txt (a file). The
+ * second half waits until the journal has a segment after the start's, so the run's journal has at
+ * least three segments (start, the first half's, the rest) however fast the machine is.
+ */
 const SOURCE = "SELECT 'k' || lpad((i % 60)::VARCHAR, 2, '0') AS k, i FROM range(6000) t(i)";
 const BODY = `
+  if (context.partitionId >= 'k30') {
+    const { existsSync, readdirSync } = await import('node:fs');
+    const journal = context.runId + '/_dpf/journal';
+    ${until("existsSync(STAGE + '/' + journal) && readdirSync(STAGE + '/' + journal).length >= 2", "a second journal segment")}
+  }
   const rows = (await data.toArrow()).numRows;
   console.log('read', rows);
   await context.uploadToStage({ rows, attempt: context.attempt }, 'r.json');
@@ -16,7 +26,7 @@ const BODY = `
 async function finishedRun(runId = 'damaged') {
   const dir = await tempDir();
   const stage = join(dir, 'stage');
-  const dpf = new DPF(await writeModule(dir, BODY), { stage });
+  const dpf = new DPF(await writeModule(dir, BODY, { prelude: `const STAGE = ${JSON.stringify(stage)};` }), { stage });
   const run = await dpf.run({ partitionBy: 'k', source: SOURCE, runId });
   expect(await run.wait()).toBe(RunStatus.SUCCESS);
   const journal = join(stage, runId, '_dpf/journal');
@@ -148,7 +158,7 @@ describe('damaged or unknown state files', () => {
     const { dir, stage } = await finishedRun();
     await writeFile(join(stage, 'damaged/_dpf/run.json'), '{');
     await writeFiles(dir, {});
-    const run = await new DPF(await writeModule(dir, BODY, { name: 'again.mjs' }), { stage }).run({ partitionBy: 'k', source: SOURCE, runId: 'damaged', onExistingArtifacts: 'overwrite' });
+    const run = await new DPF(await writeModule(dir, BODY, { name: 'again.mjs', prelude: `const STAGE = ${JSON.stringify(stage)};` }), { stage }).run({ partitionBy: 'k', source: SOURCE, runId: 'damaged', onExistingArtifacts: 'overwrite' });
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
     expect(await total(run)).toBe(6000);
   });

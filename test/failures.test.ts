@@ -1,22 +1,26 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, type ExecutionOptions, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
+import { resolveExecutionOptions, retryDelayMs } from '../src/execution-options.js';
 import { tempDir, writeFiles, writeModule } from './helpers.js';
+import { markStarted, startedAtLeast, UNTIL_ABORTED, until } from './support/barriers.js';
 
-/** Runs `body` over files named `ids` (each holding one CSV row) and returns the run and its details. */
-async function runFiles(ids: string[], body: string, executionOptions: ExecutionOptions, prelude = '') {
+/**
+ * Runs `body` (or `body(dir)`, given the test's folder) over files named `ids` (each holding one
+ * CSV row, or the content given) and returns the run and its details.
+ */
+async function runFiles(ids: string[] | Record<string, string>, body: string | ((dir: string) => string), executionOptions: ExecutionOptions, prelude = '') {
   const dir = await tempDir();
-  await writeFiles(join(dir, 'input'), Object.fromEntries(ids.map((id) => [id, 'x\n1\n'])));
-  const module = await writeModule(dir, body, { prelude });
+  await writeFiles(join(dir, 'input'), Array.isArray(ids) ? Object.fromEntries(ids.map((id) => [id, 'x\n1\n'])) : ids);
+  const module = await writeModule(dir, typeof body === 'string' ? body : body(dir), { prelude });
   const run = await new DPF(module, { stage: join(dir, 'stage') }).runFromStage({
     stageLocation: join(dir, 'input'),
     runId: 'failures',
     filePattern: '*',
     executionOptions: { retryBackoffMs: 0, ...executionOptions },
   });
-  const started = Date.now();
-  const status = await run.wait();
-  return { run, status, elapsed: Date.now() - started, details: await run.getPartitionDetails() };
+  return { dir, run, status: await run.wait(), details: await run.getPartitionDetails() };
 }
 
 describe('a function that throws', () => {
@@ -35,10 +39,32 @@ describe('a function that throws', () => {
     expect(details['bad.csv']).toMatchObject({ status: PartitionStatus.FAILED, attempts: 1, error: { name: 'PartitionError', message: 'hopeless', retryable: false } });
   });
 
-  it('waits longer before each retry (exponential backoff)', async () => {
-    const { details, elapsed } = await runFiles(['bad.csv'], `throw new Error('always');`, { maxRetries: 2, retryBackoffMs: 200 });
-    expect(details['bad.csv']).toMatchObject({ status: PartitionStatus.FAILED, attempts: 3 });
-    expect(elapsed).toBeGreaterThanOrEqual(200 + 400);
+  it('waits longer before each retry (exponential backoff, at most 30 s)', () => {
+    const delays = (retryBackoffMs: number) => [1, 2, 3, 4, 10].map((retry) => retryDelayMs(resolveExecutionOptions({ retryBackoffMs }), retry));
+    expect(delays(200)).toEqual([200, 400, 800, 1600, 30_000]);
+    expect(delays(0)).toEqual([0, 0, 0, 0, 0]);
+    expect(retryDelayMs(resolveExecutionOptions({}), 1)).toBe(1000);
+  });
+
+  it('does not start a retry before its backoff: a run cancelled during it ends with the one attempt', async () => {
+    const dir = await tempDir();
+    await writeFiles(join(dir, 'input'), { 'bad.csv': 'x\n1\n' });
+    const executions = join(dir, 'executions.log');
+    const module = await writeModule(dir, `fs.appendFileSync(${JSON.stringify(executions)}, 'ran\\n'); throw new Error('always');`, { prelude: `import fs from 'node:fs';` });
+    const run = await new DPF(module, { stage: join(dir, 'stage') }).runFromStage({
+      stageLocation: join(dir, 'input'),
+      runId: 'backoff',
+      filePattern: '*',
+      executionOptions: { maxRetries: 1, retryBackoffMs: 30_000 },
+    });
+    // The failed attempt is recorded, the retry scheduled (PENDING again): cancel then. A retry
+    // that did not wait would run meanwhile (the event comes after the journal's write) and fail.
+    const retrying = new Promise<void>((resolve) => run.on('partition', (event) => event.status === PartitionStatus.PENDING && resolve()));
+    await retrying;
+    await run.cancel();
+    expect(await run.wait()).toBe(RunStatus.CANCELLED);
+    expect((await run.getPartitionDetails())['bad.csv']).toMatchObject({ status: PartitionStatus.CANCELLED, attempts: 1 });
+    expect((await readFile(executions, 'utf8')).split('\n').filter((line) => line !== '')).toHaveLength(1);
   });
 
   it('fails an attempt whose error escapes through a timer, without killing the worker', async () => {
@@ -48,19 +74,20 @@ describe('a function that throws', () => {
 });
 
 describe('timeoutMs', () => {
-  it('aborts an attempt that hangs on a promise and fails it with PartitionTimeoutError', async () => {
-    const { details, elapsed } = await runFiles(
+  it('aborts an attempt that hangs on a promise and fails it with PartitionTimeoutError, without waiting for the promise', async () => {
+    // The hanging function never settles, abort or not: the run ends only if dpf fails the attempt
+    // at its timeout rather than waiting for the function.
+    const { details } = await runFiles(
       ['hang.csv', 'quick.csv'],
-      `if (context.partitionId === 'hang.csv') await new Promise((resolve) => context.signal.addEventListener('abort', () => setTimeout(resolve, 5000)));`,
-      { timeoutMs: 300, maxRetries: 1 },
+      `if (context.partitionId === 'hang.csv') await new Promise(() => undefined);`,
+      { timeoutMs: 1000, maxRetries: 1 },
     );
     expect(details['hang.csv']).toMatchObject({ status: PartitionStatus.FAILED, attempts: 2, error: { name: 'PartitionTimeoutError' } });
     expect(details['quick.csv']!.status).toBe(PartitionStatus.DONE);
-    expect(elapsed).toBeLessThan(4000);
   });
 
   it('terminates a worker that blocks its thread past the limit and fails the partition with PartitionTimeoutError', async () => {
-    const { details } = await runFiles(['spin.csv', 'a.csv', 'b.csv'], `if (context.partitionId === 'spin.csv') for (;;) {}`, { timeoutMs: 300, maxRetries: 0, availableCpus: 1 });
+    const { details } = await runFiles(['spin.csv', 'a.csv', 'b.csv'], `if (context.partitionId === 'spin.csv') for (;;) {}`, { timeoutMs: 1000, maxRetries: 0, availableCpus: 1 });
     expect(details['spin.csv']).toMatchObject({ status: PartitionStatus.FAILED, error: { name: 'PartitionTimeoutError' } });
     expect(details['a.csv']!.status).toBe(PartitionStatus.DONE);
     expect(details['b.csv']!.status).toBe(PartitionStatus.DONE);
@@ -69,26 +96,27 @@ describe('timeoutMs', () => {
 
 describe('failFast', () => {
   it('stops at the first partition that fails for good: pending ones CANCELLED, running ones aborted', async () => {
+    // p00, the largest, runs first; it fails once another partition is running on the other
+    // worker. The others wait for their signal only: none can finish unless aborted.
     const ids = Array.from({ length: 12 }, (_, i) => `p${String(i).padStart(2, '0')}.csv`);
     const { status, details } = await runFiles(
-      ids,
-      `
+      Object.fromEntries(ids.map((id, i) => [id, i === 0 ? 'x\n' + '1\n'.repeat(100) : 'x\n1\n'])),
+      (dir) => `
       if (context.partitionId === 'p00.csv') {
-        await new Promise((resolve) => setTimeout(resolve, 300)); // the other worker is busy by then
+        ${until(startedAtLeast(join(dir, 'started'), 1), 'another partition running')}
         throw new Error('first failure');
       }
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(resolve, 2000);
-        context.signal.addEventListener('abort', () => { clearTimeout(timer); reject(context.signal.reason); });
-      });
+      ${markStarted(join(dir, 'started'))}
+      ${UNTIL_ABORTED}
     `,
       { failFast: true, maxRetries: 0, availableCpus: 2 },
     );
-    expect([RunStatus.FAILURE, RunStatus.PARTIAL_FAILURE]).toContain(status);
-    expect(details['p00.csv']!.status).toBe(PartitionStatus.FAILED);
+    expect(status).toBe(RunStatus.FAILURE);
+    expect(details['p00.csv']).toMatchObject({ status: PartitionStatus.FAILED, error: { message: 'first failure' } });
     const others = ids.slice(1).map((id) => details[id]!);
-    expect(others.every((d) => d.status === PartitionStatus.CANCELLED)).toBe(true);
-    expect(others.filter((d) => d.error?.name === 'PartitionCancelledError').length).toBeGreaterThanOrEqual(1);
+    expect(others.filter((d) => d.status !== PartitionStatus.CANCELLED).map((d) => d.partitionId)).toEqual([]);
+    // Exactly the one that was running was aborted; the rest never started.
+    expect(others.filter((d) => d.error?.name === 'PartitionCancelledError')).toHaveLength(1);
   });
 });
 

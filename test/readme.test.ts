@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3Stage, s3ClientConfig } from '../src/stage/s3-stage.js';
-import { ROOT, tempDir } from './helpers.js';
+import { DPF, RunStatus } from 'dpf';
+import { ROOT, tempDir, writeFiles, writeModule } from './helpers.js';
 import { startS3Server } from './support/s3-test-server.js';
 
 describe('the README', () => {
@@ -33,6 +34,42 @@ describe('the README', () => {
     expect(dataframe.status, dataframe.stderr).toBe(0);
     expect(dataframe.stdout).toContain("{ partition_id: 'store-2', rows: 100, total: 22575 }");
     expect(dataframe.stdout).toContain("{ store: 'store-0', days: 100n }");
+
+    // Run again over the same stage ('overwrite'): the database keeps what the first run wrote,
+    // and the example's function replaces its partition's rows rather than adding them again.
+    const again = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/quickstart/dataframe.ts')], { cwd, encoding: 'utf8', timeout: 60_000 });
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toContain("{ store: 'store-0', days: 100n }");
+  });
+});
+
+describe('the README\'s reference', () => {
+  it('names the columns the view `partitions` of run.query really has', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const bullet = readme.split('- **`run.query(sql, views)`**')[1]!.split('\n- ')[0]!;
+    const dir = await tempDir();
+    await writeFiles(join(dir, 'input'), { 'a.csv': 'x\n1\n' });
+    const run = await new DPF(await writeModule(dir, 'await data.toArrow();'), { stage: join(dir, 'stage') }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'columns', filePattern: '*.csv' });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const columns = (await run.query('SELECT * FROM partitions', {})).schema.fields.map((field) => field.name);
+    expect(columns.length).toBeGreaterThan(0);
+    for (const column of columns) expect(bullet, `the README's run.query bullet names the column ${column}`).toContain('`' + column + '`');
+  });
+
+  it("gives filePattern's default, the one runFromStage uses", async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain("`filePattern` defaults to `'*.parquet'`");
+    const dir = await tempDir();
+    await writeFiles(join(dir, 'input'), { 'a.parquet': 'not read', 'b.csv': 'x\n1\n', 'sub/c.parquet': 'not read' });
+    const run = await new DPF(await writeModule(dir, ''), { stage: join(dir, 'stage') }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'default-pattern' });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    expect(Object.keys(await run.getPartitionDetails())).toEqual(['a.parquet']);
+  });
+
+  it("says what 'overwrite' does not undo: rows written through withSession", async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const decision = readme.split("- **`'resume'`**")[1]!.split('\n- ')[0]!;
+    expect(decision).toMatch(/`'overwrite'`[^]*rows[^]*`withSession`[^]*stay in\s+the database/);
   });
 });
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunExistsError, RunInProgressError, RunNotFoundError, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { countingModule, executions, inputFiles } from './support/counting-run.js';
+import { countingModule, executions, inputFiles, release } from './support/counting-run.js';
 import { exists, listFiles, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
 
 
@@ -11,7 +11,8 @@ describe('resume after the driver was killed', () => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 8);
     const stage = join(dir, 'stage');
-    const module = await countingModule(dir, 300);
+    // Three partitions finish; the fourth waits at its barrier until after the kill.
+    const module = await countingModule(dir, { hold: 3 });
     const driver = runNodeScript(`
       import { DPF } from 'dpf';
       const run = await new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)} })
@@ -24,8 +25,9 @@ describe('resume after the driver was killed', () => {
 
     const before = await DPFRun.restoreFrom('killed', stage);
     const doneBefore = (await before.getProgress()).DONE.map((details) => details.partitionId);
-    expect(doneBefore.length).toBeGreaterThanOrEqual(2);
+    expect(doneBefore).toHaveLength(3);
     expect(before.status).toBe(RunStatus.IN_PROGRESS);
+    await release(dir);
 
     const resumed = await new DPF(module, { stage }).runFromStage({ stageLocation: input, runId: 'killed', filePattern: '*.csv', onExistingArtifacts: 'resume' });
     expect(await resumed.wait()).toBe(RunStatus.SUCCESS);
@@ -47,7 +49,7 @@ describe('onExistingArtifacts', () => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 2);
     const stage = join(dir, 'stage');
-    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    const dpf = new DPF(await countingModule(dir), { stage });
     await (await dpf.runFromStage({ stageLocation: input, runId: 'once', filePattern: '*.csv' })).wait();
     const before = await listFiles(join(stage, 'once'));
     await expect(dpf.runFromStage({ stageLocation: input, runId: 'once', filePattern: '*.csv' })).rejects.toBeInstanceOf(RunExistsError);
@@ -74,11 +76,13 @@ describe('onExistingArtifacts', () => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 2);
     const stage = join(dir, 'stage');
-    const dpf = new DPF(await countingModule(dir, 1500), { stage });
+    // Its partitions wait at their barrier: the run is going until the test releases them.
+    const dpf = new DPF(await countingModule(dir, { hold: 0 }), { stage });
     const first = await dpf.runFromStage({ stageLocation: input, runId: 'busy', filePattern: '*.csv' });
     for (const onExistingArtifacts of ['error', 'overwrite', 'resume'] as const) {
       await expect(dpf.runFromStage({ stageLocation: input, runId: 'busy', filePattern: '*.csv', onExistingArtifacts })).rejects.toBeInstanceOf(RunInProgressError);
     }
+    await release(dir);
     expect(await first.wait()).toBe(RunStatus.SUCCESS);
     expect(await executions(dir)).toHaveLength(2);
     expect(await exists(join(stage, 'busy/_dpf/lock'))).toBe(false);
@@ -88,7 +92,7 @@ describe('onExistingArtifacts', () => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 3);
     const stage = join(dir, 'stage');
-    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    const dpf = new DPF(await countingModule(dir), { stage });
     await (await dpf.runFromStage({ stageLocation: input, runId: 'complete', filePattern: '*.csv' })).wait();
     const again = await dpf.runFromStage({ stageLocation: input, runId: 'complete', filePattern: '*.csv', onExistingArtifacts: 'resume' });
     expect(await again.wait()).toBe(RunStatus.SUCCESS);
@@ -102,7 +106,7 @@ describe('a folder on the stage that is not a run', () => {
     const input = await inputFiles(dir, 1);
     const stage = join(dir, 'stage');
     await writeFiles(stage, { 'reports/keep-me.txt': 'precious' });
-    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    const dpf = new DPF(await countingModule(dir), { stage });
     await expect(dpf.runFromStage({ stageLocation: input, runId: 'reports', filePattern: '*.csv', onExistingArtifacts: 'resume' })).rejects.toThrow(/not a dpf run/);
     await expect(dpf.runFromStage({ stageLocation: input, runId: 'reports', filePattern: '*.csv' })).rejects.toBeInstanceOf(RunExistsError);
     expect(await readFile(join(stage, 'reports/keep-me.txt'), 'utf8')).toBe('precious');

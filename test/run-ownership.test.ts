@@ -2,7 +2,7 @@ import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, LeaseLostError, PartitionStatus, RunInProgressError, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { countingModule, executions, inputFiles } from './support/counting-run.js';
+import { countingModule, executions, inputFiles, release } from './support/counting-run.js';
 import { exists, runNodeScript, tempDir, waitFor } from './helpers.js';
 import { journalFacts } from './support/journal-facts.js';
 
@@ -25,8 +25,8 @@ describe('one driver per run', () => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 12);
     const stage = join(dir, 'stage');
-    const module = await countingModule(dir, 100);
-    // One abandoned run: its driver killed after a few partitions.
+    // One abandoned run: its driver killed after three partitions, the fourth held at its barrier.
+    const module = await countingModule(dir, { hold: 3 });
     const driver = runNodeScript(`
       import { DPF } from 'dpf';
       const run = await new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)} })
@@ -38,7 +38,8 @@ describe('one driver per run', () => {
     await driver.done;
     const doneBefore = (await (await DPFRun.restoreFrom('abandoned', stage)).getProgress()).DONE.length;
     // The trials race over unfinished work, not only over the lease.
-    expect(doneBefore).toBeLessThan(12);
+    expect(doneBefore).toBe(3);
+    await release(dir);
 
     for (let trial = 0; trial < 20; trial++) {
       const copy = join(dir, `stage-${trial}`);
@@ -63,11 +64,14 @@ describe('one driver per run', () => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 30);
     const stage = join(dir, 'stage');
-    const module = await countingModule(dir, 60);
+    // Three partitions finish; the rest wait at their barrier, so the first driver is still going
+    // when its lease is deleted and the resume takes the run.
+    const module = await countingModule(dir, { hold: 3 });
     const first = await new DPF(module, { stage }).runFromStage({ stageLocation: input, runId: 'taken', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
     await waitFor(async () => (await first.getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
     await rm(join(stage, 'taken/_dpf/lease.json'));
     const second = await new DPF(module, { stage }).runFromStage({ stageLocation: input, runId: 'taken', filePattern: '*.csv', onExistingArtifacts: 'resume' });
+    await release(dir);
     await expect(first.wait()).rejects.toBeInstanceOf(LeaseLostError);
     expect(await second.wait()).toBe(RunStatus.SUCCESS);
     await expectEachDoneOnce(stage, 'taken', 30);

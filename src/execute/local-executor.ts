@@ -1,7 +1,7 @@
 import { appendFile, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PartitionTimeoutError, type SerializedError, serializeError, WorkerCrashError } from '../errors.js';
-import { gpuSliceFor, localWorkerCount, type ResolvedExecutionOptions } from '../execution-options.js';
+import { gpuSliceFor, localWorkerCount, retryDelayMs, type ResolvedExecutionOptions } from '../execution-options.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
 import type { ModuleReference } from '../model/run-spec.js';
@@ -89,7 +89,6 @@ export interface ExecutionReporter {
 const STOP_GRACE_MS = 3_000;
 /** A worker blocked this long past `timeoutMs` is terminated. */
 const TIMEOUT_GRACE_MS = 1_000;
-const MAX_RETRY_DELAY_MS = 30_000;
 /** Batches a worker holds at once: the next is there when one ends, so it never waits for the driver. */
 const BATCHES_IN_FLIGHT = 2;
 /** Workers that die this many times in a row before they are ready mean the module cannot run in a worker. */
@@ -369,7 +368,7 @@ export class LocalExecutor {
     const used = this.attemptsNow.get(index) ?? 1;
     if (this.stopping === undefined && retryable && used <= this.plan.options.maxRetries) {
       this.reporter.retrying(index, { ...report, status: PartitionStatus.PENDING });
-      const delay = Math.min(MAX_RETRY_DELAY_MS, this.plan.options.retryBackoffMs * 2 ** (used - 1));
+      const delay = retryDelayMs(this.plan.options, used);
       this.retryTimers.set(
         index,
         setTimeout(() => {

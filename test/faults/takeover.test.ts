@@ -3,23 +3,29 @@ import { join } from 'node:path';
 import { DPFRun, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { exists, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from '../helpers.js';
+import { untilFile } from '../support/barriers.js';
 import { journalFacts } from '../support/journal-facts.js';
 
-/** Partitions that take `ms` each and record every execution outside the stage. */
-async function setUp(count: number, ms: number) {
+/**
+ * Partitions that record every execution outside the stage. The first `hold` executions finish at
+ * once; later ones wait until `{dir}/release` exists, so the first driver is still going when it
+ * is paused or killed, however fast the machine runs it.
+ */
+async function setUp(count: number, hold: number) {
   const dir = await tempDir();
   const input = join(dir, 'input');
   await writeFiles(input, Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${String(i).padStart(3, '0')}.csv`, 'x\n1\n'])));
+  const log = JSON.stringify(join(dir, 'executions.log'));
   const module = await writeModule(
     dir,
     `
-    fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
-    await new Promise((resolve) => setTimeout(resolve, ${ms}));
+    fs.appendFileSync(${log}, context.partitionId + '\\n');
+    if (fs.readFileSync(${log}, 'utf8').trim().split('\\n').length > ${hold}) ${untilFile(join(dir, 'release'))}
     await context.uploadToStage({ attempt: context.attempt, pid: process.pid }, 'result.json');
   `,
     { prelude: `import fs from 'node:fs';` },
   );
-  return { dir, input, module, stage: join(dir, 'stage') };
+  return { dir, input, module, stage: join(dir, 'stage'), release: () => writeFile(join(dir, 'release'), '') };
 }
 
 function driver(module: string, stage: string, input: string, resume: boolean, cpus = 1) {
@@ -52,7 +58,7 @@ async function expectEachDoneOnce(stage: string, partitions: number): Promise<vo
 
 describe('a paused driver', () => {
   it('paused past its lease, replaced by a resume, then continued: it stops and commits nothing; each partition DONE once', async () => {
-    const { input, module, stage } = await setUp(300, 40);
+    const { input, module, stage, release } = await setUp(300, 20);
     const first = driver(module, stage, input, false, 2);
     await waitFor(async () => (await exists(join(stage, 'owned/_dpf/run.json'))) && (await (await DPFRun.restoreFrom('owned', stage)).getProgress()).DONE.length >= 20, 30_000, '20 partitions done');
     first.kill('SIGSTOP');
@@ -62,6 +68,9 @@ describe('a paused driver', () => {
       const second = driver(module, stage, input, true, 2);
       const lease = join(stage, 'owned/_dpf/lease.json');
       await waitFor(async () => (await readFile(lease, 'utf8').catch(() => '')).includes(`"pid":${second.pid}`), 30_000, 'the resume to take the run');
+      // The held partitions of both drivers go on: the resume's finish the run, the paused
+      // driver's (once it continues) must commit nothing.
+      await release();
       first.kill('SIGCONT');
       const [old, resumed] = await Promise.all([first.done, second.done]);
       expect(old.stdout).toMatch(/ERROR LeaseLostError: The driver of run "owned" (lost the run|could not renew its lease)/);
@@ -75,11 +84,12 @@ describe('a paused driver', () => {
 
 describe('two resumes in two processes at the same instant', () => {
   it('exactly one runs the abandoned run (20 trials)', async () => {
-    const { dir, input, module, stage } = await setUp(12, 80);
+    const { dir, input, module, stage, release } = await setUp(12, 3);
     const first = driver(module, stage, input, false);
     await waitFor(async () => (await exists(join(stage, 'owned/_dpf/run.json'))) && (await (await DPFRun.restoreFrom('owned', stage)).getProgress()).DONE.length >= 3, 30_000, '3 partitions done');
     first.kill('SIGKILL');
     await first.done;
+    await release();
     for (let trial = 0; trial < 20; trial++) {
       const copy = join(dir, `stage-${trial}`);
       await cp(stage, copy, { recursive: true });

@@ -1,21 +1,33 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFiles, writeModule } from '../helpers.js';
+import { untilFile } from './barriers.js';
 
 /**
- * A partition function that records every execution in `executions.log` (outside the stage),
- * takes `ms`, and saves `{ attempt }` as `result.json`; and input files for it.
+ * A partition function that records every execution in `executions.log` (outside the stage) and
+ * saves `{ attempt }` as `result.json`; and input files for it.
+ *
+ * With `hold`, only the first `hold` executions finish at once: later ones wait until the test
+ * calls `release(dir)`, so a run is still going — its driver can be killed, paused or raced —
+ * however fast the machine runs it. (At most `hold` finish before the release; with one worker,
+ * exactly `hold`.)
  */
-export async function countingModule(dir: string, ms: number): Promise<string> {
+export async function countingModule(dir: string, options: { hold?: number } = {}): Promise<string> {
+  const log = JSON.stringify(join(dir, 'executions.log'));
   return writeModule(
     dir,
     `
-    fs.appendFileSync(${JSON.stringify(join(dir, 'executions.log'))}, context.partitionId + '\\n');
-    await new Promise((resolve) => setTimeout(resolve, ${ms}));
+    fs.appendFileSync(${log}, context.partitionId + '\\n');
+    ${options.hold === undefined ? '' : `if (fs.readFileSync(${log}, 'utf8').trim().split('\\n').length > ${options.hold}) ${untilFile(join(dir, 'release'))}`}
     await context.uploadToStage({ attempt: context.attempt }, 'result.json');
   `,
     { prelude: `import fs from 'node:fs';` },
   );
+}
+
+/** Lets every execution of the counting module held at its barrier finish. */
+export async function release(dir: string): Promise<void> {
+  await writeFile(join(dir, 'release'), '');
 }
 
 /** The partitions the counting module ran, one line per execution. */
