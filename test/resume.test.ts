@@ -121,7 +121,7 @@ describe("'resume' that would not continue the run it names", () => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 2);
     const stage = join(dir, 'stage');
-    const dpf = new DPF(await countingModule(dir, 0), { stage });
+    const dpf = new DPF(await countingModule(dir), { stage });
     await (await dpf.runFromStage({ stageLocation: input, runId: 'real', filePattern: '*.csv' })).wait();
     const before = await listFiles(stage);
     const attempts = [
@@ -141,7 +141,7 @@ describe("'resume' that would not continue the run it names", () => {
   it('with another partitionBy, source or function, is refused naming the difference, before any work', async () => {
     const dir = await tempDir();
     const stage = join(dir, 'stage');
-    const module = await countingModule(dir, 0);
+    const module = await countingModule(dir);
     const dpf = new DPF(module, { stage });
     const source = "SELECT 'k' || (i % 3) AS k, i % 2 AS half FROM range(30) t(i)";
     const first = await dpf.run({ partitionBy: 'k', source, runId: 'planned', executionOptions: { maxRetries: 0 } });

@@ -40,6 +40,19 @@ describe('RUNNING partitions', () => {
     expect(state.count(PartitionStatus.RUNNING)).toBe(1);
   });
 
+  it('is reported for a task that ran and ended in the same records as the one before it (a watcher sees every partition RUNNING, then DONE)', () => {
+    const state = new RunState(6);
+    const changes: PartitionRecord[] = [];
+    state.apply(
+      [START, { t: 'running', i: [0, 1, 2], a: [1, 1, 1], d: [0, 1, 2], at: 2, w: 0 }, { ...done(0, 3), from: 2 }, { ...done(1, 4), from: 3 }, { ...done(2, 5), from: 4 }],
+      (_, change) => changes.push(change),
+    );
+    expect(changes.map((change) => `${change.i}:${change.s}@${change.at}`)).toEqual(['0:RUNNING@2', '0:DONE@3', '1:RUNNING@3', '1:DONE@4', '2:RUNNING@4', '2:DONE@5']);
+    expect(state.count(PartitionStatus.DONE)).toBe(3);
+    expect(state.count(PartitionStatus.RUNNING)).toBe(0);
+    expect(state.count(PartitionStatus.PENDING)).toBe(3);
+  });
+
   it('survive a checkpoint: a reader starting there sees the same, and what follows', () => {
     const state = new RunState(6);
     state.apply([START, { t: 'running', i: [0, 1, 2], a: [1, 1, 1], d: [0, 1, 2], at: 2, w: 0 }, { t: 'running', i: [3], a: [1], d: [3], at: 2, w: 1 }]);

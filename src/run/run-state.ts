@@ -196,6 +196,7 @@ export class RunState {
     for (const record of records) {
       switch (record.t) {
         case 'partition':
+          this.ranInQueue(record, onPartition);
           this.leaveWorker(record.i, record.at);
           this.applyPartition(record);
           onPartition?.(record.i, record);
@@ -382,16 +383,30 @@ export class RunState {
     for (const [worker, at] of this.advanced) {
       const queue = this.queues.get(worker);
       const next = queue === undefined ? undefined : this.firstOf(queue);
-      const partition = next === undefined ? undefined : this.partitions[next]!;
-      if (partition === undefined || partition.status !== PartitionStatus.PENDING) continue;
-      this.bump(PartitionStatus.PENDING, -1);
-      this.bump(PartitionStatus.RUNNING, 1);
-      partition.status = PartitionStatus.RUNNING;
-      partition.startedAt = at;
-      partition.finishedAt = undefined;
-      onPartition?.(next!, { t: 'partition', i: next!, s: PartitionStatus.RUNNING, a: partition.attempts, at });
+      if (next !== undefined) this.markRunning(next, at, onPartition);
     }
     this.advanced.clear();
+  }
+
+  /**
+   * A partition waiting in its worker's queue ended having run (the records of the one before it
+   * and its own came together): it was RUNNING in between, and a watcher is told so first.
+   */
+  private ranInQueue(record: PartitionRecord, onPartition: ((index: number, record: PartitionRecord) => void) | undefined): void {
+    const ran = record.s === PartitionStatus.DONE || record.s === PartitionStatus.FAILED || record.s === PartitionStatus.INTERNAL_ERROR;
+    if (ran && this.partitions[record.i]?.worker !== undefined) this.markRunning(record.i, record.from ?? record.at, onPartition);
+  }
+
+  /** A PENDING partition in a worker's queue starts. */
+  private markRunning(index: number, at: number, onPartition: ((index: number, record: PartitionRecord) => void) | undefined): void {
+    const partition = this.partitions[index]!;
+    if (partition.status !== PartitionStatus.PENDING) return;
+    this.bump(PartitionStatus.PENDING, -1);
+    this.bump(PartitionStatus.RUNNING, 1);
+    partition.status = PartitionStatus.RUNNING;
+    partition.startedAt = at;
+    partition.finishedAt = undefined;
+    onPartition?.(index, { t: 'partition', i: index, s: PartitionStatus.RUNNING, a: partition.attempts, at });
   }
 
   /** The first partition still in a worker's queue (dropping those that left). */
