@@ -38,9 +38,15 @@ export class LogCapture {
     private readonly attempt: number,
     /** The most bytes of log kept. */
     private readonly limit: number,
-    /** Where lines beyond what memory holds go (created when first needed). */
-    readonly spoolFile: string,
+    /** Where lines beyond what memory holds go (named, and created, when first needed: most attempts never spool). */
+    private readonly spoolPath: () => string,
   ) {}
+
+  private spoolName: string | undefined;
+  private get spoolFile(): string {
+    this.spoolName ??= this.spoolPath();
+    return this.spoolName;
+  }
 
   /** Records text written to a stream; complete lines are kept, a trailing fragment waits for its end. */
   write(stream: 'stdout' | 'stderr' | 'log', text: string): void {

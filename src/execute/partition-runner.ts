@@ -96,7 +96,7 @@ export class PartitionAttempt {
     private readonly environment: RunnerEnvironment,
     readonly task: TaskDescriptor,
   ) {
-    this.capture = new LogCapture(task.attempt, environment.maxLogBytes, join(environment.spool, `${this.token}.log`));
+    this.capture = new LogCapture(task.attempt, environment.maxLogBytes, () => join(environment.spool, `${this.token}.log`));
   }
 
   private get artifacts(): AttemptArtifacts {
@@ -150,8 +150,10 @@ export class PartitionAttempt {
       await Promise.race([call, stoppedFromOutside]);
       this.throwIfStopped();
       // Calls it did not await (a missing `await`) still count: the attempt waits for them.
-      await Promise.race([this.settleInFlight(), stoppedFromOutside]);
-      this.throwIfStopped();
+      if (this.inFlight.size > 0) {
+        await Promise.race([this.settleInFlight(), stoppedFromOutside]);
+        this.throwIfStopped();
+      }
     } catch (thrown) {
       error = this.stopped?.error ?? thrown;
     } finally {
