@@ -69,14 +69,18 @@ export class Schedule {
     this.msPerCost = this.msPerCost === undefined ? rate : 0.9 * this.msPerCost + 0.1 * rate;
   }
 
-  /** The next batch for one of `workers` workers; empty when nothing is ready. */
+  /** The next batch for one of `workers` batch slots (workers × batches each holds); empty when nothing is ready. */
   takeBatch(workers: number): number[] {
     const share = this.queuedCost / (workers * BATCHES_PER_WORKER);
     const floor = this.msPerCost === undefined ? 1 : MIN_BATCH_MS / this.msPerCost;
     const target = Math.max(1, share, floor);
+    // Never more than an even split of the tasks left: at the end of a run the estimate of quick
+    // partitions may be wrong for the last ones, and one worker must not run them all in turn
+    // while another sits idle.
+    const most = Math.min(MAX_BATCH, Math.max(1, Math.ceil(this.size / workers)));
     const batch: number[] = [];
     let cost = 0;
-    while (batch.length < MAX_BATCH) {
+    while (batch.length < most) {
       const index = this.retries.length > 0 ? this.retries[this.retries.length - 1] : this.ready[this.head];
       if (index === undefined) break;
       const taskCost = this.cost(index);
