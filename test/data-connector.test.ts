@@ -148,3 +148,31 @@ describe('DataConnector', () => {
     expect(details['photo.png']!.error).toMatchObject({ name: 'DataFormatError', message: expect.stringContaining('data.bytes()') });
   });
 });
+
+describe('columns and keys that are JavaScript names', () => {
+  it('are own properties of records and columns (__proto__, constructor)', async () => {
+    const dir = await tempDir();
+    const module = await writeModule(dir, `
+      const [record] = await data.toRecords();
+      const columns = await data.toColumns();
+      const own = (value) => Object.getOwnPropertyNames(value).map((name) => name + '=' + JSON.stringify(Object.getOwnPropertyDescriptor(value, name).value));
+      await context.uploadToStage({
+        record: own(record), columns: Object.getOwnPropertyNames(columns), column: Array.from(columns['__proto__']),
+        prototypes: [record, columns].map((value) => Object.getPrototypeOf(value) === Object.prototype),
+      }, 'out.json');
+    `);
+    const run = await new DPF(module, { stage: join(dir, 'stage') }).run({
+      partitionBy: 'k',
+      source: `SELECT 'a' AS k, 1 AS "__proto__", 2 AS "constructor"`,
+      runId: 'names',
+      executionOptions: { maxRetries: 0 },
+    });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    expect(await (await run.getPartitionDetails())['a']!.artifacts.get('out.json')).toEqual({
+      record: ['k="a"', '__proto__=1', 'constructor=2'],
+      columns: ['k', '__proto__', 'constructor'],
+      column: [1],
+      prototypes: [true, true],
+    });
+  });
+});

@@ -58,7 +58,7 @@ describe('bad input is refused before any work, and the stage is left as it was'
     expect(() => new DPF(join(dir, 'missing.ts'), { stage: join(dir, 'stage') })).toThrow(ModuleLoadError);
     expect(() => new DPF(join(dir, 'missing.ts'), { stage: join(dir, 'stage') })).toThrow(/does not exist/);
     await writeFiles(dir, { 'data.csv': 'x\n' });
-    expect(() => new DPF(join(dir, 'data.csv'), { stage: join(dir, 'stage') })).toThrow(/not a \.ts, \.mts, \.js or \.mjs file/);
+    expect(() => new DPF(join(dir, 'data.csv'), { stage: join(dir, 'stage') })).toThrow("is not a .ts, .mts, .cts, .tsx, .js, .mjs, .cjs file");
     expect(await exists(join(dir, 'stage'))).toBe(false);
   });
 

@@ -14,19 +14,35 @@ export function tableToRecords(table: Columnar): Record<string, unknown>[] {
   const names = table.schema.fields.map((field) => field.name);
   const columns = names.map((_, i) => plainColumn(table.getChildAt(i)!));
   const records: Record<string, unknown>[] = new Array(table.numRows);
+  const special = names.some(isSpecialKey);
   for (let row = 0; row < table.numRows; row++) {
     const record: Record<string, unknown> = {};
-    for (let c = 0; c < names.length; c++) record[names[c]!] = columns[c]![row];
+    if (special) for (let c = 0; c < names.length; c++) setOwn(record, names[c]!, columns[c]![row]);
+    else for (let c = 0; c < names.length; c++) record[names[c]!] = columns[c]![row];
     records[row] = record;
   }
   return records;
+}
+
+/** A name that plain assignment would not make an own property of an object (`obj.__proto__ = x` sets its prototype). */
+function isSpecialKey(name: string): boolean {
+  return name === '__proto__';
+}
+
+/**
+ * Sets `target[key]` as an own, enumerable property whatever the key: a column, struct field or
+ * map key named `__proto__` is data like any other, never the object's prototype.
+ */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (isSpecialKey(key)) Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 /** The columns of a table by name (see {@link DataConnector.toColumns}). */
 export function tableToColumns(table: Columnar): Record<string, ColumnValues> {
   const columns: Record<string, ColumnValues> = {};
   table.schema.fields.forEach((field, i) => {
-    columns[field.name] = numericColumn(table.getChildAt(i)!) ?? plainColumn(table.getChildAt(i)!);
+    setOwn(columns, field.name, numericColumn(table.getChildAt(i)!) ?? plainColumn(table.getChildAt(i)!));
   });
   return columns;
 }
@@ -76,12 +92,13 @@ function plainConverter(type: DataType, vector?: Vector): Converter {
     case Type.Struct: {
       const fields = (type.children ?? []).map((field) => [field.name, plainConverter(field.type as DataType)] as const);
       return (value) => {
-        const row = value as { [key: string]: unknown };
+        // By position: a field named like a property of the row object (`__proto__`) reads its value.
+        const values = (value as { toArray(): unknown[] }).toArray();
         const out: Record<string, unknown> = {};
-        for (const [name, convert] of fields) {
-          const inner = row[name];
-          out[name] = inner === null || inner === undefined ? null : convert(inner);
-        }
+        fields.forEach(([name, convert], i) => {
+          const inner = values[i];
+          setOwn(out, name, inner === null || inner === undefined ? null : convert(inner));
+        });
         return out;
       };
     }
@@ -95,7 +112,7 @@ function plainConverter(type: DataType, vector?: Vector): Converter {
       const convertValue = plainConverter(entry.children![1]!.type as DataType);
       return (value) => {
         const out: Record<string, unknown> = {};
-        for (const [key, inner] of value as Iterable<[unknown, unknown]>) out[String(key)] = inner === null ? null : convertValue(inner);
+        for (const [key, inner] of value as Iterable<[unknown, unknown]>) setOwn(out, String(key), inner === null ? null : convertValue(inner));
         return out;
       };
     }

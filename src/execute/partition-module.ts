@@ -27,7 +27,7 @@ export function resolveModuleReference(input: PartitionModule): ModuleReference 
   const path = toPath(location);
   if (!MODULE_EXTENSIONS.has(extname(path))) {
     throw new ModuleLoadError(
-      `The partition module ${path} is not a .ts, .mts, .js or .mjs file; point DPF at the module that exports the function`,
+      `The partition module ${path} is not a ${[...MODULE_EXTENSIONS].join(', ')} file; point DPF at the module that exports the function`,
     );
   }
   if (!existsSync(path) || !statSync(path).isFile()) {
