@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DPF, DPFRun, PartitionStatus, RunStatus } from 'dpf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Stage } from '../src/stage/s3-stage.js';
-import { exists, listFiles, tempDir, waitFor, writeModule } from './helpers.js';
+import { duckdb, exists, listFiles, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
 import { type S3TestServer, startS3Server } from './support/s3-test-server.js';
 
 describe('one partition’s trouble stays in that partition', () => {
@@ -141,6 +141,49 @@ describe('a forgotten await', () => {
     await waitFor(() => exists(outcome), 10_000, 'the late upload to settle');
     expect(await readFile(outcome, 'utf8')).toMatch(/^AttemptEndedError: uploadToStage was called after this attempt had ended — after its function returned/);
     expect(await (await run.getPartitionDetails())['1']!.artifacts.list()).toEqual([]);
+  });
+});
+
+describe('a worker killed by a cancel after its session committed', () => {
+  it("keeps the partition DONE with its artifact and its rows once (isolation: 'process')", async () => {
+    const dir = await tempDir();
+    const marks = join(dir, 'marks');
+    await writeFiles(join(dir, 'input'), { 'p0.csv': 'x\n1\n', 'p1.csv': 'x\n1\n' });
+    // The child blocks as it is about to report p0's success (its session already committed in
+    // the driver), so the cancel has to kill it there; p1 runs until it is cancelled.
+    const module = await writeModule(
+      dir,
+      `
+      await context.withSession(async (session) => {
+        await session.query('CREATE TABLE IF NOT EXISTS t (id VARCHAR, attempt INT)');
+        await session.query('INSERT INTO t VALUES ($1, $2)', [context.partitionId, context.attempt]);
+      });
+      await context.uploadToStage({ attempt: context.attempt, pad: 'x'.repeat(100_000) }, 'big.json');
+      if (context.partitionId !== 'p0.csv') await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+    `,
+      {
+        prelude: `
+      import fs from 'node:fs';
+      const send = process.send?.bind(process);
+      if (send) process.send = (message, ...rest) => {
+        if (message?.type === 'results' && message.outcomes.some((o) => o.status === 'DONE' && o.index === 0)) {
+          fs.writeFileSync(${JSON.stringify(marks)}, '');
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+        }
+        return send(message, ...rest);
+      };`,
+      },
+    );
+    const stage = join(dir, 'stage');
+    const run = await new DPF(module, { stage }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'cc', filePattern: '*.csv', executionOptions: { availableCpus: 2, isolation: 'process', maxRetries: 0 } });
+    await waitFor(() => exists(marks), 30_000, 'p0 to be blocked after its commit');
+    await run.cancel();
+    expect(await run.wait()).toBe(RunStatus.CANCELLED);
+    const p0 = (await run.getPartitionDetails())['p0.csv']!;
+    expect(p0.status).toBe(PartitionStatus.DONE);
+    expect(await p0.artifacts.get('big.json')).toMatchObject({ attempt: 1 });
+    // p0's row once; p1 was cancelled, so its transaction was rolled back.
+    expect(await duckdb(`ATTACH '${join(stage, 'dpf.duckdb')}' AS s (READ_ONLY); SELECT id, attempt FROM s.t ORDER BY id`)).toEqual([{ id: 'p0.csv', attempt: 1 }]);
   });
 });
 

@@ -432,8 +432,10 @@ export class LocalExecutor {
    * worker died — the session database's ledger says whether the partition is in fact DONE.
    */
   private async endDeadAttempt(task: InFlightTask, error: Error | undefined, startedAt: number, now: number, timedOut: boolean): Promise<void> {
-    const committed = error === undefined ? undefined : await this.committedAttempt(task.index);
+    // Asked also when the run is stopping: a worker killed by a cancel may have committed first.
+    const ledger = await this.committedAttempt(task.index);
     if (this.finished) return;
+    const committed = ledger.committed;
     if (committed !== undefined && (await refsPresent(this.plan.stage, [...committed.artifacts, ...committed.logs]).catch(() => false))) {
       const logs = await this.storeDeathLog(task, error, now).catch(() => []);
       if (this.finished) return;
@@ -452,7 +454,9 @@ export class LocalExecutor {
     }
     // Files it stored before it died are nobody's: gone before the partition runs again (a
     // failure to delete them costs only their names, which the next attempt then writes around).
-    await this.plan.clearUnrecorded(task.index, this.failedLogs.get(task.index) ?? new Set()).catch(() => undefined);
+    // Unless the session database could not say whether it committed: then they may be its
+    // rows' artifacts, and a resume's adoption decides.
+    if (ledger.known) await this.plan.clearUnrecorded(task.index, this.failedLogs.get(task.index) ?? new Set()).catch(() => undefined);
     const logs = await this.storeDeathLog(task, error, now).catch(() => []);
     if (this.finished) return;
     if (error === undefined) {
@@ -463,14 +467,18 @@ export class LocalExecutor {
     this.failAttempt(task.index, { status, attempt: task.attempt, dispatch: task.dispatch, startedAt, finishedAt: now, error: serializeError(error), logs });
   }
 
-  /** The attempt of a partition the session database committed, if any (none without a session database). */
-  private async committedAttempt(index: number): Promise<CommittedAttempt | undefined> {
-    if (this.plan.ledger === undefined) return undefined;
+  /**
+   * The attempt of a partition the session database committed, if any; `known: false` when the
+   * database could not be asked (without a session database nothing is ever committed there).
+   */
+  private async committedAttempt(index: number): Promise<{ known: boolean; committed?: CommittedAttempt }> {
+    if (this.plan.ledger === undefined) return { known: true };
     try {
-      return (await this.plan.ledger.committed(this.plan.runUid)).get(index);
+      const committed = (await this.plan.ledger.committed(this.plan.runUid)).get(index);
+      return committed === undefined ? { known: true } : { known: true, committed };
     } catch {
       // The database cannot be asked: the retry's commit consults the ledger itself.
-      return undefined;
+      return { known: false };
     }
   }
 
