@@ -202,3 +202,21 @@ describe('the session database is checked before any work', () => {
     }
   });
 });
+
+describe('a run whose source is the session database itself', () => {
+  it('reads its input from the file and writes its rows to it (dpf\'s own read of the file is not "another instance")', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    await mkdir(stage, { recursive: true });
+    const file = join(stage, 'dpf.duckdb');
+    await duckdb(`ATTACH '${file}' AS s; CREATE TABLE s.sales AS SELECT 's' || (i % 20) AS store, i AS amount, repeat('x', 50) AS pad FROM range(1000000) t(i)`);
+    const body = `
+      const rows = await data.toRecords();
+      await context.withSession((session) => session.append('totals', [{ store: context.partitionKey, total: rows.reduce((sum, row) => sum + Number(row.amount), 0) }]));
+    `;
+    const run = await new DPF(await writeModule(dir, body), { stage }).run({ database: file, source: 'sales', partitionBy: 'store', runId: 'chain', executionOptions: { maxRetries: 0 } });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    expect(run.warnings.filter((warning) => warning.includes('session database'))).toEqual([]);
+    expect(await duckdb(`ATTACH '${file}' AS s (READ_ONLY); SELECT count(*) AS n, sum(total) AS t FROM s.totals`)).toEqual([{ n: 20n, t: 499999500000 }]);
+  });
+});

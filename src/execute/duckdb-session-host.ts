@@ -2,7 +2,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Table } from 'apache-arrow';
 import { loadArrow, loadArrowToDuckDB } from '../data/lazy-modules.js';
 import { AttemptEndedError, LeaseLostError, serializeError, type SerializedError, SessionDatabaseError } from '../errors.js';
-import { openHandleCount } from './open-file-handles.js';
+import { foreignHandleCount } from '../data/open-file-handles.js';
 import type { CommittedAttempt } from '../model/refs.js';
 import type { SessionRequest } from './protocol.js';
 import { type CommitResult, EPOCH_TABLE, LEDGER_DDL, LEDGER_TABLE, type LedgerCommit, type SessionLedger } from './session-ledger.js';
@@ -56,7 +56,7 @@ export class DuckDBSessionHost implements SessionLedger {
    * is left to DuckDB's lock, which refuses dpf's open with that process's pid.
    */
   static checkNotOpenElsewhere(path: string): void {
-    const open = openHandleCount(path);
+    const open = foreignHandleCount(path);
     const ours = hosts.get(path)?.host.instance !== undefined ? 1 : 0;
     if (open !== undefined && open > ours) throw openElsewhere(path);
   }
@@ -182,7 +182,7 @@ export class DuckDBSessionHost implements SessionLedger {
   private database(): Promise<DuckDBInstance> {
     this.instance ??= import('@duckdb/node-api').then(async ({ DuckDBInstance }) => {
       // Opened by another instance of this process since the run started (see checkNotOpenElsewhere).
-      if ((openHandleCount(this.path) ?? 0) > 0) throw openElsewhere(this.path);
+      if ((foreignHandleCount(this.path) ?? 0) > 0) throw openElsewhere(this.path);
       const instance = await DuckDBInstance.create(this.path);
       const connection = await instance.connect();
       try {

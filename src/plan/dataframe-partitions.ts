@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { type DataType, Type, type Vector } from 'apache-arrow';
 import { SegmentWriter } from '../data/input-segments.js';
+import { holdingOwnHandles } from '../data/open-file-handles.js';
 import { loadDuckDBEngine } from '../data/lazy-modules.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
 import { InvalidOptionError, SourceError } from '../errors.js';
@@ -61,6 +62,7 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
   // The process's own DuckDB; the temporary table lives in this connection until it is disposed.
   const connection = await connect();
   const database = `dpf_database_${randomBytes(4).toString('hex')}`;
+  let releaseAttached = (): void => undefined;
   const dispose = async (): Promise<void> => {
     await connection.run(`DROP TABLE IF EXISTS ${SORTED}`).catch(() => undefined);
     if (request.database !== undefined) {
@@ -68,9 +70,18 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
       await connection.run(`DETACH DATABASE IF EXISTS ${database}`).catch(() => undefined);
     }
     connection.closeSync();
+    releaseAttached();
   };
   try {
-    const planned = await plan(connection, request, database);
+    if (request.database !== undefined) {
+      // dpf's own read-only handle on the file: not "another instance" to the session host (which
+      // may write the same file while the input is written from it).
+      releaseAttached = await holdingOwnHandles(request.database, () =>
+        run(connection, `ATTACH ${sqlString(request.database!)} AS ${database} (READ_ONLY)`, `Cannot open the database ${request.database}`),
+      );
+      await connection.run(`USE ${database}`);
+    }
+    const planned = await plan(connection, request);
     return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, stage, folder, onWritten, signal), dispose } };
   } catch (error) {
     await dispose();
@@ -78,11 +89,7 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
   }
 }
 
-async function plan(connection: DuckDBConnection, request: DataFramePlanRequest, database: string): Promise<Omit<DataFramePlan, 'input'>> {
-  if (request.database !== undefined) {
-    await run(connection, `ATTACH ${sqlString(request.database)} AS ${database} (READ_ONLY)`, `Cannot open the database ${request.database}`);
-    await connection.run(`USE ${database}`);
-  }
+async function plan(connection: DuckDBConnection, request: DataFramePlanRequest): Promise<Omit<DataFramePlan, 'input'>> {
   const source = await relationOf(connection, request.source);
   const columns = await describeRelation(connection, source);
   const relation = source.relation;
