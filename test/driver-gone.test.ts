@@ -43,18 +43,18 @@ async function setUp(): Promise<Setup> {
 }
 
 /** A driver in a child process: it starts the run and waits for it with a progress bar, as a script run from a terminal does. */
-function startDriver(setup: Setup, runId: string): { driver: ReturnType<typeof runNodeScript>; stdout: () => string } {
+function startDriver(setup: Setup, runId: string, isolation: 'thread' | 'process' = 'thread'): { driver: ReturnType<typeof runNodeScript>; stdout: () => string } {
   let stdout = '';
   const driver = runNodeScript(
     `
     import { DPF } from 'dpf';
     const run = await new DPF(${JSON.stringify(setup.module)}, { stage: ${JSON.stringify(setup.stage)} })
-      .runFromStage({ stageLocation: ${JSON.stringify(setup.input)}, runId: ${JSON.stringify(runId)}, filePattern: '*.csv', executionOptions: { availableCpus: 2 } });
+      .runFromStage({ stageLocation: ${JSON.stringify(setup.input)}, runId: ${JSON.stringify(runId)}, filePattern: '*.csv', executionOptions: { availableCpus: 2, isolation: '${isolation}' } });
     const waiting = run.wait({ showProgress: true });
     console.log('WAITING');
     console.log('STATUS ' + await waiting);
   `,
-    { onStdout: (text) => (stdout += text) },
+    { onStdout: (text) => (stdout += text), detached: true },
   );
   return { driver, stdout: () => stdout };
 }
@@ -123,11 +123,12 @@ describe('a run whose driver is gone', () => {
     expect(resumed.abandoned).toBe(false);
   });
 
-  it('is not left by Ctrl-C during wait(): running attempts are cancelled, the state is flushed, and how to resume is printed', async () => {
+  it.each(['thread', 'process'] as const)('is not left by Ctrl-C during wait(): running attempts are cancelled, the state is flushed, and how to resume is printed (%s)', async (isolation) => {
     const setup = await setUp();
-    const { driver, stdout } = startDriver(setup, 'interrupted');
+    const { driver, stdout } = startDriver(setup, 'interrupted', isolation);
     const running = await waitMidway(setup, 'interrupted', stdout);
-    driver.kill('SIGINT');
+    // As Ctrl-C at a terminal: the whole process group, child workers included.
+    driver.kill('SIGINT', true);
     const result = await driver.done;
 
     // The process still ends as interrupted — after stopping the run.

@@ -78,12 +78,14 @@ export async function exists(path: string): Promise<boolean> {
 /** Runs a Node script (ES module text) in a child process with the built package; resolves with its output. */
 export function runNodeScript(
   script: string,
-  options: { cwd?: string; node?: string; env?: Record<string, string>; onStdout?: (text: string) => void } = {},
-): { done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; pid: number; kill: (signal?: NodeJS.Signals) => void } {
+  /** `detached`: the script leads a process group of its own (a terminal's job), which `kill('SIGINT', true)` signals whole, as Ctrl-C does. */
+  options: { cwd?: string; node?: string; env?: Record<string, string>; onStdout?: (text: string) => void; detached?: boolean } = {},
+): { done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; pid: number; kill: (signal?: NodeJS.Signals, group?: boolean) => void } {
   const child = spawn(options.node ?? process.execPath, ['--input-type=module', '-e', script], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached === true,
   });
   let stdout = '';
   let stderr = '';
@@ -99,7 +101,7 @@ export function runNodeScript(
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await done;
   });
-  return { done, pid: child.pid!, kill: (signal = 'SIGKILL') => child.kill(signal) };
+  return { done, pid: child.pid!, kill: (signal = 'SIGKILL', group = false) => (group ? process.kill(-child.pid!, signal) : child.kill(signal)) };
 }
 
 /** Waits until `check` returns true, polling; fails after `timeoutMs`. */

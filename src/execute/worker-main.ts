@@ -122,6 +122,10 @@ if (channel === undefined) {
     // linger. One blocked in synchronous code cannot hear that; its watchdog thread ends it.
     process.on('disconnect', () => process.exit(1));
     exitWithDriver();
+    // Ctrl-C reaches the whole process group, children too: the driver decides what it means
+    // (cancel: running attempts see their signal and end), so a child does not die of it.
+    // Should the driver die of it instead, the lost channel above ends the child.
+    process.on('SIGINT', () => undefined);
   }
 }
 
