@@ -24,7 +24,7 @@ export async function clearUnrecordedFiles(
   keep: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   if (owners.size === 0) return;
-  const byFolder = new Map(partitions.map((partition, index) => [partition.folder, index]));
+  const byFolder = folderIndex(partitions);
   const referenced = new Set<string>(keep);
   for (const partition of state.partitions) {
     for (const ref of partition.artifacts ?? []) referenced.add(ref.key);
@@ -43,11 +43,32 @@ export async function clearUnrecordedFiles(
 
 /**
  * Deletes what {@link clearUnrecordedFiles} would in one partition's folder (its attempt died),
- * keeping `keep` too: what the driver reported that its journal may not hold yet.
+ * keeping `keep` too: what the driver reported that its journal may not hold yet. It looks only
+ * at that partition's records, so it costs little in a run of a million partitions. Another
+ * partition's folder inside it (on S3 the objects `x` and `x/y.csv` can both be inputs) is left
+ * alone.
  */
 export async function clearPartitionFolder(stage: Stage, layout: RunLayout, partitions: readonly PlannedPartition[], state: RunState, index: number, keep: ReadonlySet<string>): Promise<void> {
   const present = await stage.list(`${layout.partitionFolder(partitions[index]!.folder)}/`);
-  await clearUnrecordedFiles(stage, layout, partitions, state, new Set([index]), present, keep);
+  const partition = state.partitions[index];
+  const referenced = new Set<string>(keep);
+  for (const ref of partition?.artifacts ?? []) referenced.add(ref.key);
+  for (const ref of partition?.logs ?? []) referenced.add(ref.key);
+  const folders = folderIndex(partitions);
+  const root = `${layout.root}/`;
+  const own = (path: string): boolean => ownerOf(path.slice(root.length), folders) === index;
+  await Promise.all(present.filter((entry) => !referenced.has(entry.path) && own(entry.path)).map((entry) => stage.delete(entry.path)));
+}
+
+const folderIndexes = new WeakMap<readonly PlannedPartition[], ReadonlyMap<string, number>>();
+/** The partitions by folder, made once per partition list. */
+function folderIndex(partitions: readonly PlannedPartition[]): ReadonlyMap<string, number> {
+  let index = folderIndexes.get(partitions);
+  if (index === undefined) {
+    index = new Map(partitions.map((partition, i) => [partition.folder, i]));
+    folderIndexes.set(partitions, index);
+  }
+  return index;
 }
 
 /** The partition whose folder holds a path (the deepest one: stage-mode folders nest). */
