@@ -107,7 +107,7 @@ export interface ExecutionOptions {
 }
 
 /** See {@link ExecutionOptions.maxLogBytes}. */
-export const DEFAULT_MAX_LOG_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_LOG_BYTES = 16 * 1024 * 1024;
 
 const EXECUTION_OPTION_KEYS = [
   'maxRetries',

@@ -37,6 +37,7 @@ describe('bad input is refused before any work, and the stage is left as it was'
     ['negative CPUs per worker', { executionOptions: { numCpusPerWorker: -2 } }, InvalidOptionError, /numCpusPerWorker: expected a number > 0, got -2/],
     ['negative retries', { executionOptions: { maxRetries: -1 } }, InvalidOptionError, /maxRetries: expected an integer ≥ 0/],
     ['a timeout that is not a number', { executionOptions: { timeoutMs: '10s' } }, InvalidOptionError, /timeoutMs: expected an integer ≥ 1, got "10s"/],
+    ['a log limit too small to hold a line', { executionOptions: { maxLogBytes: 10 } }, InvalidOptionError, /executionOptions\.maxLogBytes: expected an integer ≥ 1024, got 10/],
     ['an unknown isolation', { executionOptions: { isolation: 'vm' } }, InvalidOptionError, /isolation: expected one of 'thread', 'process'/],
     ['more GPUs than the machine has', { executionOptions: { numGpusPerWorker: 1, availableGpus: 0 } }, InvalidOptionError, /offers 0/],
     ['GPUs with thread isolation', { executionOptions: { numGpusPerWorker: 1, availableGpus: 2, isolation: 'thread' } }, InvalidOptionError, /needs isolation: 'process'/],

@@ -65,11 +65,6 @@ export class LogCapture {
     this.partial[stream] = rest;
   }
 
-  /** Whether nothing at all was written. */
-  get empty(): boolean {
-    return this.kept === 0 && this.dropped.lines === 0 && this.partial.stdout === '' && this.partial.stderr === '';
-  }
-
   /**
    * Ends the log (any unfinished line, then the line saying what was dropped) and says where it
    * is: in memory when it stayed small, else in its spool file, complete (the caller stores the
