@@ -5,6 +5,8 @@ import { existsSync } from 'node:fs';
 import { checkSessionDatabase } from './execute/open-session-ledger.js';
 import { join, resolve } from 'node:path';
 import { prewarmWorkers } from './execute/local-executor.js';
+import { checkQueueOption, checkQueueReachable } from './execute/queue/queue-connection.js';
+import { shareModule } from './execute/module-identity.js';
 import type { DataFrameInput, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
 import { readInputManifest } from './data/input-segments.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
@@ -35,6 +37,16 @@ export interface DPFOptions {
    * @defaultValue `{stage}/dpf.duckdb` for a local stage; none for a stage on S3
    */
   sessionDatabase?: string;
+  /**
+   * Scale out: run the partitions on `dpf worker` processes on any number of machines, through a
+   * BullMQ queue in this Redis (`'redis://host:6379'`, or `{ url, name }` for a queue other than
+   * `dpf`). `run()` then returns once the run is submitted; a worker drives it, and any process
+   * follows it through the stage (`DPFRun.restoreFrom`). The stage must be one every worker
+   * reaches (S3, or a folder mounted at the same path everywhere), the project must be installed
+   * on every worker (each checks its copy of the module is the run's), and `sessionDatabase`, if
+   * any, must be PostgreSQL. See the README's "Scale out".
+   */
+  queue?: string | { url: string; name?: string };
 }
 
 /** Options of {@link DPF.runFromStage}. */
@@ -124,6 +136,9 @@ export class DPF {
   private readonly stageLocation: string;
   private readonly session: SessionTarget;
   private loaded: Promise<PartitionFunction> | undefined;
+  private readonly queue: { url: string; name: string } | undefined;
+  /** Queue runs: the module with its path in the project and content hash (see prepareQueue). */
+  private shared: ModuleReference | undefined;
 
   /**
    * @param module The module exporting the partition function: a path or `file:` URL of a `.ts`,
@@ -132,9 +147,10 @@ export class DPF {
    */
   constructor(module: PartitionModule, options: DPFOptions) {
     this.module = resolveModuleReference(module);
-    const checked = checkOptionsObject(options, 'options', ['stage', 'sessionDatabase']);
+    const checked = checkOptionsObject(options, 'options', ['stage', 'sessionDatabase', 'queue']);
     this.stageLocation = stageLocation(checked.stage, 'stage');
-    this.session = sessionTarget(checked.sessionDatabase, this.stageLocation);
+    this.queue = checked.queue === undefined ? undefined : checkQueueOption(checked.queue);
+    this.session = sessionTarget(checked.sessionDatabase, this.stageLocation, this.queue !== undefined);
   }
 
   /**
@@ -154,6 +170,7 @@ export class DPF {
     const filePattern = checked.filePattern === undefined ? '*.parquet' : checkString(checked.filePattern, 'filePattern');
     await this.checkFunction();
     await checkSessionDatabase(this.session);
+    await this.prepareQueue();
     const stage = await this.openStage();
     await checkRunCanStart(stage, common.runId, common.onExistingArtifacts);
     const { location, partitions } = await planStagePartitions({
@@ -163,7 +180,7 @@ export class DPF {
       stageFolder: this.stageLocation,
       encoding: { caseInsensitive: stage.caseInsensitive },
     });
-    return startRun(this.request(common, stage, { mode: 'stage', location, filePattern }, true, partitions));
+    return this.joinAsHead(await startRun(this.request(common, stage, { mode: 'stage', location, filePattern }, true, partitions)), common.executionOptions);
   }
 
   /**
@@ -184,9 +201,10 @@ export class DPF {
     const partitionBy = checkColumns(checked.partitionBy, 'partitionBy', 'a column name, or a non-empty list of column names for a composite key');
     const orderBy = checked.orderBy === undefined ? [] : checkColumns(checked.orderBy, 'orderBy', "a column name such as 'day' or 'amount DESC', or a list of them");
     const database = checked.database === undefined ? undefined : checkDatabaseFile(checked.database);
-    prewarmWorkers(common.executionOptions);
+    if (this.queue === undefined) prewarmWorkers(common.executionOptions);
     await this.checkFunction();
     await checkSessionDatabase(this.session);
+    await this.prepareQueue();
     const stage = await this.openStage();
     const layout = new RunLayout(common.runId);
 
@@ -204,7 +222,7 @@ export class DPF {
       // Resuming continues the planned input; the source is not read again — unless the input was
       // not fully written (its driver died while writing it): then the source is read again to
       // write it, provided it still gives the same partitions.
-      if ((await readInputManifest(stage, layout.inputFolder(follower.state.start?.input ?? 1)))?.complete === true) return startRun(resume);
+      if ((await readInputManifest(stage, layout.inputFolder(follower.state.start?.input ?? 1)))?.complete === true) return this.joinAsHead(await startRun(resume), common.executionOptions);
       if (checked.source === undefined) {
         throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written: give the source again to write it and resume, or run it again with onExistingArtifacts: 'overwrite'`);
       }
@@ -215,7 +233,7 @@ export class DPF {
         if (!same) {
           throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written, and the source now gives other partitions than it planned; run it again with onExistingArtifacts: 'overwrite'`);
         }
-        return await startRun({ ...resume, rows: plan.input });
+        return await this.joinAsHead(await startRun({ ...resume, rows: plan.input }), common.executionOptions);
       } catch (error) {
         await plan.input.dispose();
         throw error;
@@ -229,7 +247,7 @@ export class DPF {
     const plan = await planDataFramePartitions({ source, partitionBy, orderBy, database, partitionIds: common.partitionIds, caseInsensitive: stage.caseInsensitive });
     try {
       const input = { mode: 'dataframe' as const, partitionBy: plan.partitionBy, source: describeSource(source), rows: plan.rows };
-      return await startRun({ ...this.request(common, stage, input, plan.partitionBy.length > 1, plan.partitions), rows: plan.input });
+      return await this.joinAsHead(await startRun({ ...this.request(common, stage, input, plan.partitionBy.length > 1, plan.partitions), rows: plan.input }), common.executionOptions);
     } catch (error) {
       await plan.input.dispose();
       throw error;
@@ -242,12 +260,31 @@ export class DPF {
       runId: common.runId,
       input,
       folderEncoding: { keepSlashes, caseInsensitive: stage.caseInsensitive },
-      module: this.module,
+      module: this.shared ?? this.module,
       options: common.executionOptions,
       session: this.session,
       partitions,
       onExistingArtifacts: common.onExistingArtifacts,
+      ...(this.queue !== undefined ? { queue: { ...this.queue, role: 'submit' as const } } : {}),
     };
+  }
+
+  /**
+   * Queue runs: checks the queue answers and records the module as workers find it (its path in
+   * the project and its content hash), before any work starts.
+   */
+  private async prepareQueue(): Promise<void> {
+    if (this.queue === undefined) return;
+    await checkQueueReachable(this.queue.url);
+    this.shared = { ...this.module, shared: await shareModule(this.module) };
+  }
+
+  /** Queue runs with useHeadNode: this process runs a worker too, until the run ends. */
+  private async joinAsHead(run: DPFRun, options: CommonOptions['executionOptions']): Promise<DPFRun> {
+    if (this.queue === undefined || !options.useHeadNode) return run;
+    const { joinHeadWorker } = await import('./execute/queue/head-worker.js');
+    await joinHeadWorker(this.queue, run, options, this.module);
+    return run;
   }
 
   private async openStage(): Promise<Stage> {
@@ -296,12 +333,19 @@ function checkDatabaseFile(value: unknown): string {
   return path;
 }
 
-function sessionTarget(value: unknown, stage: string): SessionTarget {
-  if (value === undefined) return isS3Location(stage) ? { kind: 'none' } : { kind: 'duckdb', path: join(stage, 'dpf.duckdb'), inStage: true };
+function sessionTarget(value: unknown, stage: string, queue: boolean): SessionTarget {
+  // A queue run's partitions run on many machines, and a DuckDB file has one writer: no default database.
+  if (value === undefined) return isS3Location(stage) || queue ? { kind: 'none' } : { kind: 'duckdb', path: join(stage, 'dpf.duckdb'), inStage: true };
   const database = checkString(value, 'sessionDatabase');
   if (/^postgres(ql)?:\/\//.test(database)) return { kind: 'postgres', url: database };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(database)) {
     throw new InvalidOptionError('sessionDatabase', 'expected a DuckDB database file path or a postgres:// URL');
+  }
+  if (queue) {
+    throw new InvalidOptionError(
+      'sessionDatabase',
+      `a queue run's partitions write from many machines at once, and a DuckDB file (${database}) has a single writer on one machine; use a postgres:// URL, or leave sessionDatabase out`,
+    );
   }
   return { kind: 'duckdb', path: resolve(database) };
 }

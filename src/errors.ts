@@ -24,6 +24,15 @@ export class InvalidOptionError extends DPFError {
 /** The partition function's module cannot be found, imported, or lacks the named export. */
 export class ModuleLoadError extends DPFError {}
 
+/**
+ * A queue worker's copy of a run's partition module is not the one the run was submitted with
+ * (or it has none): it refuses the run's partitions rather than run other code.
+ */
+export class ModuleMismatchError extends DPFError {}
+
+/** The queue (Redis, through BullMQ) cannot be reached, or refuses what dpf asks of it. */
+export class QueueError extends DPFError {}
+
 /** The input location of a stage-mode run is missing, not a folder, or holds no file for the run. */
 export class InputLocationError extends DPFError {}
 

@@ -23,6 +23,8 @@ export {
   DPFError,
   InvalidOptionError,
   ModuleLoadError,
+  ModuleMismatchError,
+  QueueError,
   InputLocationError,
   RunExistsError,
   RunInProgressError,

@@ -10,6 +10,8 @@
  *   dpf artifacts RUN_ID PARTITION_ID [NAME] its artifacts, or one of them printed (binary only
  *       [--out DIR]                          when redirected) or copied into DIR
  *   dpf cancel RUN_ID                        stop a run another process is executing
+ *   dpf worker --queue redis://…             run queue runs' partitions (and drive their runs) here,
+ *       [--concurrency N] [--isolation process] until SIGTERM or Ctrl-C, which drain it
  *
  * Every command takes `--stage DIR` (a folder or s3://bucket/prefix); without it, the environment
  * variable DPF_STAGE, else `./stage`. A partition id shown in quotes (`"two\nlines"`: it holds
@@ -26,6 +28,7 @@ import { artifactOutput } from './artifact-output.js';
 import { displayText, shownId } from './display-text.js';
 import { formatRuns, type ListedRun, listedRun } from './format-runs.js';
 import { formatStatus } from './format-status.js';
+import { DEFAULT_QUEUE_NAME } from '../execute/queue/queue-connection.js';
 
 /** Rows `dpf status` shows unless told otherwise. */
 const DEFAULT_LIMIT = 50;
@@ -117,6 +120,22 @@ program
     process.stdout.write(`${runId}: ${run.status}\n`);
   });
 
+program
+  .command('worker')
+  .description("run the partitions of queue runs (new DPF(module, { stage, queue })) on this machine, and drive their runs; SIGTERM or Ctrl-C drains it: running partitions finish, the rest go back to the queue")
+  .requiredOption('--queue <url>', "the queue's Redis: redis://host:6379 (or rediss://)", process.env.DPF_QUEUE)
+  .option('--queue-name <name>', 'the queue (runs name theirs with queue: { url, name })', DEFAULT_QUEUE_NAME)
+  .option('--concurrency <n>', 'partitions run at once here (default: the CPUs)', parsePositive('--concurrency'))
+  .addOption(new Option('--isolation <kind>', "'thread', or 'process' for a child process per worker (a crash costs one attempt); default: each run's own").choices(['thread', 'process']))
+  .option('--project <dir>', "the project the runs' modules are found in (where package.json is); default: the one the current folder is in")
+  .option('--no-drive', 'only run partitions; leave driving runs to other workers')
+  .option('--lock-ms <ms>', 'how long a job lock lasts: a worker silent this long is taken for dead and its partitions run elsewhere', parsePositive('--lock-ms'), 30_000)
+  .option('--stalled-check-ms <ms>', 'how often this worker looks for jobs whose worker died', parsePositive('--stalled-check-ms'), 30_000)
+  .action(async (options: { queue: string; queueName: string; concurrency?: number; isolation?: 'thread' | 'process'; project?: string; drive: boolean; lockMs: number; stalledCheckMs: number }) => {
+    const { runQueueWorker } = await import('./queue-worker-command.js');
+    await runQueueWorker(options);
+  });
+
 /** The run on the command's stage; a run not found on the default stage says which stage that was. */
 async function restore(runId: string, command: Command): Promise<DPFRun> {
   const stage = command.opts<{ stage: string }>().stage;
@@ -148,6 +167,13 @@ function parseStatuses(value: string): Set<PartitionStatus> {
     statuses.add(status);
   }
   return statuses;
+}
+
+function parsePositive(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError(`${flag} takes a whole number of at least 1, such as 4; not "${value}"`);
+    return Number(value);
+  };
 }
 
 function parseLimit(value: string): number {

@@ -79,6 +79,8 @@ export interface ExecutorHost {
   lost(loss: WorkerLoss): void;
   /** No worker can run the run at all (the module fails to load in workers): every partition not done fails with this error. */
   unusable(error: SerializedError): void;
+  /** Something a reader of the run should know (a worker refused its partitions, the queue lost its jobs): a note in the run's journal. */
+  note(message: string): void;
   /** Writing to the stage failed in a worker: the run stops (see ExecutionReporter.stageFailed). */
   stageFailed(error: SerializedError): void;
 }

@@ -1,3 +1,4 @@
+import type { QueueTarget } from './queue-job.js';
 import type { SerializedError } from '../errors.js';
 import type { PartitionStatus, RunStatus } from '../status.js';
 import type { ArtifactRef, LogRef } from './refs.js';
@@ -51,8 +52,13 @@ export interface StartRecord {
   options?: ResolvedExecutionOptions;
   /** The session database, without credentials. */
   session?: SessionTarget;
-  /** A driver that only records the cancellation of an abandoned run. */
-  purpose?: 'cancel';
+  /**
+   * `cancel`: a driver that only records the cancellation of an abandoned run. `submit`: the run
+   * was put on a queue; a `dpf worker` that takes its drive job drives it (with a start of its own).
+   */
+  purpose?: 'cancel' | 'submit';
+  /** A queue run: the queue its partitions go through (and its drivers come from). */
+  queue?: QueueTarget;
   /**
    * Damaged segments right before this start that its driver skipped, as the torn tail of the
    * driver before it (never part of the run). Readers skip exactly these; damage anywhere else is

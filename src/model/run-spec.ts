@@ -43,6 +43,14 @@ export interface ModuleReference {
   url: string;
   /** The export to call; `default` unless the user named another. */
   exportName: string;
+  /** Queue runs: the module as workers on other machines find it (see execute/module-identity.ts). */
+  shared?: SharedModule;
+}
+
+/** A queue run's module: its path relative to the project root (`/`-separated) and its content's SHA-256. */
+export interface SharedModule {
+  path: string;
+  sha256: string;
 }
 
 /**

@@ -123,10 +123,16 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     if (opened === undefined || spec === undefined) {
       throw new RunNotFoundError(`No run "${runId}" on the stage ${String(stage)}; check the runId and the stage location`);
     }
+    return DPFRun.follow(opened, spec);
+  }
+
+  /** @internal A handle on a run another process executes (or will: a run submitted to a queue). */
+  static async follow(stage: Stage, spec: RunSpec): Promise<DPFRun> {
+    const layout = new RunLayout(spec.runId);
     // The lease before the journal (see refresh).
-    const lease = await readHolder(opened, layout);
-    const follower = await RunFollower.load(opened, layout, spec);
-    const run = new DPFRun(runId, opened, spec, follower, undefined);
+    const lease = await readHolder(stage, layout);
+    const follower = await RunFollower.load(stage, layout, spec);
+    const run = new DPFRun(spec.runId, stage, spec, follower, undefined);
     await run.noteLease(lease);
     return run;
   }
@@ -156,7 +162,16 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   get abandoned(): boolean {
     if (this.state.ended) return false;
     if (this.driver !== undefined) return this.driverFailed;
+    // A queue run between drivers (submitted, or its driver's worker died) waits for a worker to
+    // take its drive job, as BullMQ jobs wait for workers: it is not abandoned — unless a driver
+    // of it gave up (released its lease on an error) without ending it.
+    if (this.state.start?.queue !== undefined) return this.leaseHolder?.released === true && this.state.start.purpose !== 'submit';
     return this.leaseHolder?.alive !== true;
+  }
+
+  /** Whether the run is on a queue with no driver at the moment: submitted and not yet taken by a worker, or its driver's worker died and the queue has not yet handed its drive job to another. */
+  get waitingForDriver(): boolean {
+    return !this.state.ended && this.state.start?.queue !== undefined && this.driver === undefined && this.leaseHolder?.alive !== true && !this.abandoned;
   }
 
   /** The stage the run lives in: its folder, or its `s3://` prefix. */
@@ -334,7 +349,8 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     for (;;) {
       await this.refresh();
       if (this.state.ended) return;
-      if (this.abandoned) return this.cancelAbandoned();
+      // A run no driver executes now (abandoned, or a queue run waiting for one) is cancelled here.
+      if (this.abandoned || this.waitingForDriver) return this.cancelAbandoned();
       await sleep(POLL_MS);
     }
   }

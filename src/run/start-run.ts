@@ -16,7 +16,9 @@ import type { Stage } from '../stage/stage.js';
 import { PartitionStatus } from '../status.js';
 import { DPFRun } from './dpf-run.js';
 import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.js';
-import { RunDriver } from './run-driver.js';
+import { type DriverPlan, RunDriver } from './run-driver.js';
+import { storedQueueTarget } from '../execute/queue/queue-connection.js';
+import { submitToQueue } from './queue-submit.js';
 import { RunFollower } from './run-follower.js';
 import { encodePartitions, readRunSpec } from './run-spec.js';
 import { clearUnrecordedFiles } from './unrecorded-files.js';
@@ -39,6 +41,21 @@ export interface RunRequest {
   onExistingArtifacts: OnExistingArtifacts;
   /** DataFrame mode, new run: the planned rows, written to the run's input while it runs. */
   rows?: PlannedInput;
+  /** Run the partitions through this queue instead of this machine's pool (see queue-submit.ts). */
+  queue?: QueueRequest;
+}
+
+/** A queue run's queue, and this process's part in it. */
+export interface QueueRequest {
+  /** The Redis URL (with its credentials: kept in memory, recorded without them) and the queue's name. */
+  url: string;
+  name: string;
+  /**
+   * `submit`: put the run on the stage and its drive job on the queue, and return (a `dpf
+   * worker` drives it). `drive`: this process is that worker; it drives the run here, sending
+   * its partitions to the queue.
+   */
+  role: 'submit' | 'drive';
 }
 
 /**
@@ -142,10 +159,7 @@ async function createRun(request: RunRequest, layout: RunLayout, minEpoch: numbe
     const todo = partitions.map((_, index) => index);
     const start = startRecord(request, lease, partitions.length, 1, todo.length, request.input.mode === 'dataframe' ? lease.epoch : undefined);
     const seq = await follower.takeOver(lease, () => [start]);
-    const driverSessions = sessions;
-    return DPFRun.live(stage, spec, follower.partitions, follower.state, (onCommitted) =>
-      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions: driverSessions, input: request.rows }, onCommitted),
-    );
+    return await begin(request, { stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows });
   } catch (error) {
     await sessions?.close().catch(() => undefined);
     await lease.release().catch(() => undefined);
@@ -238,17 +252,27 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
     const todo = requested.filter((index) => follower.state.partitions[index]!.status === PartitionStatus.PENDING);
     await clearUnrecordedFiles(stage, layout, follower.partitions, follower.state, new Set(todo), present);
     await stage.delete(layout.cancelRequest);
-    return DPFRun.live(stage, spec, partitions, follower.state, (onCommitted) =>
-      new RunDriver({ stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows }, onCommitted),
-    );
+    return await begin(request, { stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows });
   } catch (error) {
     await sessions.close().catch(() => undefined);
     throw error;
   }
 }
 
+/**
+ * Executes the run the driver has taken: here (the local pool, or the queue when this process
+ * drives a queue run), or — a run submitted to a queue — hands it to the queue's workers.
+ */
+function begin(request: RunRequest, plan: DriverPlan): Promise<DPFRun> {
+  const { stage, spec, partitions, state } = plan;
+  if (request.queue?.role === 'submit') return submitToQueue(plan, request.queue);
+  const queue = request.queue === undefined ? undefined : { url: request.queue.url, name: request.queue.name };
+  return Promise.resolve(DPFRun.live(stage, spec, partitions, state, (onCommitted) => new RunDriver({ ...plan, queue }, onCommitted)));
+}
+
 function startRecord(request: RunRequest, lease: RunLease, partitions: number, list: number, todo: number, input: number | undefined): StartRecord {
   return {
+    ...(request.queue !== undefined ? { queue: storedQueueTarget(request.queue), ...(request.queue.role === 'submit' ? { purpose: 'submit' as const } : {}) } : {}),
     ...(input !== undefined ? { input } : {}),
     t: 'start',
     epoch: lease.epoch,
