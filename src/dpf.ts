@@ -4,7 +4,7 @@ import { loadPartitionFunction, type PartitionFunction, type PartitionModule, re
 import { existsSync } from 'node:fs';
 import { checkSessionDatabase } from './execute/open-session-ledger.js';
 import { join, resolve } from 'node:path';
-import { prewarmWorkers } from './execute/local-executor.js';
+import { prewarmWorkers } from './execute/local-pool.js';
 import type { DataFrameInput, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
 import { readInputManifest } from './data/input-segments.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
