@@ -4,7 +4,7 @@ import { loadPartitionFunction, type PartitionFunction, type PartitionModule, re
 import { existsSync } from 'node:fs';
 import { checkSessionDatabase } from './execute/open-session-ledger.js';
 import { join, resolve } from 'node:path';
-import { prewarmWorkers } from './execute/local-executor.js';
+import { prewarmWorkers } from './execute/local-pool.js';
 import { checkQueueOption, checkQueueReachable } from './execute/queue/queue-connection.js';
 import { shareModule } from './execute/module-identity.js';
 import type { DataFrameInput, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';

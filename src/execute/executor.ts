@@ -1,4 +1,4 @@
-import type { SerializedError } from '../errors.js';
+import { PartitionTimeoutError, type SerializedError, WorkerCrashError } from '../errors.js';
 import type { LogRef } from '../model/refs.js';
 import type { TaskOutcome } from './protocol.js';
 
@@ -20,7 +20,7 @@ export interface Task {
   dispatch: number;
 }
 
-/** Packs tasks as (index, attempt, dispatch) triples: one small copy for thousands of tiny partitions. */
+/** Packs tasks as (index, attempt, dispatch) triples (protocol.ts RunBatchMessage): one small copy for thousands of tiny partitions. */
 export function packTasks(tasks: readonly Task[]): Int32Array {
   const packed = new Int32Array(tasks.length * 3);
   for (let i = 0; i < tasks.length; i++) {
@@ -43,12 +43,17 @@ export type LossCause =
   /** It was stopped because the run is stopping (cancel, fail-fast): the running task is CANCELLED. */
   | 'stopped';
 
-/** A worker that went away holding tasks it had not reported. */
+/**
+ * A worker that went away: with the tasks it held and had not reported, or with none (a worker
+ * that dies before it is ready holds none, and still counts against the module).
+ */
 export interface WorkerLoss {
   /** The task it was running, if it was known to be running one. */
   running: Task | undefined;
   /** When that task started, as far as the executor knows. */
   startedAt: number;
+  /** When the worker was found gone: the running attempt's end. */
+  at: number;
   /** Tasks it held and never started (or whose outcomes died with it): they run again, same attempt. */
   unstarted: Task[];
   cause: LossCause;
@@ -56,8 +61,28 @@ export interface WorkerLoss {
   description: string;
   /** The worker had not finished loading the partition module: repeated, it means the module cannot run in a worker. */
   beforeReady: boolean;
-  /** The log of the running attempt that the executor stored (what it wrote as it died, and why). */
+  /**
+   * The log of the running attempt that the executor stored (what it wrote as it died, and why:
+   * the line `{ISO time} [attempt n] [dpf] {lossError's message}` unless it was stopped). Stored
+   * before the loss is reported, so it is in the attempt's folder before the policy clears that.
+   */
   logs: LogRef[];
+}
+
+/**
+ * The error a loss fails its running task with: a timeout, or the worker's death; none when it
+ * was stopped (the task is CANCELLED). The executor writes its message to the attempt's log, the
+ * policy records it.
+ */
+export function lossError(loss: Pick<WorkerLoss, 'cause' | 'description'>, partitionId: string, timeoutMs: number | undefined): Error | undefined {
+  switch (loss.cause) {
+    case 'stopped':
+      return undefined;
+    case 'timeout':
+      return new PartitionTimeoutError(`partition "${partitionId}" ran longer than timeoutMs (${timeoutMs} ms) and blocked its worker, which was terminated`);
+    default:
+      return new WorkerCrashError(`the worker running partition "${partitionId}" died: ${loss.description}`);
+  }
 }
 
 /** How the policy and an executor talk: the executor calls these. */
@@ -68,14 +93,26 @@ export interface ExecutorHost {
    * The executor calls it whenever it has room; after an empty answer it waits for `wake()`.
    */
   take(slots: number): Task[];
-  /** A batch from `take` began on worker `worker` (a number the executor gives each worker, or each job). */
+  /**
+   * Tasks waiting to be taken (those waiting for their input included): the local pool lets a
+   * worker hold a second batch only while plenty are left.
+   */
+  readonly queued: number;
+  /**
+   * A batch from `take` began on worker `worker` (a number the executor gives each worker, or each
+   * job). It also says that workers can load the module: deaths before ready count in a row
+   * between batches started.
+   */
   started(tasks: readonly Task[], at: number, worker: number): void;
   /**
    * Attempts ended (in the order each worker ran them). Each outcome names its task by index and
    * dispatch; one of a task the policy no longer holds (already counted lost) is ignored.
    */
   outcomes(outcomes: readonly TaskOutcome[]): void;
-  /** A worker went away holding tasks. */
+  /**
+   * A worker went away. Its unstarted tasks run again (same attempt; cancelled when stopping), its
+   * running one is blamed by `cause`; tasks the policy no longer holds are ignored.
+   */
   lost(loss: WorkerLoss): void;
   /** No worker can run the run at all (the module fails to load in workers): every partition not done fails with this error. */
   unusable(error: SerializedError): void;
@@ -89,10 +126,13 @@ export interface ExecutorHost {
 export interface Executor {
   /** Starts the workers; from now on the executor calls `host.take` whenever it has room. */
   start(host: ExecutorHost): void;
-  /** Tasks became ready (a retry is due, input was written): take more if there is room. */
+  /** Tasks became ready (a retry is due, input was written, a lost worker's tasks came back): take more if there is room. */
   wake(): void;
-  /** The run is stopping: running attempts are aborted through their signal, held tasks reported unstarted or lost, no more taken. */
+  /**
+   * The run is stopping: running attempts are aborted through their signal, held tasks reported
+   * unstarted or lost (with cause `'stopped'` from now on), no more taken.
+   */
   abort(reason: 'cancel' | 'fail-fast'): void;
-  /** The run ended (every partition has a final status): release or stop the workers. */
+  /** The run ended (every partition has a final status): release or stop the workers; the host hears nothing more. */
   close(): Promise<void>;
 }

@@ -162,7 +162,7 @@ export class PartitionAttempt {
       if (timer !== undefined) clearTimeout(timer);
       endCapture();
     }
-    const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, status: 'DONE', startedAt, finishedAt: 0 };
+    const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, dispatch: this.task.dispatch, status: 'DONE', startedAt, finishedAt: 0 };
     const rows = connector.rowsRead;
     if (rows !== undefined) outcome.numRows = rows;
     let packed: PackItem[] = [];

@@ -2,6 +2,7 @@ import type { DuckDBSettings } from '../data/duckdb-settings.js';
 import type { SerializedError } from '../errors.js';
 import type { ArtifactRef, CommittedAttempt, LogRef } from '../model/refs.js';
 import type { ModuleReference, SessionTarget } from '../model/run-spec.js';
+import type { Task } from './executor.js';
 
 export type { SessionTarget };
 
@@ -74,11 +75,11 @@ export interface SessionResultMessage {
 }
 
 /**
- * A batch of tasks, each `(partition index, attempt, dispatch)` — all a worker needs, since it
- * reads the run's partition list (ids, folders, inputs, keys) from the stage once, and an
- * attempt's token is the driver's prefix and the dispatch number. Packed in one Int32Array
- * (index, attempt, dispatch, index, …) so dispatching thousands of tiny partitions costs one
- * small copy, not thousands of objects.
+ * A batch of tasks (executor.ts Task: partition index, attempt, dispatch) — all a worker needs,
+ * since it reads the run's partition list (ids, folders, inputs, keys) from the stage once, and an
+ * attempt's token is the driver's prefix and the dispatch number. Packed in one Int32Array by
+ * packTasks (index, attempt, dispatch, index, …) so dispatching thousands of tiny partitions costs
+ * one small copy, not thousands of objects.
  */
 export interface RunBatchMessage {
   type: 'run';
@@ -93,10 +94,12 @@ export interface AbortMessage {
 
 export type DriverMessage = WorkerSetup | RunBatchMessage | AbortMessage | SessionResultMessage;
 
-/** How one attempt ended, seen from the worker. `SKIPPED`: dropped by an abort before it started. */
-export interface TaskOutcome {
-  index: number;
-  attempt: number;
+/**
+ * How one attempt ended, seen from the worker. `SKIPPED`: dropped by an abort before it started.
+ * It names its task (index, attempt, dispatch) exactly: the dispatch tells it from another
+ * attempt of the partition sent since (a task of a dead worker sent again under the same attempt).
+ */
+export interface TaskOutcome extends Task {
   /** A DONE adopted from the session ledger: the committed attempt's token (the driver knows its own). */
   token?: string;
   status: 'DONE' | 'FAILED' | 'CANCELLED' | 'SKIPPED';

@@ -164,7 +164,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
   }
 }
 
-/** The task descriptors of a batch: (index, attempt, dispatch) triples resolved against the run's partition list. */
+/** The task descriptors of a batch: (index, attempt, dispatch) triples, as packTasks (executor.ts) packs them, resolved against the run's partition list. */
 async function descriptors(tasks: Int32Array): Promise<TaskDescriptor[]> {
   const list = await partitions!;
   const out: TaskDescriptor[] = [];
@@ -221,7 +221,7 @@ async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void>
   for (const task of tasks) {
     if (abortReason !== undefined || environment === undefined) {
       const now = Date.now();
-      pending.push({ outcome: { index: task.index, attempt: task.attempt, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
+      pending.push({ outcome: { index: task.index, attempt: task.attempt, dispatch: task.dispatch, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
       continue;
     }
     current = new PartitionAttempt(environment, task);

@@ -1,8 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPFError, serializeError, StageError } from '../errors.js';
-import { type AttemptReport, type ExecutionReporter, LocalExecutor } from '../execute/local-executor.js';
+import { localWorkerCount } from '../execution-options.js';
+import { LocalPool } from '../execute/local-pool.js';
 import type { DriverSessions } from '../execute/open-session-ledger.js';
+import { type AttemptReport, type ExecutionReporter, RunPolicy } from '../execute/run-policy.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { RunSpec, SessionTarget } from '../model/run-spec.js';
@@ -54,7 +56,7 @@ export class RunDriver {
   readonly state: RunState;
   readonly done: Promise<RunStatus>;
   private readonly journal: JournalWriter;
-  private readonly executor: LocalExecutor;
+  private readonly executor: RunPolicy;
   private cancelPoll: NodeJS.Timeout | undefined;
   private readonly stopInput = new AbortController();
   private failure: Error | undefined;
@@ -86,28 +88,37 @@ export class RunDriver {
       stage.local ? JOURNAL_INTERVAL_MS.local : JOURNAL_INTERVAL_MS.remote,
     );
     const previousAttempts = (index: number): number => this.state.partitions[index]?.attempts ?? 0;
-    this.executor = new LocalExecutor(
+    const options = this.state.start!.options!;
+    const pool = new LocalPool({
+      stage,
+      layout,
+      partitions: plan.partitions,
+      module: this.state.start!.module!,
+      options,
+      workers: Math.min(localWorkerCount(options), plan.todo.length),
+      runUid: spec.uid,
+      epoch: lease.epoch,
+      tokenPrefix: lease.owner,
+      partitionList: this.state.start!.list,
+      inputFolder: this.state.start!.input === undefined ? undefined : layout.inputFolder(this.state.start!.input),
+      scratch: this.scratch,
+      session: plan.session,
+      sessionHost: plan.sessions.host,
+    });
+    this.executor = new RunPolicy(
       {
         stage,
-        layout,
-        module: this.state.start!.module!,
-        options: this.state.start!.options!,
+        options,
         partitions: plan.partitions,
         todo: plan.todo,
         previousAttempts,
         runUid: spec.uid,
-        epoch: lease.epoch,
-        tokenPrefix: lease.owner,
-        partitionList: this.state.start!.list,
-        inputFolder: this.state.start!.input === undefined ? undefined : layout.inputFolder(this.state.start!.input),
-        scratch: this.scratch,
-        session: plan.session,
-        sessionHost: plan.sessions.host,
         ledger: plan.sessions.ledger,
         writtenRows: plan.input === undefined ? undefined : 0,
         clearUnrecorded: (index, keep) => clearPartitionFolder(stage, layout, plan.partitions, this.state, index, keep),
       },
       this.reporter(),
+      pool,
     );
     this.done = this.execute();
     // The caller observes failures through wait(); never leave this promise unobserved.
