@@ -58,6 +58,10 @@ class Recorder implements ExecutionReporter {
     this.waiters.get(index)?.();
   }
   stageFailed(): void {}
+  readonly notes: string[] = [];
+  note(message: string): void {
+    this.notes.push(message);
+  }
   /** Resolves at the partition's next report (a retry or its final status). */
   next(index: number): Promise<void> {
     return new Promise((resolve) => this.waiters.set(index, resolve));

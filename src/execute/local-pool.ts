@@ -77,6 +77,8 @@ export class LocalPool implements Executor {
   private host!: ExecutorHost;
   private readonly slots: Slot[] = [];
   private aborted: 'cancel' | 'fail-fast' | undefined;
+  /** Draining (a queue worker leaving): no more batches; what the workers hold and have not started comes back SKIPPED. */
+  private draining = false;
   private closed = false;
   private watchdog: NodeJS.Timeout | undefined;
   private stopTimer: NodeJS.Timeout | undefined;
@@ -105,6 +107,17 @@ export class LocalPool implements Executor {
     this.stopTimer = setTimeout(() => {
       for (const slot of this.slots) if (slot.inFlight.length > 0) void slot.handle.terminate();
     }, STOP_GRACE_MS);
+  }
+
+  /**
+   * Stops taking batches and tells the workers to skip what they hold and have not started (those
+   * come back as SKIPPED outcomes); running attempts go on to their end. A queue worker that is
+   * leaving does this, so its partitions finish or go back to the queue, none lost.
+   */
+  drain(): void {
+    if (this.draining || this.closed) return;
+    this.draining = true;
+    for (const slot of this.slots) if (slot.inFlight.length > 0) slot.handle.send({ type: 'drain' });
   }
 
   close(): Promise<void> {
@@ -198,7 +211,7 @@ export class LocalPool implements Executor {
   }
 
   private dispatch(slot: Slot): void {
-    while (this.aborted === undefined && !this.closed && slot.ready && slot.batches < this.batchesInFlight()) {
+    while (this.aborted === undefined && !this.draining && !this.closed && slot.ready && slot.batches < this.batchesInFlight()) {
       const tasks = this.host.take(this.slots.length * BATCHES_IN_FLIGHT);
       if (tasks.length === 0) break;
       this.send(slot, tasks);

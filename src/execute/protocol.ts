@@ -92,7 +92,12 @@ export interface AbortMessage {
   reason: 'cancel' | 'fail-fast';
 }
 
-export type DriverMessage = WorkerSetup | RunBatchMessage | AbortMessage | SessionResultMessage;
+/** Skips the tasks held and not started (they are reported SKIPPED); the running one goes on to its end. */
+export interface DrainMessage {
+  type: 'drain';
+}
+
+export type DriverMessage = WorkerSetup | RunBatchMessage | AbortMessage | DrainMessage | SessionResultMessage;
 
 /**
  * How one attempt ended, seen from the worker. `SKIPPED`: dropped by an abort before it started.

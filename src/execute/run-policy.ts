@@ -63,6 +63,8 @@ export interface ExecutionReporter {
    * progress, so it stops rather than failing partition after partition; resume it once fixed.
    */
   stageFailed(error: SerializedError): void;
+  /** Something a reader of the run should know (a worker refused its partitions, the queue lost its jobs). */
+  note(message: string): void;
 }
 
 /** Workers that die this many times in a row before they are ready mean the module cannot run in a worker. */
@@ -225,6 +227,10 @@ export class RunPolicy implements ExecutorHost {
   stageFailed(error: SerializedError): void {
     if (this.finished) return;
     this.reporter.stageFailed(error);
+  }
+
+  note(message: string): void {
+    if (!this.finished) this.reporter.note(message);
   }
 
   /** Whether a task the executor names is the one the policy gave out for its partition. */

@@ -58,6 +58,8 @@ const channel: Channel | undefined = parentPort
 let environment: RunnerEnvironment | undefined;
 let current: PartitionAttempt | undefined;
 let abortReason: AbortMessage['reason'] | undefined;
+/** Told to drain: held tasks that have not started are skipped, the running one ends as it will. */
+let draining = false;
 let queue: Promise<void> = Promise.resolve();
 let duckdbSessions: DuckDBSessionClient | undefined;
 const postgresPools = new Map<string, SessionProvider>();
@@ -85,6 +87,7 @@ if (channel === undefined) {
         break;
       case 'run':
         abortReason = undefined;
+        draining = false;
         batchesWaiting++;
         // A batch that cannot even be read (the run's partition list is gone) ends the worker's
         // usefulness for the run: the driver hears it as a setup failure, not silence.
@@ -97,6 +100,9 @@ if (channel === undefined) {
         break;
       case 'session-result':
         duckdbSessions?.receive(message);
+        break;
+      case 'drain':
+        draining = true;
         break;
       case 'abort':
         abortReason = message.reason;
@@ -219,7 +225,7 @@ function report(driver: Channel, batchDone: boolean): Promise<void> {
 
 async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {
   for (const task of tasks) {
-    if (abortReason !== undefined || environment === undefined) {
+    if (abortReason !== undefined || draining || environment === undefined) {
       const now = Date.now();
       pending.push({ outcome: { index: task.index, attempt: task.attempt, dispatch: task.dispatch, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });
       continue;

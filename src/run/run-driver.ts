@@ -2,7 +2,10 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPFError, serializeError, StageError } from '../errors.js';
 import { localWorkerCount } from '../execution-options.js';
+import type { Executor } from '../execute/executor.js';
 import { LocalPool } from '../execute/local-pool.js';
+import { QueueExecutor } from '../execute/queue/queue-executor.js';
+import { storedSessionTarget } from '../execute/session-url.js';
 import type { DriverSessions } from '../execute/open-session-ledger.js';
 import { type AttemptReport, type ExecutionReporter, RunPolicy } from '../execute/run-policy.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
@@ -44,6 +47,8 @@ export interface DriverPlan {
   sessions: DriverSessions;
   /** DataFrame mode, new run: the planned rows, written to the run's input while it runs. */
   input?: PlannedInput | undefined;
+  /** A queue run this process drives: its partitions go through this queue (queue-executor.ts), not this machine's pool. */
+  queue?: { url: string; name: string } | undefined;
 }
 
 /**
@@ -89,18 +94,38 @@ export class RunDriver {
     );
     const previousAttempts = (index: number): number => this.state.partitions[index]?.attempts ?? 0;
     const options = this.state.start!.options!;
-    const pool = new LocalPool({
+    const module = this.state.start!.module!;
+    const inputFolder = this.state.start!.input === undefined ? undefined : layout.inputFolder(this.state.start!.input);
+    const executor: Executor = plan.queue !== undefined
+      ? new QueueExecutor(
+          {
+            stage: stage.location,
+            caseInsensitive: stage.caseInsensitive,
+            runId: spec.runId,
+            uid: spec.uid,
+            epoch: lease.epoch,
+            tokenPrefix: lease.owner,
+            partitionList: this.state.start!.list,
+            inputFolder,
+            module,
+            // Without credentials: every worker's own PGPASSWORD or ~/.pgpass supplies the password.
+            session: storedSessionTarget(plan.session),
+            options,
+          },
+          plan.queue,
+        )
+      : new LocalPool({
       stage,
       layout,
       partitions: plan.partitions,
-      module: this.state.start!.module!,
+      module,
       options,
       workers: Math.min(localWorkerCount(options), plan.todo.length),
       runUid: spec.uid,
       epoch: lease.epoch,
       tokenPrefix: lease.owner,
       partitionList: this.state.start!.list,
-      inputFolder: this.state.start!.input === undefined ? undefined : layout.inputFolder(this.state.start!.input),
+      inputFolder,
       scratch: this.scratch,
       session: plan.session,
       sessionHost: plan.sessions.host,
@@ -118,7 +143,7 @@ export class RunDriver {
         clearUnrecorded: (index, keep) => clearPartitionFolder(stage, layout, plan.partitions, this.state, index, keep),
       },
       this.reporter(),
-      pool,
+      executor,
     );
     this.done = this.execute();
     // The caller observes failures through wait(); never leave this promise unobserved.
@@ -215,6 +240,7 @@ export class RunDriver {
       running: (indices, attempts, dispatches, at, worker) => this.journal.record({ t: 'running', i: indices, a: attempts, d: dispatches, at, w: worker }),
       retrying: record,
       finished: record,
+      note: (message) => this.journal.record({ t: 'note', at: Date.now(), message }),
       stageFailed: (error) => {
         const failure = new StageError(error.message.match(/^\S+ (\S+) failed/)?.[1] ?? this.plan.stage.location, error.message);
         if (error.stack !== undefined) failure.stack = error.stack;

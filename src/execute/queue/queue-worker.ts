@@ -202,12 +202,12 @@ class RunContext implements ExecutorHost {
   private stopped: string | undefined;
 
   constructor(
-    private readonly queued: QueuedRun,
+    private readonly spec: QueuedRun,
     private readonly options: QueueWorkerOptions,
     private readonly onStageFailed: (error: SerializedError) => void,
     private readonly onClosed: () => void,
   ) {
-    this.uid = queued.uid;
+    this.uid = spec.uid;
   }
 
   async run(job: Job<TaskJobData>): Promise<TaskJobReport> {
@@ -217,11 +217,11 @@ class RunContext implements ExecutorHost {
     const packed = job.data.tasks;
     for (let i = 0; i < packed.length; i += 3) tasks.push({ index: packed[i]!, attempt: packed[i + 1]!, dispatch: packed[i + 2]! });
     try {
-      this.module ??= localModule(this.queued.module, this.options.project);
+      this.module ??= localModule(this.spec.module, this.options.project);
       await this.module;
     } catch (error) {
       this.module = undefined;
-      this.options.log(`refused a batch of run "${this.queued.runId}": ${(error as Error).message}`);
+      this.options.log(`refused a batch of run "${this.spec.runId}": ${(error as Error).message}`);
       return { outcomes: [], refused: serializeError(error) };
     }
     return new Promise<TaskJobReport>((resolve) => {
@@ -239,23 +239,23 @@ class RunContext implements ExecutorHost {
   private async ensurePool(): Promise<LocalPool> {
     if (this.pool !== undefined) return this.pool;
     const module = await this.module!;
-    const stage = await attachStage(this.queued.stage, this.queued.caseInsensitive);
-    const layout = new RunLayout(this.queued.runId);
-    const partitions = await readPartitions(stage, layout, this.queued.partitionList);
+    const stage = await attachStage(this.spec.stage, this.spec.caseInsensitive);
+    const layout = new RunLayout(this.spec.runId);
+    const partitions = await readPartitions(stage, layout, this.spec.partitionList);
     if (this.pool !== undefined) return this.pool;
-    const { options } = this.queued;
+    const { options } = this.spec;
     this.pool = new LocalPool({
       stage,
       layout,
       partitions,
-      runUid: this.queued.uid,
-      epoch: this.queued.epoch,
-      tokenPrefix: this.queued.tokenPrefix,
-      partitionList: this.queued.partitionList,
-      inputFolder: this.queued.inputFolder,
-      scratch: join(tmpdir(), 'dpf-worker', `${this.queued.runId}-${this.queued.tokenPrefix}-${process.pid}`),
+      runUid: this.spec.uid,
+      epoch: this.spec.epoch,
+      tokenPrefix: this.spec.tokenPrefix,
+      partitionList: this.spec.partitionList,
+      inputFolder: this.spec.inputFolder,
+      scratch: join(tmpdir(), 'dpf-worker', `${this.spec.runId}-${this.spec.tokenPrefix}-${process.pid}`),
       module,
-      session: this.queued.session,
+      session: this.spec.session,
       sessionHost: undefined,
       workers: this.options.concurrency,
       options: { ...options, isolation: this.options.isolation ?? options.isolation },
@@ -321,7 +321,7 @@ class RunContext implements ExecutorHost {
   }
 
   unusable(error: SerializedError): void {
-    this.options.log(`run "${this.queued.runId}" cannot run here: ${error.message}`);
+    this.options.log(`run "${this.spec.runId}" cannot run here: ${error.message}`);
     this.stopped = error.message;
     for (const entry of new Set(this.byDispatch.values())) {
       entry.refused = error;
@@ -334,7 +334,7 @@ class RunContext implements ExecutorHost {
   }
 
   note(message: string): void {
-    this.options.log(`run "${this.queued.runId}": ${message}`);
+    this.options.log(`run "${this.spec.runId}": ${message}`);
   }
 
   stageFailed(error: SerializedError): void {
