@@ -12,8 +12,8 @@ export const FUNCTIONS = join(ROOT, 'bench', 'functions');
 export interface Result {
   id: string;
   workload: string;
-  /** Median seconds of dpf doing the workload. */
-  dpf: number;
+  /** Median seconds of dpf doing the workload (undefined: dpf's side is not built yet, only the reference runs). */
+  dpf: number | undefined;
   /** Median seconds of the reference doing the same, in the same run (undefined: none). */
   reference: number | undefined;
   referenceName: string;

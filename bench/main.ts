@@ -8,6 +8,7 @@
  *   npm run bench -- --runs 3           fewer runs
  *   npm run bench -- --smoke            tiny sizes: checks the benchmark works, figures mean nothing
  *   npm run bench -- --only W1S3,T1S3   W1 and T1 with the stage on S3 (a local S3-compatible server)
+ *   npm run bench -- --only Q1          through the BullMQ queue, next to raw BullMQ (a redis-server of its own)
  */
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -15,13 +16,14 @@ import type { BenchOptions, Result } from './harness.js';
 import { seconds } from './harness.js';
 import { m1 } from './workloads/m1-memory.js';
 import { o1 } from './workloads/o1-overhead.js';
+import { q1, stopRedisServer } from './workloads/q1-queue.js';
 import { s1 } from './workloads/s1-scaling.js';
 import { s3Server, stopS3Server, t1s3, w1s3 } from './workloads/s3-stage.js';
 import { t1 } from './workloads/t1-small-files.js';
 import { w1 } from './workloads/w1-mean-per-key.js';
 import { w2 } from './workloads/w2-flights-regression.js';
 
-const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3 };
+const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3, Q1: q1 };
 
 const { values } = parseArgs({
   options: { only: { type: 'string' }, runs: { type: 'string' }, smoke: { type: 'boolean', default: false } },
@@ -46,10 +48,11 @@ console.log('\n| id | workload | dpf (median) | reference (median) | ratio | fig
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const result of results) {
   const reference = result.reference === undefined ? '—' : `${seconds(result.reference)} (${result.referenceName})`;
-  const ratio = result.reference === undefined ? '—' : `${(result.dpf / result.reference).toFixed(2)}×`;
+  const ratio = result.reference === undefined || result.dpf === undefined ? '—' : `${(result.dpf / result.reference).toFixed(2)}×`;
   const met = result.met === undefined ? '—' : result.met ? 'yes' : 'no';
-  console.log(`| ${result.id} | ${result.workload} | ${seconds(result.dpf)} | ${reference} | ${ratio} | ${result.figure} | ${result.target} | ${met} |`);
+  console.log(`| ${result.id} | ${result.workload} | ${result.dpf === undefined ? 'not built yet' : seconds(result.dpf)} | ${reference} | ${ratio} | ${result.figure} | ${result.target} | ${met} |`);
 }
 const notes = results.flatMap((result) => result.notes.map((note) => `- ${result.id}: ${note}`));
 if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
 await stopS3Server();
+await stopRedisServer();
