@@ -7,6 +7,8 @@ import { S3Stage, s3ClientConfig } from '../src/stage/s3-stage.js';
 import { DPF, RunStatus } from 'dpf';
 import { ROOT, tempDir, writeFiles, writeModule } from './helpers.js';
 import { startS3Server } from './support/s3-test-server.js';
+import { startWorker } from './support/queue-workers.js';
+import { startRedisServer } from './support/redis-server.js';
 
 describe('the README', () => {
   it('starts with exactly the two quick-start commands', async () => {
@@ -97,6 +99,30 @@ describe('the README\'s S3 example', () => {
       expect(result.stdout).toContain("{ store: 'berlin.csv', rows: 100, total: 7425 }");
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('Scale out', () => {
+  it('runs the queue example on two dpf worker processes', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const source = await readFile(join(ROOT, 'examples/queue/submit.ts'), 'utf8');
+    expect(readme, 'README shows examples/queue/submit.ts').toContain('```ts\n' + source + '```');
+    const redis = await startRedisServer();
+    try {
+      await Promise.all([startWorker(redis.url), startWorker(redis.url)]);
+      const dir = await tempDir();
+      const result = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/queue/submit.ts')], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, DPF_QUEUE: redis.url, DPF_STAGE: join(dir, 'stage') },
+      });
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout.split('\n').slice(0, 2)).toEqual(['submitted store-sales-queue', 'SUCCESS']);
+      expect(result.stdout).toContain("{ store: 'oslo.csv', rows: 100, total: 7425 }");
+    } finally {
+      await redis.stop();
     }
   });
 });
