@@ -6,13 +6,13 @@ import { textTable } from './text-table.js';
 
 /** A run `dpf runs` found on the stage, as one row says it; or the reason it could not be read. */
 export type ListedRun =
-  | { runId: string; status: RunStatus; abandoned: boolean; partitions: number; counts: string; createdAt: Date; finishedAt: Date | undefined }
+  | { runId: string; status: RunStatus; abandoned: boolean; waiting: boolean; partitions: number; counts: string; createdAt: Date; finishedAt: Date | undefined }
   | { runId: string; damaged: string };
 
 /** What `dpf runs` shows of a run (so the run itself need not be kept while the others are read). */
 export function listedRun(run: DPFRun): ListedRun {
   const { createdAt, finishedAt } = run.times;
-  return { runId: run.runId, status: run.status, abandoned: run.abandoned, partitions: run.numPartitions, counts: countsText(run.statusCounts()), createdAt, finishedAt };
+  return { runId: run.runId, status: run.status, abandoned: run.abandoned, waiting: run.waitingForDriver, partitions: run.numPartitions, counts: countsText(run.statusCounts()), createdAt, finishedAt };
 }
 
 /** The table `dpf runs` prints: each run's status, partition counts, and start and end times, oldest first. */
@@ -25,7 +25,7 @@ export function formatRuns(runs: readonly ListedRun[], stageLocation: string): s
       if ('damaged' in listed) return [displayId(listed.runId), 'DAMAGED', displayText(listed.damaged), '', ''];
       return [
         displayId(listed.runId),
-        listed.abandoned ? `${listed.status} (driver gone)` : listed.status,
+        listed.abandoned ? `${listed.status} (driver gone)` : listed.waiting ? `${listed.status} (queued)` : listed.status,
         `${formatCount(listed.partitions)}${listed.counts ? `: ${listed.counts}` : ''}`,
         formatTime(listed.createdAt),
         listed.finishedAt === undefined ? '' : formatTime(listed.finishedAt),

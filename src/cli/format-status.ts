@@ -21,12 +21,13 @@ export interface StatusSelection {
 export function formatStatus(run: DPFRun, selection: StatusSelection, abandonment: string | undefined): string {
   const counts = run.statusCounts();
   const summary = countsText(counts);
-  const state = abandonment !== undefined ? `${run.status}, its driver is gone` : run.status;
+  const state = abandonment !== undefined ? `${run.status}, its driver is gone` : run.waitingForDriver ? `${run.status}, waiting for a dpf worker to drive it` : run.status;
   const lines = [`run ${run.runId}: ${state} — ${formatCount(run.numPartitions)} partition(s)${summary ? `: ${summary}` : ''}`];
   if (abandonment !== undefined) lines.push(abandonment);
   const input = run.input;
   lines.push(input.mode === 'stage' ? `input files ${input.filePattern} under ${input.location}` : `input ${input.source}, partitioned by ${input.partitionBy.join(', ')}`);
   lines.push(`stage ${run.stageLocation}`);
+  if (run.queue !== undefined) lines.push(`queue "${run.queue.name}" at ${run.queue.url}`);
   lines.push(timesText(run));
   const holder = run.driverLease;
   if (run.status === RunStatus.IN_PROGRESS && abandonment === undefined && holder !== undefined) {

@@ -1,5 +1,6 @@
 import { EventEmitter, on } from 'node:events';
 import { hostname } from 'node:os';
+import type { QueueTarget } from '../model/queue-job.js';
 import type { Table } from 'apache-arrow';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readInputManifest } from '../data/input-segments.js';
@@ -172,6 +173,11 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /** Whether the run is on a queue with no driver at the moment: submitted and not yet taken by a worker, or its driver's worker died and the queue has not yet handed its drive job to another. */
   get waitingForDriver(): boolean {
     return !this.state.ended && this.state.start?.queue !== undefined && this.driver === undefined && this.leaseHolder?.alive !== true && !this.abandoned;
+  }
+
+  /** The queue a queue run's partitions go through (its Redis without a password, and the queue's name); undefined for a run on one machine. */
+  get queue(): Readonly<QueueTarget> | undefined {
+    return this.state.start?.queue;
   }
 
   /** The stage the run lives in: its folder, or its `s3://` prefix. */
