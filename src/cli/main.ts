@@ -123,7 +123,8 @@ program
 program
   .command('worker')
   .description("run the partitions of queue runs (new DPF(module, { stage, queue })) on this machine, and drive their runs; SIGTERM or Ctrl-C drains it: running partitions finish, the rest go back to the queue")
-  .requiredOption('--queue <url>', "the queue's Redis: redis://host:6379 (or rediss://)", process.env.DPF_QUEUE)
+  // Not commander's requiredOption: its error would not say that DPF_QUEUE gives the queue too (checked in the action).
+  .addOption(new Option('--queue <url>', "the queue's Redis: redis://host:6379 (or rediss://)").env('DPF_QUEUE'))
   .option('--queue-name <name>', 'the queue (runs name theirs with queue: { url, name })', DEFAULT_QUEUE_NAME)
   .option('--concurrency <n>', 'partitions run at once here (default: the CPUs)', parsePositive('--concurrency'))
   .addOption(new Option('--isolation <kind>', "'thread', or 'process' for a child process per worker (a crash costs one attempt); default: each run's own").choices(['thread', 'process']))
@@ -131,9 +132,10 @@ program
   .option('--no-drive', 'only run partitions; leave driving runs to other workers')
   .option('--lock-ms <ms>', 'how long a job lock lasts: a worker silent this long is taken for dead and its partitions run elsewhere', parsePositive('--lock-ms'), 30_000)
   .option('--stalled-check-ms <ms>', 'how often this worker looks for jobs whose worker died', parsePositive('--stalled-check-ms'), 30_000)
-  .action(async (options: { queue: string; queueName: string; concurrency?: number; isolation?: 'thread' | 'process'; project?: string; drive: boolean; lockMs: number; stalledCheckMs: number }) => {
+  .action(async (options: { queue?: string; queueName: string; concurrency?: number; isolation?: 'thread' | 'process'; project?: string; drive: boolean; lockMs: number; stalledCheckMs: number }, command: Command) => {
+    if (options.queue === undefined) command.error("error: dpf worker needs the queue's Redis: give --queue redis://host:6379, or set the environment variable DPF_QUEUE");
     const { runQueueWorker } = await import('./queue-worker-command.js');
-    await runQueueWorker(options);
+    await runQueueWorker({ ...options, queue: options.queue });
   });
 
 /** The run on the command's stage; a run not found on the default stage says which stage that was. */

@@ -43,7 +43,7 @@ function redisServerBinary(): string {
 }
 
 /** A port nothing listens on now, chosen by the system (redis-server cannot be given port 0). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -72,14 +72,16 @@ export function redisConnection(url: string, onError: (error: Error) => void = (
 /** Checks that the queue's Redis answers, before any work starts; a QueueError says which and what to do otherwise. */
 export async function checkQueueReachable(url: string): Promise<void> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true, lazyConnect: true, connectTimeout: 5_000, retryStrategy: () => null });
-  redis.on('error', () => undefined);
+  // The socket's error says why (ECONNREFUSED, ENOTFOUND, a TLS failure); the rejection only says "Connection is closed.".
+  let socketError: Error | undefined;
+  redis.on('error', (error: Error) => (socketError ??= error));
   try {
     await redis.connect();
     await redis.ping();
   } catch (error) {
     throw new QueueError(
-      `The queue's Redis at ${redactDatabaseUrl(url)} cannot be reached (${(error as Error).message}); start it (redis-server) or fix the queue URL`,
-      { cause: error },
+      `The queue's Redis at ${redactDatabaseUrl(url)} cannot be reached (${(socketError ?? (error as Error)).message}); start it (redis-server) or fix the queue URL`,
+      { cause: socketError ?? error },
     );
   } finally {
     redis.disconnect();
