@@ -133,6 +133,10 @@ export interface Executor {
    * unstarted or lost (with cause `'stopped'` from now on), no more taken.
    */
   abort(reason: 'cancel' | 'fail-fast'): void;
-  /** The run ended (every partition has a final status): release or stop the workers; the host hears nothing more. */
-  close(): Promise<void>;
+  /**
+   * The run ended (every partition has a final status): release or stop the workers; the host
+   * hears nothing more. `detached`: the run goes on under another driver (this one handed it
+   * over): what runs elsewhere is left running, for that driver to settle.
+   */
+  close(detached?: boolean): Promise<void>;
 }

@@ -395,10 +395,19 @@ export class RunPolicy implements ExecutorHost {
     if (this.remaining === 0) this.finish();
   }
 
-  private finish(): void {
+  /**
+   * Stops without ending the partitions in flight (another driver takes the run on): nothing more
+   * is reported, the executor is closed — a queue's jobs keep running, for the next driver to
+   * settle — and `run()` resolves.
+   */
+  detach(): void {
+    this.finish(true);
+  }
+
+  private finish(detached = false): void {
     if (this.finished) return;
     this.finished = true;
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
-    void this.executor.close().then(() => this.resolveDone());
+    void this.executor.close(detached).then(() => this.resolveDone());
   }
 }

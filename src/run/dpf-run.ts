@@ -4,7 +4,7 @@ import type { QueueTarget } from '../model/queue-job.js';
 import type { Table } from 'apache-arrow';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readInputManifest } from '../data/input-segments.js';
-import { RunAbandonedError, RunNotFoundError } from '../errors.js';
+import { DRIVER_HANDED_OVER, RunAbandonedError, RunNotFoundError } from '../errors.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
 import { openStage } from '../stage/open-stage.js';
@@ -166,7 +166,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     // A queue run between drivers (submitted, or its driver's worker died) waits for a worker to
     // take its drive job, as BullMQ jobs wait for workers: it is not abandoned — unless a driver
     // of it gave up (released its lease on an error) without ending it.
-    if (this.state.start?.queue !== undefined) return this.leaseHolder?.released === true && this.state.start.purpose !== 'submit';
+    if (this.state.start?.queue !== undefined) return this.leaseHolder?.released === true && this.state.start.purpose !== 'submit' && this.leaseHolder.note !== DRIVER_HANDED_OVER;
     return this.leaseHolder?.alive !== true;
   }
 
@@ -359,6 +359,11 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
       if (this.abandoned || this.waitingForDriver) return this.cancelAbandoned();
       await sleep(POLL_MS);
     }
+  }
+
+  /** @internal A queue run this process drives: stop driving it without ending it, for another worker to take on (see RunDriver.handOver). */
+  async handOver(): Promise<void> {
+    await this.driver?.handOver();
   }
 
   /**

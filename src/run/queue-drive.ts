@@ -1,4 +1,4 @@
-import { RunInProgressError } from '../errors.js';
+import { DriverHandedOverError, RunInProgressError } from '../errors.js';
 import type { DriveJobData } from '../model/queue-job.js';
 import { RunLayout } from '../stage/run-layout.js';
 import { openStage } from '../stage/open-stage.js';
@@ -10,6 +10,8 @@ import { startRun } from './start-run.js';
 /** What became of a drive job. */
 export type DriveOutcome =
   | { kind: 'ended'; status: RunStatus }
+  /** `leaving` aborted: the driver stopped without ending the run, for another worker to take it on. */
+  | { kind: 'handed-over' }
   /** The run is gone from the stage, or was overwritten by another run of the same id since: nothing to drive. */
   | { kind: 'gone' };
 
@@ -20,7 +22,7 @@ export type DriveOutcome =
  * submitted with (module, options, session database). Throws RunInProgressError while another
  * driver holds the run (the job is tried again later).
  */
-export async function driveQueuedRun(data: DriveJobData, queue: { url: string; name: string }): Promise<DriveOutcome> {
+export async function driveQueuedRun(data: DriveJobData, queue: { url: string; name: string }, leaving: AbortSignal): Promise<DriveOutcome> {
   const stage = await openStage(data.stage, { create: false });
   const layout = new RunLayout(data.runId);
   const spec = stage === undefined ? undefined : await readRunSpec(stage, layout);
@@ -51,5 +53,14 @@ export async function driveQueuedRun(data: DriveJobData, queue: { url: string; n
     onExistingArtifacts: 'resume',
     queue: { ...queue, role: 'drive' },
   });
-  return { kind: 'ended', status: await run.wait({ showProgress: false }) };
+  const handOver = (): void => void run.handOver();
+  leaving.addEventListener('abort', handOver, { once: true });
+  try {
+    return { kind: 'ended', status: await run.wait({ showProgress: false }) };
+  } catch (error) {
+    if (error instanceof DriverHandedOverError) return { kind: 'handed-over' };
+    throw error;
+  } finally {
+    leaving.removeEventListener('abort', handOver);
+  }
 }

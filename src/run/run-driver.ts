@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPFError, serializeError, StageError } from '../errors.js';
+import { DPFError, DriverHandedOverError, serializeError, StageError } from '../errors.js';
 import { localWorkerCount } from '../execution-options.js';
 import type { Executor } from '../execute/executor.js';
 import { LocalPool } from '../execute/local-pool.js';
@@ -173,6 +173,8 @@ export class RunDriver {
       }, CANCEL_POLL_MS);
       const writing = this.writeInput();
       await this.executor.run();
+      // Handed over (or failed): the run does not end here.
+      if (this.failure !== undefined) throw this.failure;
       // The input is completed even when the partitions asked for are done early: a later run
       // may resume or rerun others from it. (A cancel stops the writing.)
       await writing;
@@ -190,6 +192,23 @@ export class RunDriver {
       await rm(this.scratch, { recursive: true, force: true }).catch(() => undefined);
       await lease.release(this.failure?.message).catch(() => undefined);
     }
+  }
+
+  /**
+   * A queue run's driver whose worker is leaving: stops driving without ending the run, so that
+   * the next driver takes it on at once. What happened so far is made durable; nothing more is
+   * written; the partitions' jobs keep running on the queue (the next driver, at a newer epoch,
+   * settles them); the lease is released with DRIVER_HANDED_OVER. Resolves once stopped.
+   */
+  async handOver(): Promise<void> {
+    if (this.failure !== undefined) return;
+    await this.journal.flush().catch(() => undefined);
+    if (this.failure !== undefined) return;
+    this.failure = new DriverHandedOverError();
+    this.journal.fail(this.failure);
+    this.stopInput.abort();
+    this.executor.detach();
+    await this.done.catch(() => undefined);
   }
 
   /** Stops the run on a failed state write or a lost lease: no more commits, workers stopped. */

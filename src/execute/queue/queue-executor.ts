@@ -124,15 +124,16 @@ export class QueueExecutor implements Executor {
     })();
   }
 
-  async close(): Promise<void> {
+  async close(detached = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.reconcileTimer !== undefined) clearInterval(this.reconcileTimer);
     await this.ready?.catch(() => undefined);
     await this.adding.catch(() => undefined);
-    // The run's key stays a day, saying it ended: a late job of it is skipped, not run.
+    // The run's key stays a day, saying it ended: a late job of it is skipped, not run. (Handed
+    // over, it goes on: the next driver marks the key with its own epoch.)
     const key = this.names.run(this.run.uid);
-    await this.redis.multi().hset(key, 'stop', this.stopping ?? 'ended').expire(key, 86_400).exec().catch(() => undefined);
+    if (!detached) await this.redis.multi().hset(key, 'stop', this.stopping ?? 'ended').expire(key, 86_400).exec().catch(() => undefined);
     await Promise.allSettled([this.events.close(), this.queue.close()]);
     for (const connection of [this.redis, ...this.connections]) connection.disconnect();
   }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { type Job, Worker } from 'bullmq';
+import { type Job, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RunInProgressError, serializeError, type SerializedError } from '../../errors.js';
 import type { DriveJobData, QueuedLoss, QueuedRun, TaskJobData, TaskJobReport } from '../../model/queue-job.js';
@@ -68,6 +68,8 @@ export class QueueWorker {
   private drivers: Worker | undefined;
   private readonly runs = new Map<string, RunContext>();
   private closing = false;
+  /** Aborted when the worker leaves: the runs it drives are handed over. */
+  private readonly leaving = new AbortController();
   private stageFailure: string | undefined;
   readonly id = `${hostname()}:${process.pid}`;
 
@@ -98,7 +100,7 @@ export class QueueWorker {
     });
     this.tasks.on('error', (error) => options.log(`queue: ${error.message}`));
     if (options.drive) {
-      this.drivers = new Worker(this.names.drivers, (job: Job<DriveJobData>) => this.drive(job), {
+      this.drivers = new Worker(this.names.drivers, (job: Job<DriveJobData>, token?: string) => this.drive(job, token), {
         connection: connection(),
         concurrency: DRIVER_CONCURRENCY,
         maxStalledCount: DRIVER_MAX_STALLED,
@@ -113,6 +115,8 @@ export class QueueWorker {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    // Runs this worker drives go to other workers; its partitions finish or go back to the queue.
+    this.leaving.abort();
     for (const run of this.runs.values()) run.drain();
     await Promise.allSettled([this.tasks?.close(), this.drivers?.close()]);
     await Promise.allSettled([...this.runs.values()].map((run) => run.close()));
@@ -157,15 +161,21 @@ export class QueueWorker {
     void this.drivers?.pause(true).catch(() => undefined);
   }
 
-  private async drive(job: Job<DriveJobData>): Promise<string> {
+  private async drive(job: Job<DriveJobData>, token: string | undefined): Promise<string> {
     try {
-      const outcome = await driveQueuedRun(job.data, { url: this.options.url, name: this.options.name });
+      const outcome = await driveQueuedRun(job.data, { url: this.options.url, name: this.options.name }, this.leaving.signal);
+      if (outcome.kind === 'handed-over') {
+        // Back to the queue without spending an attempt: the next worker takes the run on at once.
+        this.options.log(`handed run "${job.data.runId}" back to the queue for another worker to drive`);
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
       const said = outcome.kind === 'gone' ? `run "${job.data.runId}" is gone from the stage; nothing to drive` : `run "${job.data.runId}" ended ${outcome.status}`;
       this.options.log(said);
       return said;
     } catch (error) {
       // Another driver holds the run (it may still be alive): BullMQ tries again with backoff.
-      if (error instanceof RunInProgressError) throw error;
+      if (error instanceof RunInProgressError || error instanceof WaitingError) throw error;
       this.options.log(`driving run "${job.data.runId}" failed: ${(error as Error).message}`);
       return `failed: ${(error as Error).message}`;
     }
