@@ -180,6 +180,7 @@ interface JobRun {
   open: Map<number, Task>;
   unsent: TaskOutcome[];
   loss: QueuedLoss | undefined;
+  /** Tasks handed back and not sent yet (they go with the next report, see send). */
   handedBack: Task[];
   refused: SerializedError | undefined;
   /** Progress reports go one at a time, in order; the return value only after them. */
@@ -317,7 +318,10 @@ class RunContext implements ExecutorHost {
       entry.loss = { ...rest, running: [running!.index, running!.attempt, running!.dispatch], unstarted: [] };
     }
     for (const task of loss.unstarted) claim(task)?.handedBack.push(task);
-    for (const touchedEntry of touched) if (touchedEntry.open.size === 0) this.finish(touchedEntry);
+    for (const touchedEntry of touched) {
+      if (touchedEntry.open.size === 0) this.finish(touchedEntry);
+      else this.scheduleProgress(touchedEntry);
+    }
   }
 
   unusable(error: SerializedError): void {
@@ -380,14 +384,21 @@ class RunContext implements ExecutorHost {
     }, PROGRESS_MS);
   }
 
-  /** Sends the job's outcomes so far as its progress (`final`: as its return value, after every progress report). */
+  /**
+   * Sends the job's outcomes and hand-backs so far as its progress (`final`: as its return value,
+   * after every progress report). Hand-backs do not wait for the job's end: a partition of the
+   * batch still running (for hours, maybe) must not keep the rest of the batch from other workers.
+   */
   private send(entry: JobRun, final: boolean): void {
     const outcomes = entry.unsent;
     entry.unsent = [];
+    const handedBack = entry.handedBack;
+    entry.handedBack = [];
+    const back = handedBack.length > 0 ? { handedBack: { tasks: handedBack.flatMap((task) => [task.index, task.attempt, task.dispatch]), reason: this.stopped ?? 'not run here' } } : {};
     const running = [...entry.open.values()][0]?.index;
     if (!final) {
-      if (outcomes.length === 0) return;
-      const report: TaskJobReport = { outcomes, ...(running !== undefined ? { running } : {}) };
+      if (outcomes.length === 0 && handedBack.length === 0) return;
+      const report: TaskJobReport = { outcomes, ...(running !== undefined ? { running } : {}), ...back };
       entry.sending = entry.sending.then(() => entry.job.updateProgress(report as unknown as object)).catch(() => undefined);
       return;
     }
@@ -395,7 +406,7 @@ class RunContext implements ExecutorHost {
       outcomes,
       ...(entry.loss !== undefined ? { loss: entry.loss } : {}),
       ...(entry.refused !== undefined ? { refused: entry.refused } : {}),
-      ...(entry.handedBack.length > 0 ? { handedBack: { tasks: entry.handedBack.flatMap((task) => [task.index, task.attempt, task.dispatch]), reason: this.stopped ?? 'not run here' } } : {}),
+      ...back,
     };
     void entry.sending.then(() => entry.resolve(report));
   }
