@@ -201,6 +201,8 @@ class RunContext implements ExecutorHost {
   private readonly byDispatch = new Map<number, JobRun>();
   private idleTimer: NodeJS.Timeout | undefined;
   private stopped: string | undefined;
+  /** A stage write failed here: why hand-backs come (the driver's journal says so). */
+  private stageFailure: string | undefined;
 
   constructor(
     private readonly spec: QueuedRun,
@@ -342,6 +344,7 @@ class RunContext implements ExecutorHost {
   }
 
   stageFailed(error: SerializedError): void {
+    this.stageFailure ??= error.message;
     this.onStageFailed(error);
   }
 
@@ -394,7 +397,7 @@ class RunContext implements ExecutorHost {
     entry.unsent = [];
     const handedBack = entry.handedBack;
     entry.handedBack = [];
-    const back = handedBack.length > 0 ? { handedBack: { tasks: handedBack.flatMap((task) => [task.index, task.attempt, task.dispatch]), reason: this.stopped ?? 'not run here' } } : {};
+    const back = handedBack.length > 0 ? { handedBack: { tasks: handedBack.flatMap((task) => [task.index, task.attempt, task.dispatch]), reason: this.handBackReason() } } : {};
     const running = [...entry.open.values()][0]?.index;
     if (!final) {
       if (outcomes.length === 0 && handedBack.length === 0) return;
@@ -409,6 +412,13 @@ class RunContext implements ExecutorHost {
       ...back,
     };
     void entry.sending.then(() => entry.resolve(report));
+  }
+
+  /** Why this worker hands tasks back, for the run's journal. */
+  private handBackReason(): string {
+    if (this.stopped !== undefined) return this.stopped;
+    if (this.stageFailure !== undefined) return `this worker cannot write to the stage and takes no more jobs (${this.stageFailure})`;
+    return 'not run here';
   }
 
   private finish(entry: JobRun): void {
