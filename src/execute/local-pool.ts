@@ -111,8 +111,9 @@ export class LocalPool implements Executor {
 
   /**
    * Stops taking batches and tells the workers to skip what they hold and have not started (those
-   * come back as SKIPPED outcomes); running attempts go on to their end. A queue worker that is
-   * leaving does this, so its partitions finish or go back to the queue, none lost.
+   * come back as SKIPPED outcomes at once, ahead of the running attempts'); running attempts go on
+   * to their end. A queue worker that is leaving does this, so its partitions finish or go back to
+   * the queue, none lost.
    */
   drain(): void {
     if (this.draining || this.closed) return;
@@ -195,7 +196,15 @@ export class LocalPool implements Executor {
           // Outcomes come in the order the tasks were sent; one of a worker already counted dead
           // (its exit seen before its last message) was reported lost then, and is not reported again.
           const task = slot.inFlight[0];
-          if (task === undefined || task.dispatch !== outcome.dispatch) continue;
+          if (task === undefined || task.dispatch !== outcome.dispatch) {
+            // A drain hands back the tasks not begun ahead of the running one's outcome (worker-main.ts).
+            const at = outcome.status === 'SKIPPED' ? slot.inFlight.findIndex((held) => held.dispatch === outcome.dispatch) : -1;
+            if (at > 0) {
+              slot.inFlight.splice(at, 1);
+              reported.push(outcome);
+            }
+            continue;
+          }
           slot.inFlight.shift();
           if (outcome.orphaned === true) slot.reusable = false;
           reported.push(outcome);

@@ -178,8 +178,10 @@ export class PartitionAttempt {
     if (error !== undefined) {
       await this.transaction?.rollback().catch(() => undefined);
       // Files it stored must not keep their names from the next attempt — unless a session commit
-      // was under way, which may have committed a ledger entry that refers to them.
-      if (!this.committingSession) await this.uploads?.unstore();
+      // was under way, which may have committed a ledger entry that refers to them. One the
+      // database refused because a newer driver took the run (LeaseLostError, from the ledger's
+      // epoch check before anything is written) committed nothing: its files go too.
+      if (!this.committingSession || (error as Error | undefined)?.name === 'LeaseLostError') await this.uploads?.unstore();
       outcome.status = this.stopped?.reason === 'cancel' || this.stopped?.reason === 'fail-fast' ? 'CANCELLED' : 'FAILED';
       outcome.error = serializeError(error);
       delete outcome.artifacts;

@@ -92,7 +92,7 @@ export interface AbortMessage {
   reason: 'cancel' | 'fail-fast';
 }
 
-/** Skips the tasks held and not started (they are reported SKIPPED); the running one goes on to its end. */
+/** Skips the tasks held and not started (they are reported SKIPPED at once, ahead of the running one's outcome); the running one goes on to its end. */
 export interface DrainMessage {
   type: 'drain';
 }

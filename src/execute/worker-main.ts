@@ -67,6 +67,11 @@ const postgresPools = new Map<string, SessionProvider>();
 let tokenPrefix = '';
 /** Batches the driver sent that have not started yet. */
 let batchesWaiting = 0;
+/** The batches sent and not ended (packed tasks), the running one first, and how many of its tasks have begun (or been skipped). */
+const batchesHeld: Int32Array[] = [];
+let begunInFirst = 0;
+/** Tasks a drain handed back before their turn: passed over without a second outcome. */
+const handedBack = new Set<number>();
 /** The run's partition list, read from the stage once per run. */
 let partitions: Promise<PlannedPartition[]> | undefined;
 /** See WorkerSetup.running; undefined in a child process, which reports every outcome at once. */
@@ -89,12 +94,18 @@ if (channel === undefined) {
         abortReason = undefined;
         draining = false;
         batchesWaiting++;
+        batchesHeld.push(message.tasks);
         // A batch that cannot even be read (the run's partition list is gone) ends the worker's
         // usefulness for the run: the driver hears it as a setup failure, not silence.
         queue = queue
           .then(async () => {
             batchesWaiting--;
-            await runBatch(driver, await descriptors(message.tasks));
+            try {
+              await runBatch(driver, await descriptors(message.tasks));
+            } finally {
+              batchesHeld.shift();
+              begunInFirst = 0;
+            }
           })
           .catch((error: unknown) => void driver.send({ type: 'setup-failed', error: serializeError(error) }));
         break;
@@ -103,6 +114,7 @@ if (channel === undefined) {
         break;
       case 'drain':
         draining = true;
+        handBackUnstarted(driver);
         break;
       case 'abort':
         abortReason = message.reason;
@@ -223,8 +235,28 @@ function report(driver: Channel, batchDone: boolean): Promise<void> {
   return reporting;
 }
 
+/**
+ * A drain hands back at once every task sent and not begun, as SKIPPED outcomes ahead of the
+ * running task's (the pool takes SKIPPED ones out of order): a queue worker that is leaving gives
+ * them to other workers now, not when its running partition ends, which may be hours later.
+ */
+function handBackUnstarted(driver: Channel): void {
+  const now = Date.now();
+  const outcomes: TaskOutcome[] = [];
+  batchesHeld.forEach((tasks, batch) => {
+    for (let i = batch === 0 ? begunInFirst * 3 : 0; i < tasks.length; i += 3) {
+      if (handedBack.has(tasks[i + 2]!)) continue;
+      handedBack.add(tasks[i + 2]!);
+      outcomes.push({ index: tasks[i]!, attempt: tasks[i + 1]!, dispatch: tasks[i + 2]!, status: 'SKIPPED', startedAt: now, finishedAt: now });
+    }
+  });
+  if (outcomes.length > 0) reporting = reporting.then(() => driver.send({ type: 'results', outcomes, batchDone: false }));
+}
+
 async function runBatch(driver: Channel, tasks: TaskDescriptor[]): Promise<void> {
   for (const task of tasks) {
+    begunInFirst++;
+    if (handedBack.delete(task.dispatch)) continue;
     if (abortReason !== undefined || draining || environment === undefined) {
       const now = Date.now();
       pending.push({ outcome: { index: task.index, attempt: task.attempt, dispatch: task.dispatch, status: 'SKIPPED', startedAt: now, finishedAt: now }, packed: [] });

@@ -79,7 +79,7 @@ export interface TaskJobReport {
   running?: number;
   /** Set on the return value: the worker slot that ran the tasks was lost. */
   loss?: QueuedLoss;
-  /** Set on the return value: tasks the worker handed back unstarted. */
+  /** Tasks the worker handed back unstarted since the last report (in progress too, so they run elsewhere while the job's running partition goes on). */
   handedBack?: HandedBack;
   /** Set on the return value: the module cannot run in this worker at all (it does not load, or this worker's copy differs). */
   refused?: SerializedError;

@@ -27,14 +27,23 @@ afterEach(async () => {
 /**
  * Starts a real `dpf worker` (the built CLI) on the queue at `url`, with short lock and stalled-check
  * times so that a killed worker is found within a couple of seconds; resolves once it takes jobs.
+ *
+ * `readOnly`: a folder (it must exist) this worker alone sees read-only, as a machine that mounted
+ * the shared folder read-only does — a read-only bind mount in a mount namespace of its own
+ * (`unshare`, which needs root, as CI runs).
  */
-export async function startWorker(url: string, options: { concurrency?: number; isolation?: 'thread' | 'process'; project?: string; drive?: boolean; name?: string; env?: Record<string, string> } = {}): Promise<WorkerProcess> {
+export async function startWorker(url: string, options: { concurrency?: number; isolation?: 'thread' | 'process'; project?: string; drive?: boolean; name?: string; env?: Record<string, string>; readOnly?: string } = {}): Promise<WorkerProcess> {
   const args = [join(ROOT, 'dist/cli/main.js'), 'worker', '--queue', url, '--concurrency', String(options.concurrency ?? 1), '--lock-ms', '2000', '--stalled-check-ms', '1000'];
   if (options.isolation !== undefined) args.push('--isolation', options.isolation);
   if (options.project !== undefined) args.push('--project', options.project);
   if (options.name !== undefined) args.push('--queue-name', options.name);
   if (options.drive === false) args.push('--no-drive');
-  const child = spawn(process.execPath, args, { cwd: options.project ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
+  // unshare and sh exec what follows them: the process started is the worker itself (its pid).
+  const [command, ...commandArgs] =
+    options.readOnly === undefined
+      ? [process.execPath, ...args]
+      : ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind -o ro "$1" "$1" && shift && exec "$@"', 'sh', options.readOnly, process.execPath, ...args];
+  const child = spawn(command!, commandArgs, { cwd: options.project ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
   let stderr = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
   child.stderr!.on('data', (chunk: Buffer) => {

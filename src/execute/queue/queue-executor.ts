@@ -1,7 +1,7 @@
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ModuleMismatchError, serializeError, type SerializedError } from '../../errors.js';
-import type { QueuedLoss, QueuedRun, TaskJobData, TaskJobReport } from '../../model/queue-job.js';
+import type { HandedBack, QueuedLoss, QueuedRun, TaskJobData, TaskJobReport } from '../../model/queue-job.js';
 import { type Executor, type ExecutorHost, packTasks, type Task } from '../executor.js';
 import type { TaskOutcome } from '../protocol.js';
 import { QueueNames, redisConnection, type StopMessage } from './queue-connection.js';
@@ -217,15 +217,29 @@ export class QueueExecutor implements Executor {
       this.host.outcomes(outcomes);
     }
     job.running = report.running;
+    // Handed back in progress too: a worker that drains (or whose stage writes fail) gives back
+    // its batch's unstarted tasks at once, while the batch's running partition goes on.
+    if (report.handedBack !== undefined) this.handedBack(job, report.handedBack);
     if (!final) return;
     this.jobs.delete(jobId);
     if (report.refused !== undefined) return this.refused(job, report.refused);
     if (report.loss !== undefined) this.lostSlot(job, report.loss);
-    if (report.handedBack !== undefined) {
-      this.host.note(`a worker handed back ${report.handedBack.tasks.length / 3} partition(s): ${report.handedBack.reason}`);
-    }
-    // Whatever is still unreported (handed back, or left by a lost slot) runs again.
+    // Whatever is still unreported (left by a lost slot) runs again.
     if (job.pending.size > 0) this.lose(job, undefined, 'stopped', 'handed back');
+  }
+
+  /** Tasks the job's worker handed back unstarted: they run again elsewhere (no attempt was made). */
+  private handedBack(job: JobState, back: HandedBack): void {
+    const tasks: Task[] = [];
+    for (let i = 0; i < back.tasks.length; i += 3) {
+      const task = job.pending.get(back.tasks[i + 2]!);
+      if (task === undefined) continue;
+      job.pending.delete(task.dispatch);
+      tasks.push(task);
+    }
+    if (tasks.length === 0) return;
+    this.host.note(`a worker handed back ${tasks.length} partition(s): ${back.reason}`);
+    this.host.lost({ running: undefined, startedAt: job.heardAt, at: Date.now(), unstarted: tasks, cause: 'stopped', description: `handed back: ${back.reason}`, beforeReady: false, logs: [] });
   }
 
   /** A worker's pool slot died with tasks of the job (its worker process lives, and said so). */
@@ -254,8 +268,11 @@ export class QueueExecutor implements Executor {
       return;
     }
     if (this.stopping !== undefined) return this.lose(job, undefined, 'stopped', 'refused');
-    // The same tasks (no attempt was made) wait a moment, so a worker that can run them takes them.
-    const again = this.track(job.tasks, job.refusals + 1);
+    // The same tasks (no attempt was made) wait a moment, so a worker that can run them takes them;
+    // only those still unreported (any the worker reported or handed back first are the policy's again).
+    const tasks = job.tasks.filter((task) => job.pending.has(task.dispatch));
+    if (tasks.length === 0) return;
+    const again = this.track(tasks, job.refusals + 1);
     this.add([again], 'first', REFUSED_DELAY_MS);
   }
 

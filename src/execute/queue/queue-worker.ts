@@ -190,6 +190,7 @@ interface JobRun {
   open: Map<number, Task>;
   unsent: TaskOutcome[];
   loss: QueuedLoss | undefined;
+  /** Tasks handed back and not sent yet (they go with the next report, see send). */
   handedBack: Task[];
   refused: SerializedError | undefined;
   /** Progress reports go one at a time, in order; the return value only after them. */
@@ -210,6 +211,8 @@ class RunContext implements ExecutorHost {
   private readonly byDispatch = new Map<number, JobRun>();
   private idleTimer: NodeJS.Timeout | undefined;
   private stopped: string | undefined;
+  /** A stage write failed here: why hand-backs come (the driver's journal says so). */
+  private stageFailure: string | undefined;
 
   constructor(
     private readonly spec: QueuedRun,
@@ -327,7 +330,10 @@ class RunContext implements ExecutorHost {
       entry.loss = { ...rest, running: [running!.index, running!.attempt, running!.dispatch], unstarted: [] };
     }
     for (const task of loss.unstarted) claim(task)?.handedBack.push(task);
-    for (const touchedEntry of touched) if (touchedEntry.open.size === 0) this.finish(touchedEntry);
+    for (const touchedEntry of touched) {
+      if (touchedEntry.open.size === 0) this.finish(touchedEntry);
+      else this.scheduleProgress(touchedEntry);
+    }
   }
 
   unusable(error: SerializedError): void {
@@ -348,6 +354,7 @@ class RunContext implements ExecutorHost {
   }
 
   stageFailed(error: SerializedError): void {
+    this.stageFailure ??= error.message;
     this.onStageFailed(error);
   }
 
@@ -390,14 +397,21 @@ class RunContext implements ExecutorHost {
     }, PROGRESS_MS);
   }
 
-  /** Sends the job's outcomes so far as its progress (`final`: as its return value, after every progress report). */
+  /**
+   * Sends the job's outcomes and hand-backs so far as its progress (`final`: as its return value,
+   * after every progress report). Hand-backs do not wait for the job's end: a partition of the
+   * batch still running (for hours, maybe) must not keep the rest of the batch from other workers.
+   */
   private send(entry: JobRun, final: boolean): void {
     const outcomes = entry.unsent;
     entry.unsent = [];
+    const handedBack = entry.handedBack;
+    entry.handedBack = [];
+    const back = handedBack.length > 0 ? { handedBack: { tasks: handedBack.flatMap((task) => [task.index, task.attempt, task.dispatch]), reason: this.handBackReason() } } : {};
     const running = [...entry.open.values()][0]?.index;
     if (!final) {
-      if (outcomes.length === 0) return;
-      const report: TaskJobReport = { outcomes, ...(running !== undefined ? { running } : {}) };
+      if (outcomes.length === 0 && handedBack.length === 0) return;
+      const report: TaskJobReport = { outcomes, ...(running !== undefined ? { running } : {}), ...back };
       entry.sending = entry.sending.then(() => entry.job.updateProgress(report as unknown as object)).catch(() => undefined);
       return;
     }
@@ -405,9 +419,16 @@ class RunContext implements ExecutorHost {
       outcomes,
       ...(entry.loss !== undefined ? { loss: entry.loss } : {}),
       ...(entry.refused !== undefined ? { refused: entry.refused } : {}),
-      ...(entry.handedBack.length > 0 ? { handedBack: { tasks: entry.handedBack.flatMap((task) => [task.index, task.attempt, task.dispatch]), reason: this.stopped ?? 'not run here' } } : {}),
+      ...back,
     };
     void entry.sending.then(() => entry.resolve(report));
+  }
+
+  /** Why this worker hands tasks back, for the run's journal. */
+  private handBackReason(): string {
+    if (this.stopped !== undefined) return this.stopped;
+    if (this.stageFailure !== undefined) return `this worker cannot write to the stage and takes no more jobs (${this.stageFailure})`;
+    return 'not run here';
   }
 
   private finish(entry: JobRun): void {
