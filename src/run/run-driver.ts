@@ -61,7 +61,7 @@ export class RunDriver {
   readonly state: RunState;
   readonly done: Promise<RunStatus>;
   private readonly journal: JournalWriter;
-  private readonly executor: RunPolicy;
+  private readonly policy: RunPolicy;
   private cancelPoll: NodeJS.Timeout | undefined;
   private readonly stopInput = new AbortController();
   private failure: Error | undefined;
@@ -130,7 +130,7 @@ export class RunDriver {
       session: plan.session,
       sessionHost: plan.sessions.host,
     });
-    this.executor = new RunPolicy(
+    this.policy = new RunPolicy(
       {
         stage,
         options,
@@ -157,7 +157,7 @@ export class RunDriver {
       this.state.cancelRequested = true;
     }
     this.stopInput.abort();
-    this.executor.stop('cancel');
+    this.policy.stop('cancel');
     await this.done.catch(() => undefined);
   }
 
@@ -172,7 +172,7 @@ export class RunDriver {
         );
       }, CANCEL_POLL_MS);
       const writing = this.writeInput();
-      await this.executor.run();
+      await this.policy.run();
       // Handed over (or failed): the run does not end here.
       if (this.failure !== undefined) throw this.failure;
       // The input is completed even when the partitions asked for are done early: a later run
@@ -207,7 +207,7 @@ export class RunDriver {
     this.failure = new DriverHandedOverError();
     this.journal.fail(this.failure);
     this.stopInput.abort();
-    this.executor.detach();
+    this.policy.detach();
     await this.done.catch(() => undefined);
   }
 
@@ -217,7 +217,7 @@ export class RunDriver {
     this.failure = error;
     this.journal.fail(error);
     this.stopInput.abort();
-    this.executor.stop('cancel');
+    this.policy.stop('cancel');
   }
 
   /** Writes the state as a checkpoint now and then, so readers of a long run need not read every segment. */
@@ -235,9 +235,9 @@ export class RunDriver {
     const { input, stage, layout } = this.plan;
     if (input === undefined) return;
     try {
-      await input.write(stage, layout.inputFolder(this.state.start!.input!), (rows) => this.executor.release(rows), this.stopInput.signal);
+      await input.write(stage, layout.inputFolder(this.state.start!.input!), (rows) => this.policy.release(rows), this.stopInput.signal);
     } catch (error) {
-      if (!this.stopInput.signal.aborted) this.executor.failHeld(serializeError(new DPFError(`writing the run's input failed: ${(error as Error).message}`, { cause: error })));
+      if (!this.stopInput.signal.aborted) this.policy.failHeld(serializeError(new DPFError(`writing the run's input failed: ${(error as Error).message}`, { cause: error })));
     } finally {
       await input.dispose();
     }
