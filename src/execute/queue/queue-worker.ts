@@ -1,6 +1,6 @@
-import { hostname } from 'node:os';
+import { rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { type Job, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RunInProgressError, serializeError, type SerializedError } from '../../errors.js';
@@ -211,6 +211,8 @@ class RunContext implements ExecutorHost {
   private readonly byDispatch = new Map<number, JobRun>();
   private idleTimer: NodeJS.Timeout | undefined;
   private stopped: string | undefined;
+  /** This worker's folder for the run's files in transit (uploads before they are stored, dying attempts' logs). */
+  private readonly scratch: string;
   /** A stage write failed here: why hand-backs come (the driver's journal says so). */
   private stageFailure: string | undefined;
 
@@ -221,6 +223,7 @@ class RunContext implements ExecutorHost {
     private readonly onClosed: () => void,
   ) {
     this.uid = spec.uid;
+    this.scratch = join(tmpdir(), 'dpf-worker', `${spec.runId}-${spec.tokenPrefix}-${process.pid}`);
   }
 
   async run(job: Job<TaskJobData>): Promise<TaskJobReport> {
@@ -266,7 +269,7 @@ class RunContext implements ExecutorHost {
       tokenPrefix: this.spec.tokenPrefix,
       partitionList: this.spec.partitionList,
       inputFolder: this.spec.inputFolder,
-      scratch: join(tmpdir(), 'dpf-worker', `${this.spec.runId}-${this.spec.tokenPrefix}-${process.pid}`),
+      scratch: this.scratch,
       module,
       session: this.spec.session,
       sessionHost: undefined,
@@ -388,6 +391,7 @@ class RunContext implements ExecutorHost {
     const pool = this.pool;
     this.pool = undefined;
     await pool?.close();
+    await rm(this.scratch, { recursive: true, force: true }).catch(() => undefined);
   }
 
   private scheduleProgress(entry: JobRun): void {
