@@ -35,6 +35,8 @@ export class QueueNames {
 export interface StopMessage {
   uid: string;
   reason: 'cancel' | 'fail-fast';
+  /** Only the attempts of drivers before this epoch: a newer driver took the run over, and runs what they had in flight again. */
+  before?: number;
 }
 
 /** Checks a queue option: a `redis://` or `rediss://` URL, or `{ url, name? }`. */

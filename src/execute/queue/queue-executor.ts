@@ -142,6 +142,9 @@ export class QueueExecutor implements Executor {
   private async markRun(): Promise<void> {
     const key = this.names.run(this.run.uid);
     await this.redis.multi().hset(key, 'epoch', String(this.run.epoch)).hdel(key, 'stop').persist(key).exec();
+    // Attempts an earlier driver of the run left running are run again by this one: they stop.
+    const superseded: StopMessage = { uid: this.run.uid, reason: 'cancel', before: this.run.epoch };
+    await this.redis.publish(this.names.control, JSON.stringify(superseded));
   }
 
   /** Takes every ready batch from the policy and adds it as a job. */

@@ -131,7 +131,9 @@ export class QueueWorker {
     } catch {
       return;
     }
-    for (const run of this.runs.values()) if (run.uid === message.uid) run.abort(message.reason);
+    for (const run of this.runs.values()) {
+      if (run.uid === message.uid && (message.before === undefined || run.epoch < message.before)) run.abort(message.reason);
+    }
   }
 
   /** A task job: the batch runs in the run's pool here, unless the run is stopping, superseded, or cannot run here. */
@@ -205,6 +207,7 @@ interface JobRun {
  */
 class RunContext implements ExecutorHost {
   readonly uid: string;
+  readonly epoch: number;
   private pool: LocalPool | undefined;
   private module: Promise<ModuleReference> | undefined;
   private readonly waiting: JobRun[] = [];
@@ -223,6 +226,7 @@ class RunContext implements ExecutorHost {
     private readonly onClosed: () => void,
   ) {
     this.uid = spec.uid;
+    this.epoch = spec.epoch;
     this.scratch = join(tmpdir(), 'dpf-worker', `${spec.runId}-${spec.tokenPrefix}-${process.pid}`);
   }
 
