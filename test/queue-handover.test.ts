@@ -6,7 +6,7 @@ import type { LeaseContent } from '../src/model/lease.js';
 import { readLease } from '../src/run/lease.js';
 import { openStage } from '../src/stage/open-stage.js';
 import { RunLayout } from '../src/stage/run-layout.js';
-import { markStarted, untilFile } from './support/barriers.js';
+import { markStarted } from './support/barriers.js';
 import { inputFiles } from './support/counting-run.js';
 import { startWorker } from './support/queue-workers.js';
 import { type RedisTestServer, startRedisServer } from './support/redis-server.js';
@@ -28,7 +28,23 @@ describe('a dpf worker that drives a run and gets SIGTERM', () => {
   it('hands the run to another worker at once, and the run ends SUCCESS with every partition DONE once', async () => {
     const dir = await tempDir();
     const started = join(dir, 'started');
-    const module = await writeModule(dir, `${markStarted(started)} ${untilFile(join(dir, 'release'))} await context.uploadToStage({ attempt: context.attempt }, 'result.json');`);
+    const aborted = join(dir, 'aborted');
+    // Held until released — or until its signal fires, which it notes.
+    const module = await writeModule(
+      dir,
+      `${markStarted(started)}
+      await new Promise((resolve, reject) => {
+        const poll = setInterval(() => { if (fs.existsSync(${JSON.stringify(join(dir, 'release'))})) { clearInterval(poll); resolve(); } }, 5);
+        context.signal.addEventListener('abort', () => {
+          clearInterval(poll);
+          fs.mkdirSync(${JSON.stringify(aborted)}, { recursive: true });
+          fs.writeFileSync(${JSON.stringify(aborted)} + '/' + context.partitionId + '.' + context.attempt, '');
+          reject(context.signal.reason);
+        }, { once: true });
+      });
+      await context.uploadToStage({ attempt: context.attempt }, 'result.json');`,
+      { prelude: `import fs from 'node:fs';` },
+    );
     const input = await inputFiles(dir, 4);
     // Only the first worker drives runs (and runs one partition at a time); the second runs partitions only.
     const driver = await startWorker(redis.url, { concurrency: 1 });
@@ -49,6 +65,8 @@ describe('a dpf worker that drives a run and gets SIGTERM', () => {
     }, 20_000, 'the second worker takes the run over');
     expect((await leaseOf(stage, 'handed'))!.pid).toBe(next.pid);
     expect((await DPFRun.restoreFrom('handed', stage)).abandoned).toBe(false);
+    // The new driver runs what was in flight again, and stops the attempts the old one left running.
+    await waitFor(async () => (await readdir(aborted).catch(() => [])).length >= 2, 20_000, 'the superseded attempts are stopped');
 
     await writeFile(join(dir, 'release'), '');
     expect((await driver.exited).code).toBe(0);
