@@ -3,13 +3,12 @@ import { dirname, join } from 'node:path';
 import { gpuSliceFor, localWorkerCount, type ResolvedExecutionOptions } from '../execution-options.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { LogRef } from '../model/refs.js';
-import type { ModuleReference } from '../model/run-spec.js';
 import { attemptToken } from '../model/journal.js';
 import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import type { DuckDBSessionHost } from './duckdb-session-host.js';
 import { type Executor, type ExecutorHost, type LossCause, lossError, packTasks, type Task, type WorkerLoss } from './executor.js';
-import type { SessionTarget, TaskOutcome, WorkerMessage } from './protocol.js';
+import type { RunAttempts, SessionTarget, TaskOutcome, WorkerMessage } from './protocol.js';
 import type { WorkerExit, WorkerHandle, WorkerSpawnOptions } from './worker-handle.js';
 import { workerPool } from './worker-pool.js';
 
@@ -18,26 +17,15 @@ import { workerPool } from './worker-pool.js';
  * builds it from its plan; a `dpf worker` from a queue job's data (it opens the stage and reads
  * the partition list itself). Nothing of the run's journal or ledger: the pool only runs tasks.
  */
-export interface PoolRun {
+export interface PoolRun extends RunAttempts {
   /** The stage: workers open it by its location; the pool stores a dead attempt's log there. */
   stage: Stage;
   layout: RunLayout;
   /** The run's partitions, by index: a dead attempt's error names its partition, its log goes to its folder. */
   partitions: readonly Pick<PlannedPartition, 'id' | 'folder'>[];
-  module: ModuleReference;
   options: ResolvedExecutionOptions;
   /** How many workers to run (the driver: no more than the partitions it has to run). */
   workers: number;
-  /** The run's uid, and the epoch and lease token of its driver (attempt tokens start with it). */
-  runUid: string;
-  epoch: number;
-  tokenPrefix: string;
-  /** The partition list the workers read. */
-  partitionList: number;
-  /** DataFrame mode: the folder of the run's planned rows. */
-  inputFolder: string | undefined;
-  /** A local folder for the run's files in transit; the pool's workers put theirs under it. */
-  scratch: string;
   /** Where `context.withSession` connects (with credentials: sent to workers in memory only). */
   session: SessionTarget;
   /** Serves DuckDB sessions when `session` is a DuckDB file (only in the driver: a DuckDB file has one writer). */

@@ -16,13 +16,8 @@ export type { SessionTarget };
  * DuckDB sessions: the worker sends `session` requests, the driver answers `session-result`.
  */
 
-/** What every task of a run shares; sent to a worker once. */
-export interface WorkerSetup {
-  type: 'setup';
-  /** The stage: its absolute folder, or `s3://bucket/prefix` (the worker opens it itself). */
-  stageLocation: string;
-  caseInsensitive: boolean;
-  runId: string;
+/** Who dispatches a run's attempts, and where its partitions are: what workers need to run its tasks. */
+export interface RunAttempts {
   /** The run's uid and the driver's epoch: session commits record them, and are refused under an older epoch. */
   runUid: string;
   epoch: number;
@@ -34,10 +29,19 @@ export interface WorkerSetup {
   inputFolder: string | undefined;
   /**
    * A folder on this machine for the run's files in transit (uploads before they are stored,
-   * downloads of remote input, the log of an attempt whose worker is dying); the driver removes it.
+   * downloads of remote input, the log of an attempt whose worker is dying); its owner removes it.
    */
   scratch: string;
   module: ModuleReference;
+}
+
+/** What every task of a run shares; sent to a worker once. */
+export interface WorkerSetup extends RunAttempts {
+  type: 'setup';
+  /** The stage: its absolute folder, or `s3://bucket/prefix` (the worker opens it itself). */
+  stageLocation: string;
+  caseInsensitive: boolean;
+  runId: string;
   timeoutMs: number | undefined;
   duckdb: DuckDBSettings;
   /** Pack small artifacts (see artifact-pack.ts). */
