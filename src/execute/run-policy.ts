@@ -80,8 +80,12 @@ export class RunPolicy implements ExecutorHost {
   private readonly schedule: Schedule;
   private readonly attempts = new Map<number, number>();
   private readonly attemptsNow = new Map<number, number>();
-  /** The tasks given to the executor and not ended yet, by partition: outcomes and losses must name one exactly. */
-  private readonly inFlight = new Map<number, Task>();
+  /**
+   * The dispatch number of each partition's task given to the executor and not ended yet (-1:
+   * none): outcomes and losses must name it exactly. An array, not a map: it is touched twice per
+   * task, and a run may have a million tiny ones.
+   */
+  private readonly inFlight: Int32Array;
   /** Partitions whose attempt's worker died, while the fate of that attempt is worked out. */
   private readonly ending = new Set<number>();
   private readonly retryTimers = new Map<number, NodeJS.Timeout>();
@@ -102,6 +106,7 @@ export class RunPolicy implements ExecutorHost {
   ) {
     this.schedule = new Schedule(plan.partitions, plan.todo, plan.writtenRows);
     this.remaining = plan.todo.length;
+    this.inFlight = new Int32Array(plan.partitions.length).fill(-1);
   }
 
   /** Runs every planned partition to a final status. */
@@ -161,9 +166,9 @@ export class RunPolicy implements ExecutorHost {
       const attempt = (this.attempts.get(index) ?? this.plan.previousAttempts(index)) + 1;
       this.attempts.set(index, attempt);
       this.attemptsNow.set(index, (this.attemptsNow.get(index) ?? 0) + 1);
-      const task: Task = { index, attempt, dispatch: this.dispatches++ };
-      this.inFlight.set(index, task);
-      tasks[i] = task;
+      const dispatch = this.dispatches++;
+      this.inFlight[index] = dispatch;
+      tasks[i] = { index, attempt, dispatch };
     }
     return tasks;
   }
@@ -189,7 +194,7 @@ export class RunPolicy implements ExecutorHost {
       // One of a worker already counted dead (its exit seen before its last message) was handled
       // then, and is not recorded twice.
       if (!this.holds(outcome)) continue;
-      this.inFlight.delete(outcome.index);
+      this.inFlight[outcome.index] = -1;
       this.onOutcome(outcome);
     }
   }
@@ -200,12 +205,12 @@ export class RunPolicy implements ExecutorHost {
     let returned = false;
     for (const task of loss.unstarted) {
       if (!this.holds(task)) continue;
-      this.inFlight.delete(task.index);
+      this.inFlight[task.index] = -1;
       this.returnUnstarted(task.index);
       returned = true;
     }
     if (loss.running !== undefined && this.holds(loss.running)) {
-      this.inFlight.delete(loss.running.index);
+      this.inFlight[loss.running.index] = -1;
       // The partition stays in flight (remaining) until its fate is recorded.
       this.ending.add(loss.running.index);
       void this.endDeadAttempt(loss.running, loss);
@@ -235,8 +240,7 @@ export class RunPolicy implements ExecutorHost {
 
   /** Whether a task the executor names is the one the policy gave out for its partition. */
   private holds(task: Task): boolean {
-    const held = this.inFlight.get(task.index);
-    return held !== undefined && held.dispatch === task.dispatch && held.attempt === task.attempt;
+    return task.dispatch >= 0 && this.inFlight[task.index] === task.dispatch;
   }
 
   private onOutcome(outcome: TaskOutcome): void {
@@ -382,7 +386,8 @@ export class RunPolicy implements ExecutorHost {
   private failEverything(error: SerializedError): void {
     if (this.finished) return;
     const now = Date.now();
-    const pending = [...this.schedule.drain(), ...this.retryTimers.keys(), ...this.inFlight.keys(), ...this.ending];
+    const pending = [...this.schedule.drain(), ...this.retryTimers.keys(), ...this.ending];
+    for (let index = 0; index < this.inFlight.length; index++) if (this.inFlight[index]! >= 0) pending.push(index);
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
     for (const index of pending) {
