@@ -25,18 +25,41 @@ export class QueueNames {
     return `dpf:${this.name}:control`;
   }
 
-  /** A hash per run: the driver's `epoch`, and `stop` once the run is stopping (workers read it before each batch). */
+  /**
+   * A hash per run: `epoch`, the newest driver's; `stop` and `stopEpoch` once a driver stops the
+   * run (its jobs of that epoch and older are handed back). Workers read it before each batch and
+   * every second while they run its attempts. Written only through the scripts below, which keep
+   * each the highest: a replaced driver that wakes up cannot stop its successor's attempts.
+   */
   run(uid: string): string {
     return `dpf:${this.name}:run:${uid}`;
   }
 }
 
-/** A stop of a run's attempts, published on the control channel. */
+/** Marks a driver's epoch on a run's key (never lowering it), and keeps the key; returns whether the key had to be made (it was gone: Redis lost its data). */
+export const MARK_RUN = `local made = redis.call('EXISTS', KEYS[1]) == 0
+if tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'epoch', ARGV[1]) end
+redis.call('PERSIST', KEYS[1])
+return made and 1 or 0`;
+
+/** Stops a run's jobs up to a driver's epoch (never lowering a stop of a newer one); ARGV[3] > 0: the key then expires after that many seconds. */
+export const STOP_RUN = `if tonumber(redis.call('HGET', KEYS[1], 'stopEpoch') or '0') <= tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'stop', ARGV[1], 'stopEpoch', ARGV[2]) end
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return 0`;
+
+/** What a worker reads of a run's key: whether jobs of a driver's `epoch` may still run. */
+export function runStopped(fields: readonly (string | null)[], epoch: number): string | undefined {
+  const [newest, stop, stopEpoch] = fields;
+  if (stop !== null && stop !== undefined && Number(stopEpoch) >= epoch) return `the run is stopping (${stop})`;
+  if (newest !== null && newest !== undefined && Number(newest) > epoch) return 'a newer driver of the run took over';
+  return undefined;
+}
+
+/** A stop of a run's attempts, published on the control channel: those of drivers up to epoch `upTo`. */
 export interface StopMessage {
   uid: string;
   reason: 'cancel' | 'fail-fast';
-  /** Only the attempts of drivers before this epoch: a newer driver took the run over, and runs what they had in flight again. */
-  before?: number;
+  upTo: number;
 }
 
 /** Checks a queue option: a `redis://` or `rediss://` URL, or `{ url, name? }`. */

@@ -1,10 +1,10 @@
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ModuleMismatchError, serializeError, type SerializedError } from '../../errors.js';
-import type { HandedBack, QueuedLoss, QueuedRun, TaskJobData, TaskJobReport } from '../../model/queue-job.js';
+import type { HandedBack, QueuedLoss, QueuedRun, TaskJobData } from '../../model/queue-job.js';
+import type { TaskJobReport } from './task-job-report.js';
 import { type Executor, type ExecutorHost, packTasks, type Task } from '../executor.js';
-import type { TaskOutcome } from '../protocol.js';
-import { QueueNames, redisConnection, type StopMessage } from './queue-connection.js';
+import { MARK_RUN, QueueNames, redisConnection, STOP_RUN, type StopMessage } from './queue-connection.js';
 
 /**
  * Batch slots the schedule sizes batches for: the driver cannot know how many workers will take
@@ -61,6 +61,7 @@ export class QueueExecutor implements Executor {
   private jobSeq = 0;
   private ready: Promise<void> | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconciling = false;
   private stopping: 'cancel' | 'fail-fast' | undefined;
   private closed = false;
   /** Whether any worker ran a task of the run (then refusals only mean some workers are out of date). */
@@ -111,8 +112,8 @@ export class QueueExecutor implements Executor {
     void (async () => {
       await this.ready?.catch(() => undefined);
       // Workers read the stop before each batch; those running the run's attempts hear it at once.
-      await this.redis.hset(this.names.run(this.run.uid), 'stop', reason).catch(() => undefined);
-      const message: StopMessage = { uid: this.run.uid, reason };
+      await this.redis.eval(STOP_RUN, 1, this.names.run(this.run.uid), reason, this.run.epoch, 0).catch(() => undefined);
+      const message: StopMessage = { uid: this.run.uid, reason, upTo: this.run.epoch };
       await this.redis.publish(this.names.control, JSON.stringify(message)).catch(() => undefined);
       // Jobs no worker took are taken back (their partitions are CANCELLED); one a worker took
       // meanwhile is handed back by it, having seen the stop.
@@ -133,18 +134,21 @@ export class QueueExecutor implements Executor {
     // The run's key stays a day, saying it ended: a late job of it is skipped, not run. (Handed
     // over, it goes on: the next driver marks the key with its own epoch.)
     const key = this.names.run(this.run.uid);
-    if (!detached) await this.redis.multi().hset(key, 'stop', this.stopping ?? 'ended').expire(key, 86_400).exec().catch(() => undefined);
+    if (!detached) await this.redis.eval(STOP_RUN, 1, key, this.stopping ?? 'ended', this.run.epoch, 86_400).catch(() => undefined);
     await Promise.allSettled([this.events.close(), this.queue.close()]);
     for (const connection of [this.redis, ...this.connections]) connection.disconnect();
   }
 
-  /** Marks the run in Redis: workers skip jobs of an older epoch, and its absence later means Redis lost its data. */
-  private async markRun(): Promise<void> {
-    const key = this.names.run(this.run.uid);
-    await this.redis.multi().hset(key, 'epoch', String(this.run.epoch)).hdel(key, 'stop').persist(key).exec();
+  /**
+   * Marks the run in Redis: workers skip jobs of an older epoch, and the key's absence later means
+   * Redis lost its data. Resolves whether the key had to be made.
+   */
+  private async markRun(): Promise<boolean> {
+    const made = (await this.redis.eval(MARK_RUN, 1, this.names.run(this.run.uid), this.run.epoch)) === 1;
     // Attempts an earlier driver of the run left running are run again by this one: they stop.
-    const superseded: StopMessage = { uid: this.run.uid, reason: 'cancel', before: this.run.epoch };
+    const superseded: StopMessage = { uid: this.run.uid, reason: 'cancel', upTo: this.run.epoch - 1 };
     await this.redis.publish(this.names.control, JSON.stringify(superseded));
+    return made;
   }
 
   /** Takes every ready batch from the policy and adds it as a job. */
@@ -214,7 +218,8 @@ export class QueueExecutor implements Executor {
     if (job === undefined || report === undefined || report === null) return;
     job.heardAt = Date.now();
     if (!job.started) this.onActive(jobId);
-    const outcomes = (report.outcomes as TaskOutcome[]).filter((outcome) => job.pending.delete(outcome.dispatch));
+    if (report.accepted === true) this.ranSomewhere = true;
+    const outcomes = report.outcomes.filter((outcome) => job.pending.delete(outcome.dispatch));
     if (outcomes.length > 0) {
       this.ranSomewhere = true;
       this.host.outcomes(outcomes);
@@ -314,10 +319,13 @@ export class QueueExecutor implements Executor {
    * the driver heard nothing of for a while is looked up, in case its events were missed.
    */
   private async reconcile(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.reconciling) return;
+    // One at a time: ticks queued while Redis was away must not each recover from its loss.
+    this.reconciling = true;
     try {
       if ((await this.redis.exists(this.names.run(this.run.uid))) === 0) {
-        await this.markRun();
+        // Made here, so the loss is recovered from once (a driver of another epoch may race).
+        if (!(await this.markRun())) return;
         const jobs = [...this.jobs.values()];
         this.jobs.clear();
         this.host.note(`the queue's Redis lost the run's jobs (restarted without persistence?): ${jobs.length} batch(es) are queued again`);
@@ -333,6 +341,8 @@ export class QueueExecutor implements Executor {
       }
     } catch (error) {
       this.lastError = error as Error;
+    } finally {
+      this.reconciling = false;
     }
   }
 

@@ -1,20 +1,24 @@
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Job, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RunInProgressError, serializeError, type SerializedError } from '../../errors.js';
-import type { DriveJobData, QueuedLoss, QueuedRun, TaskJobData, TaskJobReport } from '../../model/queue-job.js';
+import { ModuleLoadError, RunInProgressError, serializeError, type SerializedError } from '../../errors.js';
+import type { DriveJobData, QueuedLoss, QueuedRun, TaskJobData } from '../../model/queue-job.js';
+import type { TaskJobReport } from './task-job-report.js';
 import type { ModuleReference } from '../../model/run-spec.js';
 import { driveQueuedRun } from '../../run/queue-drive.js';
 import { readPartitions } from '../../run/run-spec.js';
 import { attachStage } from '../../stage/open-stage.js';
+import type { Stage } from '../../stage/stage.js';
+import { readLease } from '../../run/lease.js';
 import { RunLayout } from '../../stage/run-layout.js';
 import type { ExecutorHost, Task, WorkerLoss } from '../executor.js';
 import { LocalPool } from '../local-pool.js';
 import { localModule } from '../module-identity.js';
 import type { TaskOutcome } from '../protocol.js';
-import { QueueNames, redisConnection, type StopMessage } from './queue-connection.js';
+import { QueueNames, redisConnection, runStopped, type StopMessage } from './queue-connection.js';
 
 /** Options of a queue worker (`dpf worker`). */
 export interface QueueWorkerOptions {
@@ -42,6 +46,12 @@ export interface QueueWorkerOptions {
 const PROGRESS_MS = 100;
 /** A run this worker has had no job of for this long gives its pool back. */
 const RUN_IDLE_MS = 5_000;
+/** A StageError of a read (local stage: "reading …", "listing …"; S3: the request's name). */
+const READ_FAILURE = /^(reading|listing|GET|HEAD|List)/i;
+/** Pool workers that die this many times in a row while loading the module mean it cannot run here. */
+const MAX_DEATHS_BEFORE_READY = 3;
+/** How often a worker looks at the keys of the runs whose attempts it runs, for stops it did not hear. */
+const STOP_POLL_MS = 1_000;
 /** Drive jobs a worker takes at once (a driver mostly waits on its workers). */
 const DRIVER_CONCURRENCY = 8;
 /** A driver's job is moved back to the queue when its worker dies, however often that happens. */
@@ -67,6 +77,8 @@ export class QueueWorker {
   private tasks: Worker | undefined;
   private drivers: Worker | undefined;
   private readonly runs = new Map<string, RunContext>();
+  private readonly stages = new Map<string, Promise<Stage>>();
+  private stopPoll: NodeJS.Timeout | undefined;
   private closing = false;
   /** Aborted when the worker leaves: the runs it drives are handed over. */
   private readonly leaving = new AbortController();
@@ -109,12 +121,19 @@ export class QueueWorker {
       this.drivers.on('error', (error) => options.log(`queue: ${error.message}`));
     }
     await Promise.all([this.tasks.waitUntilReady(), this.drivers?.waitUntilReady()]);
+    let polling = false;
+    this.stopPoll = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      void this.pollStops().finally(() => (polling = false));
+    }, STOP_POLL_MS);
   }
 
   /** Drains: takes no more jobs, lets running partitions finish, hands the rest back; resolves when every job it held is back with the queue. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.stopPoll !== undefined) clearInterval(this.stopPoll);
     // Runs this worker drives go to other workers; its partitions finish or go back to the queue.
     this.leaving.abort();
     for (const run of this.runs.values()) run.drain();
@@ -132,7 +151,7 @@ export class QueueWorker {
       return;
     }
     for (const run of this.runs.values()) {
-      if (run.uid === message.uid && (message.before === undefined || run.epoch < message.before)) run.abort(message.reason);
+      if (run.uid === message.uid && run.epoch <= message.upTo) run.abort(message.reason);
     }
   }
 
@@ -142,9 +161,8 @@ export class QueueWorker {
     const handBack = (reason: string): TaskJobReport => ({ outcomes: [], handedBack: { tasks, reason } });
     if (this.closing) return handBack(`worker ${this.id} is shutting down`);
     if (this.stageFailure !== undefined) return handBack(`worker ${this.id} cannot write to the stage (${this.stageFailure})`);
-    const [epoch, stop] = await this.redis.hmget(this.names.run(run.uid), 'epoch', 'stop');
-    if (stop !== null) return handBack(`the run is stopping (${stop})`);
-    if (epoch !== null && Number(epoch) > run.epoch) return handBack('a newer driver of the run took over');
+    const stopped = await this.stopped(run);
+    if (stopped !== undefined) return handBack(stopped);
     const key = `${run.uid}.${run.epoch}`;
     let context = this.runs.get(key);
     if (context === undefined) {
@@ -152,6 +170,39 @@ export class QueueWorker {
       this.runs.set(key, context);
     }
     return context.run(job);
+  }
+
+  /** Why jobs of this run's driver may no longer run, if so (its key in Redis, then its lease on the stage). */
+  private async stopped(run: QueuedRun): Promise<string | undefined> {
+    const fields = await this.redis.hmget(this.names.run(run.uid), 'epoch', 'stop', 'stopEpoch').catch(() => undefined);
+    if (fields === undefined) return "the queue's Redis did not answer";
+    const stopped = runStopped(fields, run.epoch);
+    if (stopped !== undefined) return stopped;
+    // The stage has the last word: a run cancelled or overwritten by a process that cannot reach
+    // Redis (a follower's cancel of a run between drivers) has a lease of a newer epoch.
+    const stage = await this.stageOf(run).catch(() => undefined);
+    const lease = stage === undefined ? undefined : await readLease(stage, new RunLayout(run.runId)).catch(() => undefined);
+    if (lease !== undefined && lease.content.epoch > run.epoch) return 'a newer driver of the run took over';
+    return undefined;
+  }
+
+  private stageOf(run: QueuedRun): Promise<Stage> {
+    let stage = this.stages.get(run.stage);
+    if (stage === undefined) {
+      stage = attachStage(run.stage, run.caseInsensitive);
+      stage.catch(() => this.stages.delete(run.stage));
+      this.stages.set(run.stage, stage);
+    }
+    return stage;
+  }
+
+  /** Every second, runs with attempts here look at their key: a stop whose message was missed (a reconnect) still reaches them. */
+  private async pollStops(): Promise<void> {
+    for (const run of [...this.runs.values()]) {
+      if (!run.busy) continue;
+      const stopped = await this.stopped(run.spec);
+      if (stopped !== undefined && stopped !== "the queue's Redis did not answer") run.abort('cancel');
+    }
   }
 
   /** A stage write failed here: this worker stops taking jobs (the queue gives them to others). */
@@ -191,6 +242,9 @@ interface JobRun {
   /** Tasks without an outcome yet. */
   open: Map<number, Task>;
   unsent: TaskOutcome[];
+  /** Outcomes and hand-backs sent as progress: the return value repeats them, should a progress report have been lost. */
+  sent: TaskOutcome[];
+  sentBack: Task[];
   loss: QueuedLoss | undefined;
   /** Tasks handed back and not sent yet (they go with the next report, see send). */
   handedBack: Task[];
@@ -214,20 +268,22 @@ class RunContext implements ExecutorHost {
   private readonly byDispatch = new Map<number, JobRun>();
   private idleTimer: NodeJS.Timeout | undefined;
   private stopped: string | undefined;
+  private deathsBeforeReady = 0;
   /** This worker's folder for the run's files in transit (uploads before they are stored, dying attempts' logs). */
   private readonly scratch: string;
   /** A stage write failed here: why hand-backs come (the driver's journal says so). */
   private stageFailure: string | undefined;
 
   constructor(
-    private readonly spec: QueuedRun,
+    readonly spec: QueuedRun,
     private readonly options: QueueWorkerOptions,
     private readonly onStageFailed: (error: SerializedError) => void,
     private readonly onClosed: () => void,
   ) {
     this.uid = spec.uid;
     this.epoch = spec.epoch;
-    this.scratch = join(tmpdir(), 'dpf-worker', `${spec.runId}-${spec.tokenPrefix}-${process.pid}`);
+    // Its own folder: a context of the run made again while an idle one is closing must not share it.
+    this.scratch = join(tmpdir(), 'dpf-worker', `${spec.runId}-${spec.tokenPrefix}-${process.pid}-${randomBytes(4).toString('hex')}`);
   }
 
   async run(job: Job<TaskJobData>): Promise<TaskJobReport> {
@@ -245,7 +301,10 @@ class RunContext implements ExecutorHost {
       return { outcomes: [], refused: serializeError(error) };
     }
     return new Promise<TaskJobReport>((resolve) => {
-      const entry: JobRun = { job, tasks, open: new Map(tasks.map((task) => [task.dispatch, task])), unsent: [], loss: undefined, handedBack: [], refused: undefined, sending: Promise.resolve(), timer: undefined, resolve };
+      const entry: JobRun = { job, tasks, open: new Map(tasks.map((task) => [task.dispatch, task])), unsent: [], sent: [], sentBack: [], loss: undefined, handedBack: [], refused: undefined, sending: Promise.resolve(), timer: undefined, resolve };
+      // The driver learns that a worker can run the run's module (refusals elsewhere then mean only that some workers are out of date).
+      const accepted: TaskJobReport = { outcomes: [], accepted: true };
+      entry.sending = job.updateProgress(accepted as unknown as object).catch(() => undefined);
       for (const task of tasks) this.byDispatch.set(task.dispatch, entry);
       if (this.stopped !== undefined) {
         entry.handedBack = tasks;
@@ -286,10 +345,17 @@ class RunContext implements ExecutorHost {
 
   // ExecutorHost: the pool asks for batches and reports what became of them.
 
+  /**
+   * Nothing waits in the pool's eyes: each job goes whole to a free slot (a slot holding a second
+   * job while another slot is idle would run it late), and BullMQ holds the rest.
+   */
   get queued(): number {
-    let tasks = 0;
-    for (const entry of this.waiting) tasks += entry.tasks.length;
-    return tasks;
+    return 0;
+  }
+
+  /** Whether the run has jobs here. */
+  get busy(): boolean {
+    return this.byDispatch.size > 0;
   }
 
   take(): Task[] {
@@ -298,7 +364,8 @@ class RunContext implements ExecutorHost {
   }
 
   started(): void {
-    // The driver hears a job start from BullMQ ('active').
+    // The driver hears a job start from BullMQ ('active'); here it says the module loads.
+    this.deathsBeforeReady = 0;
   }
 
   outcomes(outcomes: readonly TaskOutcome[]): void {
@@ -307,7 +374,8 @@ class RunContext implements ExecutorHost {
       if (entry === undefined || !entry.open.delete(outcome.dispatch)) continue;
       this.byDispatch.delete(outcome.dispatch);
       // A write to the stage failed here: the attempt is handed back for another worker, not failed.
-      if (outcome.status === 'FAILED' && outcome.error?.name === 'StageError') {
+      // (A failed read is the stage's problem, not this worker's: it stops the run, as on one machine.)
+      if (outcome.status === 'FAILED' && outcome.error?.name === 'StageError' && !READ_FAILURE.test(outcome.error.message)) {
         entry.handedBack.push(entry.tasks.find((task) => task.dispatch === outcome.dispatch)!);
         this.stageFailed(outcome.error);
       } else if (outcome.status === 'SKIPPED') {
@@ -321,6 +389,11 @@ class RunContext implements ExecutorHost {
   }
 
   lost(loss: WorkerLoss): void {
+    // A worker that dies while it loads the module, again and again, means the module cannot run
+    // here: the run's batches are refused (as on one machine, after three in a row).
+    if (loss.beforeReady && loss.cause !== 'killed' && ++this.deathsBeforeReady >= MAX_DEATHS_BEFORE_READY) {
+      return this.unusable(serializeError(new ModuleLoadError(`workers die while loading the partition module here: ${loss.description}`)));
+    }
     const touched = new Set<JobRun>();
     const claim = (task: Task): JobRun | undefined => {
       const entry = this.byDispatch.get(task.dispatch);
@@ -420,14 +493,17 @@ class RunContext implements ExecutorHost {
     if (!final) {
       if (outcomes.length === 0 && handedBack.length === 0) return;
       const report: TaskJobReport = { outcomes, ...(running !== undefined ? { running } : {}), ...back };
+      entry.sent.push(...outcomes);
+      entry.sentBack.push(...handedBack);
       entry.sending = entry.sending.then(() => entry.job.updateProgress(report as unknown as object)).catch(() => undefined);
       return;
     }
+    const all = [...entry.sentBack, ...handedBack];
     const report: TaskJobReport = {
-      outcomes,
+      outcomes: [...entry.sent, ...outcomes],
       ...(entry.loss !== undefined ? { loss: entry.loss } : {}),
       ...(entry.refused !== undefined ? { refused: entry.refused } : {}),
-      ...back,
+      ...(all.length > 0 ? { handedBack: { tasks: all.flatMap((task) => [task.index, task.attempt, task.dispatch]), reason: this.handBackReason() } } : {}),
     };
     void entry.sending.then(() => entry.resolve(report));
   }
