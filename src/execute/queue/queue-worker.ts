@@ -40,8 +40,11 @@ export interface QueueWorkerOptions {
 
 /** Outcomes of a job wait at most this long before they are sent as the job's progress. */
 const PROGRESS_MS = 100;
-/** A run this worker has had no job of for this long gives its pool back. */
-const RUN_IDLE_MS = 5_000;
+/**
+ * A run this worker has had no job of for this long gives its pool back (its threads then serve the next run warm).
+ * 1 s, not 5 s: with 5 s every other back-to-back run started new threads, 0.4–0.6 s (BENCHMARKS.md "Q1, W1Q, W2Q").
+ */
+const RUN_IDLE_MS = 1_000;
 /** Drive jobs a worker takes at once (a driver mostly waits on its workers). */
 const DRIVER_CONCURRENCY = 8;
 /** A driver's job is moved back to the queue when its worker dies, however often that happens. */
