@@ -9,6 +9,7 @@
  *   npm run bench -- --smoke            tiny sizes: checks the benchmark works, figures mean nothing
  *   npm run bench -- --only W1S3,T1S3   W1 and T1 with the stage on S3 (a local S3-compatible server)
  *   npm run bench -- --only Q1          through the BullMQ queue, next to raw BullMQ (a redis-server of its own)
+ *   npm run bench -- --only W1Q,W2Q     W1 and W2 through the queue (2 dpf worker processes), next to the local executor
  */
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -21,9 +22,10 @@ import { s1 } from './workloads/s1-scaling.js';
 import { s3Server, stopS3Server, t1s3, w1s3 } from './workloads/s3-stage.js';
 import { t1 } from './workloads/t1-small-files.js';
 import { w1 } from './workloads/w1-mean-per-key.js';
+import { w1q, w2q } from './workloads/w1-w2-queue.js';
 import { w2 } from './workloads/w2-flights-regression.js';
 
-const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3, Q1: q1 };
+const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3, Q1: q1, W1Q: w1q, W2Q: w2q };
 
 const { values } = parseArgs({
   options: { only: { type: 'string' }, runs: { type: 'string' }, smoke: { type: 'boolean', default: false } },

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, RunStatus } from 'dpf';
+import { DPF, type ExecutionOptions, RunStatus } from 'dpf';
 import { type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Phases, phaseNote, type Result, seconds, time, WORK } from '../harness.js';
 
 /**
@@ -15,23 +15,7 @@ export async function w1(options: BenchOptions): Promise<Result> {
   const keys = options.smoke ? 200 : 10_000;
   const file = await w1Dataset(rows, keys);
   const stage = await freshDir('stage-w1');
-  const dpf = new DPF(join(FUNCTIONS, 'mean.mjs'), { stage });
-  let table: { numRows: number } | undefined;
-  const phases: Phases = { plan: [], execute: [], query: [] };
-  const dpfTimes = await time(options.runs, async (run) => {
-    const started = performance.now();
-    const handle = await dpf.run({ partitionBy: 'key', source: `SELECT * FROM '${file}'`, runId: `w1-${run + 1}`, onExistingArtifacts: 'overwrite' });
-    const planned = performance.now();
-    if ((await handle.wait()) !== RunStatus.SUCCESS) throw new Error('W1 run failed');
-    const executed = performance.now();
-    table = await handle.query('SELECT partition_id, rows, mean FROM results', { results: 'result.json' });
-    if (run >= 0) {
-      phases.plan.push((planned - started) / 1000);
-      phases.execute.push((executed - planned) / 1000);
-      phases.query.push((performance.now() - executed) / 1000);
-    }
-  });
-  if (table?.numRows !== keys) throw new Error(`W1: the results table has ${table?.numRows} rows, not ${keys}`);
+  const { times: dpfTimes, phases } = await timeW1(new DPF(join(FUNCTIONS, 'mean.mjs'), { stage }), file, keys, options.runs);
   const referenceTimes = await time(options.runs, async () => {
     await duckdb(`SELECT key, count(*) AS rows, avg(value) AS mean FROM '${file}' GROUP BY key`);
   });
@@ -49,6 +33,30 @@ export async function w1(options: BenchOptions): Promise<Result> {
     met: dpfMedian <= 0.5,
     notes: [phaseNote(phases), `DuckDB alone: read and sort by key ${seconds(readSorted)}`],
   };
+}
+
+/**
+ * W1's dpf side on `dpf` (a local stage, or a queue): `runs` runs after a warm-up, each timed from
+ * `run()` to the queried results table, with its phases.
+ */
+export async function timeW1(dpf: DPF, file: string, keys: number, runs: number, executionOptions: ExecutionOptions = {}): Promise<{ times: number[]; phases: Phases }> {
+  let table: { numRows: number } | undefined;
+  const phases: Phases = { plan: [], execute: [], query: [] };
+  const times = await time(runs, async (run) => {
+    const started = performance.now();
+    const handle = await dpf.run({ partitionBy: 'key', source: `SELECT * FROM '${file}'`, runId: `w1-${run + 1}`, onExistingArtifacts: 'overwrite', executionOptions });
+    const planned = performance.now();
+    if ((await handle.wait()) !== RunStatus.SUCCESS) throw new Error('W1 run failed');
+    const executed = performance.now();
+    table = await handle.query('SELECT partition_id, rows, mean FROM results', { results: 'result.json' });
+    if (run >= 0) {
+      phases.plan.push((planned - started) / 1000);
+      phases.execute.push((executed - planned) / 1000);
+      phases.query.push((performance.now() - executed) / 1000);
+    }
+  });
+  if (table?.numRows !== keys) throw new Error(`W1: the results table has ${table?.numRows} rows, not ${keys}`);
+  return { times, phases };
 }
 
 /** The W1 Parquet file (generated once, deterministic). */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DPF, RunStatus } from 'dpf';
+import { DPF, type ExecutionOptions, RunStatus } from 'dpf';
 import { type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Phases, phaseNote, type Result, seconds, time } from '../harness.js';
 
 const FLIGHTS = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))), '..', 'data', 'flights-3m.parquet');
@@ -13,24 +13,9 @@ const FLIGHTS = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))
  * 1e-9 relative.
  */
 export async function w2(options: BenchOptions): Promise<Result> {
-  const source = options.smoke ? `SELECT * FROM '${FLIGHTS}' LIMIT 100000` : `SELECT * FROM '${FLIGHTS}'`;
+  const source = w2Source(options.smoke);
   const stage = await freshDir('stage-w2');
-  const dpf = new DPF(join(FUNCTIONS, 'delay-regression.mjs'), { stage });
-  let results: Array<Record<string, unknown>> = [];
-  const phases: Phases = { plan: [], execute: [], query: [] };
-  const dpfTimes = await time(options.runs, async (run) => {
-    const started = performance.now();
-    const handle = await dpf.run({ partitionBy: 'origin', source, runId: `w2-${run + 1}`, onExistingArtifacts: 'overwrite' });
-    const planned = performance.now();
-    if ((await handle.wait()) !== RunStatus.SUCCESS) throw new Error('W2 run failed');
-    const executed = performance.now();
-    results = (await handle.query('SELECT partition_id AS origin, n, mean, slope, intercept FROM r', { r: 'result.json' })).toArray().map((row) => row.toJSON());
-    if (run >= 0) {
-      phases.plan.push((planned - started) / 1000);
-      phases.execute.push((executed - planned) / 1000);
-      phases.query.push((performance.now() - executed) / 1000);
-    }
-  });
+  const { times: dpfTimes, phases, results } = await timeW2(new DPF(join(FUNCTIONS, 'delay-regression.mjs'), { stage }), source, options.runs);
   const aggregate = `SELECT origin, count(*) AS n, avg(delay) AS mean, regr_slope(delay, distance) AS slope, regr_intercept(delay, distance) AS intercept
                      FROM (${source}) GROUP BY origin`;
   let expected: Record<string, unknown>[] = [];
@@ -56,7 +41,36 @@ export async function w2(options: BenchOptions): Promise<Result> {
   };
 }
 
-function largestRelativeDifference(results: Array<Record<string, unknown>>, expected: Array<Record<string, unknown>>): number {
+/** W2's source: flights-3m.parquet (its first 100,000 rows at smoke size). */
+export function w2Source(smoke: boolean): string {
+  return smoke ? `SELECT * FROM '${FLIGHTS}' LIMIT 100000` : `SELECT * FROM '${FLIGHTS}'`;
+}
+
+/**
+ * W2's dpf side on `dpf` (a local stage, or a queue): `runs` runs after a warm-up, each timed from
+ * `run()` to the queried results, with its phases and the last run's results.
+ */
+export async function timeW2(dpf: DPF, source: string, runs: number, executionOptions: ExecutionOptions = {}): Promise<{ times: number[]; phases: Phases; results: Array<Record<string, unknown>> }> {
+  let results: Array<Record<string, unknown>> = [];
+  const phases: Phases = { plan: [], execute: [], query: [] };
+  const times = await time(runs, async (run) => {
+    const started = performance.now();
+    const handle = await dpf.run({ partitionBy: 'origin', source, runId: `w2-${run + 1}`, onExistingArtifacts: 'overwrite', executionOptions });
+    const planned = performance.now();
+    if ((await handle.wait()) !== RunStatus.SUCCESS) throw new Error('W2 run failed');
+    const executed = performance.now();
+    results = (await handle.query('SELECT partition_id AS origin, n, mean, slope, intercept FROM r', { r: 'result.json' })).toArray().map((row) => row.toJSON());
+    if (run >= 0) {
+      phases.plan.push((planned - started) / 1000);
+      phases.execute.push((executed - planned) / 1000);
+      phases.query.push((performance.now() - executed) / 1000);
+    }
+  });
+  return { times, phases, results };
+}
+
+/** The largest relative difference between dpf's answers and DuckDB's, per airport and column (Infinity: NaN on one side only). */
+export function largestRelativeDifference(results: Array<Record<string, unknown>>, expected: Array<Record<string, unknown>>): number {
   if (results.length !== expected.length) throw new Error(`W2: ${results.length} airports, DuckDB has ${expected.length}`);
   const byOrigin = new Map(expected.map((row) => [row.origin as string, row]));
   let worst = 0;

@@ -10,8 +10,9 @@ import { MARK_RUN, QueueNames, redisConnection, STOP_RUN, type StopMessage } fro
  * Batch slots the schedule sizes batches for: the driver cannot know how many workers will take
  * the run's jobs, so it cuts the work as for this many (large early batches, small late ones, at
  * most 512 tasks each) and adds them all at once; BullMQ hands them to whichever worker is free.
+ * 8, not 16: a job costs a worker 2–4 ms (round trips, its pack); 16 cut W1 into 795 jobs, half of ≤ 4 tasks, 8 into 442 (BENCHMARKS.md "Q1, W1Q, W2Q").
  */
-const QUEUE_SLOTS = 16;
+const QUEUE_SLOTS = 8;
 /** Batches go to Redis in bulk requests of at most this many jobs. */
 const ADD_BULK = 500;
 /** How often the driver checks that Redis still has the run (a restart without persistence loses every job) and asks after jobs it heard nothing of. */

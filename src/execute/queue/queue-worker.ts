@@ -44,8 +44,11 @@ export interface QueueWorkerOptions {
 
 /** Outcomes of a job wait at most this long before they are sent as the job's progress. */
 const PROGRESS_MS = 100;
-/** A run this worker has had no job of for this long gives its pool back. */
-const RUN_IDLE_MS = 5_000;
+/**
+ * A run this worker has had no job of for this long gives its pool back (its threads then serve the next run warm).
+ * 1 s, not 5 s: with 5 s every other back-to-back run started new threads, 0.4–0.6 s (BENCHMARKS.md "Q1, W1Q, W2Q").
+ */
+const RUN_IDLE_MS = 1_000;
 /** A StageError of a read (local stage: "reading …", "listing …"; S3: the request's name). */
 const READ_FAILURE = /^(reading|listing|GET|HEAD|List)/i;
 /** Pool workers that die this many times in a row while loading the module mean it cannot run here. */
