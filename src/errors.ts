@@ -125,13 +125,11 @@ export class LeaseLostError extends DPFError {}
  * to take it on at once (its worker is leaving). Its lease is released with this error's message.
  */
 export class DriverHandedOverError extends DPFError {
-  constructor() {
-    super(DRIVER_HANDED_OVER);
+  constructor(note: string) {
+    super(note);
   }
 }
 
-/** The note of a lease its driver handed over (see DriverHandedOverError). */
-export const DRIVER_HANDED_OVER = "handed over: the dpf worker driving the run is leaving, and another takes the run on";
 
 /** A filename given to `uploadToStage` / `downloadFromStage` is not a flat name inside the partition's folder. */
 export class ArtifactNameError extends DPFError {}

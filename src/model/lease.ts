@@ -21,3 +21,9 @@ export interface LeaseContent extends StoredHeader<'lease'> {
   state: 'held' | 'released';
   note?: string;
 }
+
+/** The note of the lease of a run submitted to a queue, before a worker takes it (run/queue-submit.ts). */
+export const SUBMITTED_NOTE = 'submitted to the queue: a dpf worker drives it';
+
+/** The note of a lease its driver handed over: its worker is leaving, and another takes the run on (run/run-driver.ts handOver). */
+export const DRIVER_HANDED_OVER = 'handed over: the dpf worker driving the run is leaving, and another takes the run on';

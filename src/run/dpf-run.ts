@@ -4,7 +4,8 @@ import type { QueueTarget } from '../model/queue-job.js';
 import type { Table } from 'apache-arrow';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readInputManifest } from '../data/input-segments.js';
-import { DRIVER_HANDED_OVER, RunAbandonedError, RunNotFoundError } from '../errors.js';
+import { RunAbandonedError, RunNotFoundError } from '../errors.js';
+import { DRIVER_HANDED_OVER, SUBMITTED_NOTE } from '../model/lease.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
 import { openStage } from '../stage/open-stage.js';
@@ -166,7 +167,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     // A queue run between drivers (submitted, or its driver's worker died) waits for a worker to
     // take its drive job, as BullMQ jobs wait for workers: it is not abandoned — unless a driver
     // of it gave up (released its lease on an error) without ending it.
-    if (this.state.start?.queue !== undefined) return this.leaseHolder?.released === true && this.state.start.purpose !== 'submit' && this.leaseHolder.note !== DRIVER_HANDED_OVER;
+    if (this.state.start?.queue !== undefined) return this.leaseHolder?.released === true && this.leaseHolder.note !== SUBMITTED_NOTE && this.leaseHolder.note !== DRIVER_HANDED_OVER;
     return this.leaseHolder?.alive !== true;
   }
 
@@ -178,6 +179,11 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /** The queue a queue run's partitions go through (its Redis without a password, and the queue's name); undefined for a run on one machine. */
   get queue(): Readonly<QueueTarget> | undefined {
     return this.state.start?.queue;
+  }
+
+  /** @internal The run's uid (tells it from an earlier run of the same id that was overwritten). */
+  get uid(): string {
+    return this.spec.uid;
   }
 
   /** The stage the run lives in: its folder, or its `s3://` prefix. */

@@ -1,4 +1,5 @@
-import { DriverHandedOverError, RunInProgressError } from '../errors.js';
+import { DriverHandedOverError, RunInProgressError, StageError } from '../errors.js';
+import { RunLease } from './lease.js';
 import type { DriveJobData } from '../model/queue-job.js';
 import { RunLayout } from '../stage/run-layout.js';
 import { openStage } from '../stage/open-stage.js';
@@ -24,9 +25,11 @@ export type DriveOutcome =
  */
 export async function driveQueuedRun(data: DriveJobData, queue: { url: string; name: string }, leaving: AbortSignal): Promise<DriveOutcome> {
   const stage = await openStage(data.stage, { create: false });
+  // A stage this worker does not reach is this worker's problem (another may), not the run's.
+  if (stage === undefined) throw new StageError(data.stage, `this worker does not reach the run's stage ${data.stage}: mount it at the same path (or give this worker access to it)`);
   const layout = new RunLayout(data.runId);
-  const spec = stage === undefined ? undefined : await readRunSpec(stage, layout);
-  if (stage === undefined || spec === undefined || spec.uid !== data.uid) return { kind: 'gone' };
+  const spec = await readRunSpec(stage, layout);
+  if (spec === undefined || spec.uid !== data.uid) return { kind: 'gone' };
   const follower = await RunFollower.load(stage, layout, spec);
   const state = follower.state;
   if (state.ended) return { kind: 'ended', status: state.status };
@@ -55,6 +58,8 @@ export async function driveQueuedRun(data: DriveJobData, queue: { url: string; n
   });
   const handOver = (): void => void run.handOver();
   leaving.addEventListener('abort', handOver, { once: true });
+  // The worker may have begun leaving while the run was being taken.
+  if (leaving.aborted) handOver();
   try {
     return { kind: 'ended', status: await run.wait({ showProgress: false }) };
   } catch (error) {
@@ -63,4 +68,16 @@ export async function driveQueuedRun(data: DriveJobData, queue: { url: string; n
   } finally {
     leaving.removeEventListener('abort', handOver);
   }
+}
+
+/**
+ * No worker could drive the run: says so where its followers look, by taking its lease and
+ * releasing it with the reason (they see the run abandoned, and why; a resume takes it up again).
+ */
+export async function giveUpDriving(data: DriveJobData, error: Error): Promise<void> {
+  const stage = await openStage(data.stage, { create: false });
+  if (stage === undefined) return;
+  const lease = await RunLease.take(stage, new RunLayout(data.runId));
+  if (!(lease instanceof RunLease)) return;
+  await lease.release(`no dpf worker could drive the run: ${error.message}`);
 }

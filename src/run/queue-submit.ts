@@ -1,12 +1,19 @@
 import { Queue } from 'bullmq';
+import { SUBMITTED_NOTE } from '../model/lease.js';
 import type { DriveJobData } from '../model/queue-job.js';
 import { QueueNames, redisConnection } from '../execute/queue/queue-connection.js';
 import { DPFRun } from './dpf-run.js';
 import type { DriverPlan } from './run-driver.js';
 
-/** A drive job that cannot start (another driver holds the run, the stage is briefly away) is tried again with backoff this many times. */
-const DRIVE_ATTEMPTS = 12;
-const DRIVE_BACKOFF_MS = 1_000;
+/**
+ * A drive job is tried again every 2 s while another driver holds the run (a driver alive on
+ * another worker, or this process's head node): when that driver dies, a worker takes the run
+ * over within seconds of its lease going stale. Tries spent that way are not limited; a drive
+ * that fails otherwise is tried DRIVE_TRIES times (queue-worker.ts).
+ */
+const DRIVE_ATTEMPTS = Number.MAX_SAFE_INTEGER;
+const DRIVE_BACKOFF_MS = 2_000;
+
 
 /**
  * Submits a run to a queue: its spec, partition list and start are on the stage already; this
@@ -24,8 +31,10 @@ export async function submitToQueue(plan: DriverPlan, queue: { url: string; name
       lease.whenLost((error) => stop.abort(error));
       await input.write(stage, layout.inputFolder(plan.state.start!.input!), () => undefined, stop.signal);
     }
-    await lease.release(`submitted to the queue "${queue.name}": a dpf worker drives it`);
+    // The drive job first: should it fail, the run is released saying so (not left waiting for a
+    // driver nobody will send). A worker that takes it before the release tries again in 2 s.
     await addDriveJob(queue, { stage: stage.location, runId: spec.runId, uid: spec.uid }, lease.epoch);
+    await lease.release(SUBMITTED_NOTE);
   } catch (error) {
     await lease.release(`submitting the run failed: ${(error as Error).message}`).catch(() => undefined);
     throw error;
@@ -44,7 +53,7 @@ export async function addDriveJob(queue: { url: string; name: string }, data: Dr
     await drivers.add('drive', data, {
       jobId: `run.${data.uid}.${epoch}`,
       attempts: DRIVE_ATTEMPTS,
-      backoff: { type: 'exponential', delay: DRIVE_BACKOFF_MS },
+      backoff: { type: 'fixed', delay: DRIVE_BACKOFF_MS },
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 86_400 },
     });

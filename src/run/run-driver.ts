@@ -9,6 +9,7 @@ import { storedSessionTarget } from '../execute/session-url.js';
 import type { DriverSessions } from '../execute/open-session-ledger.js';
 import { type AttemptReport, type ExecutionReporter, RunPolicy } from '../execute/run-policy.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
+import { DRIVER_HANDED_OVER } from '../model/lease.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { RunSpec, SessionTarget } from '../model/run-spec.js';
 import type { PlannedInput } from '../plan/dataframe-partitions.js';
@@ -204,7 +205,7 @@ export class RunDriver {
     if (this.failure !== undefined) return;
     await this.journal.flush().catch(() => undefined);
     if (this.failure !== undefined) return;
-    this.failure = new DriverHandedOverError();
+    this.failure = new DriverHandedOverError(DRIVER_HANDED_OVER);
     this.journal.fail(this.failure);
     this.stopInput.abort();
     this.policy.detach();

@@ -251,7 +251,8 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
     const seq = await follower.takeOver(lease, build);
     const todo = requested.filter((index) => follower.state.partitions[index]!.status === PartitionStatus.PENDING);
     await clearUnrecordedFiles(stage, layout, follower.partitions, follower.state, new Set(todo), present);
-    await stage.delete(layout.cancelRequest);
+    // A cancel asked for while a queue run was between drivers is for its next driver to carry out.
+    if (request.queue?.role !== 'drive') await stage.delete(layout.cancelRequest);
     return await begin(request, { stage, layout, spec, partitions, state: follower.state, todo, lease, seq, session: request.session, sessions, input: request.rows });
   } catch (error) {
     await sessions.close().catch(() => undefined);

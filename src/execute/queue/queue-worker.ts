@@ -8,7 +8,7 @@ import { ModuleLoadError, RunInProgressError, serializeError, type SerializedErr
 import type { DriveJobData, QueuedLoss, QueuedRun, TaskJobData } from '../../model/queue-job.js';
 import type { TaskJobReport } from './task-job-report.js';
 import type { ModuleReference } from '../../model/run-spec.js';
-import { driveQueuedRun } from '../../run/queue-drive.js';
+import { driveQueuedRun, giveUpDriving } from '../../run/queue-drive.js';
 import { readPartitions } from '../../run/run-spec.js';
 import { attachStage } from '../../stage/open-stage.js';
 import type { Stage } from '../../stage/stage.js';
@@ -42,6 +42,9 @@ export interface QueueWorkerOptions {
   log: (line: string) => void;
 }
 
+/** BullMQ's defaults, dpf worker's too: how long a job lock lasts, and how often a worker looks for jobs whose worker died. */
+export const DEFAULT_LOCK_MS = 30_000;
+export const DEFAULT_STALLED_CHECK_MS = 30_000;
 /** Outcomes of a job wait at most this long before they are sent as the job's progress. */
 const PROGRESS_MS = 100;
 /**
@@ -55,6 +58,8 @@ const READ_FAILURE = /^(reading|listing|GET|HEAD|List)/i;
 const MAX_DEATHS_BEFORE_READY = 3;
 /** How often a worker looks at the keys of the runs whose attempts it runs, for stops it did not hear. */
 const STOP_POLL_MS = 1_000;
+/** A drive job that fails (for another reason than the run being driven elsewhere) is tried this many times, on any worker. */
+const DRIVE_TRIES = 5;
 /** Drive jobs a worker takes at once (a driver mostly waits on its workers). */
 const DRIVER_CONCURRENCY = 8;
 /** A driver's job is moved back to the queue when its worker dies, however often that happens. */
@@ -230,9 +235,13 @@ export class QueueWorker {
       this.options.log(said);
       return said;
     } catch (error) {
-      // Another driver holds the run (it may still be alive): BullMQ tries again with backoff.
+      // Another driver holds the run (it may still be alive): BullMQ tries again shortly.
       if (error instanceof RunInProgressError || error instanceof WaitingError) throw error;
       this.options.log(`driving run "${job.data.runId}" failed: ${(error as Error).message}`);
+      // Another worker may fare better (its PGPASSWORD, its mount of the stage) — a few times;
+      // then the run is given up where its followers see it: abandoned, saying why.
+      if (job.attemptsMade + 1 < DRIVE_TRIES) throw error;
+      await giveUpDriving(job.data, error as Error).catch(() => undefined);
       return `failed: ${(error as Error).message}`;
     }
   }
