@@ -239,13 +239,7 @@ export class QueueExecutor implements Executor {
 
   /** Tasks the job's worker handed back unstarted: they run again elsewhere (no attempt was made). */
   private handedBack(job: JobState, back: HandedBack): void {
-    const tasks: Task[] = [];
-    for (let i = 0; i < back.tasks.length; i += 3) {
-      const task = job.pending.get(back.tasks[i + 2]!);
-      if (task === undefined) continue;
-      job.pending.delete(task.dispatch);
-      tasks.push(task);
-    }
+    const tasks = takePending(job, back.tasks);
     if (tasks.length === 0) return;
     this.host.note(`a worker handed back ${tasks.length} partition(s): ${back.reason}`);
     this.host.lost({ running: undefined, startedAt: job.heardAt, at: Date.now(), unstarted: tasks, cause: 'stopped', description: `handed back: ${back.reason}`, beforeReady: false, logs: [] });
@@ -255,13 +249,7 @@ export class QueueExecutor implements Executor {
   private lostSlot(job: JobState, loss: QueuedLoss): void {
     const running = loss.running === undefined ? undefined : job.pending.get(loss.running[2]);
     if (running !== undefined) job.pending.delete(running.dispatch);
-    const unstarted: Task[] = [];
-    for (let i = 0; i < loss.unstarted.length; i += 3) {
-      const task = job.pending.get(loss.unstarted[i + 2]!);
-      if (task === undefined) continue;
-      job.pending.delete(task.dispatch);
-      unstarted.push(task);
-    }
+    const unstarted = takePending(job, loss.unstarted);
     this.host.lost({ running, startedAt: loss.startedAt, at: loss.at, unstarted, cause: loss.cause, description: loss.description, beforeReady: loss.beforeReady, logs: loss.logs });
   }
 
@@ -365,4 +353,16 @@ export class QueueExecutor implements Executor {
   get error(): Error | undefined {
     return this.lastError;
   }
+}
+
+/** The job's unreported tasks among packed (index, attempt, dispatch) triples, taken out of its pending ones. */
+function takePending(job: JobState, packed: readonly number[]): Task[] {
+  const tasks: Task[] = [];
+  for (let i = 0; i < packed.length; i += 3) {
+    const task = job.pending.get(packed[i + 2]!);
+    if (task === undefined) continue;
+    job.pending.delete(task.dispatch);
+    tasks.push(task);
+  }
+  return tasks;
 }
