@@ -43,6 +43,8 @@ export interface DriveJobData {
   stage: string;
   runId: string;
   uid: string;
+  /** Drives of it that failed (for another reason than another driver holding the run). */
+  failures?: number;
 }
 
 /** A task whose worker handed it back without running it (the run is stopping, the worker is leaving, its stage writes fail). */

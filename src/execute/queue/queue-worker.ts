@@ -240,7 +240,10 @@ export class QueueWorker {
       this.options.log(`driving run "${job.data.runId}" failed: ${(error as Error).message}`);
       // Another worker may fare better (its PGPASSWORD, its mount of the stage) — a few times;
       // then the run is given up where its followers see it: abandoned, saying why.
-      if (job.attemptsMade + 1 < DRIVE_TRIES) throw error;
+      // (Counted apart from BullMQ's attempts, which also count the tries while another driver held the run.)
+      const failures = (job.data.failures ?? 0) + 1;
+      await job.updateData({ ...job.data, failures }).catch(() => undefined);
+      if (failures < DRIVE_TRIES) throw error;
       await giveUpDriving(job.data, error as Error).catch(() => undefined);
       return `failed: ${(error as Error).message}`;
     }
