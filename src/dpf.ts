@@ -180,7 +180,7 @@ export class DPF {
       stageFolder: this.stageLocation,
       encoding: { caseInsensitive: stage.caseInsensitive },
     });
-    return this.joinAsHead(await startRun(this.request(common, stage, { mode: 'stage', location, filePattern }, true, partitions)), common.executionOptions);
+    return this.start(this.request(common, stage, { mode: 'stage', location, filePattern }, true, partitions));
   }
 
   /**
@@ -222,7 +222,7 @@ export class DPF {
       // Resuming continues the planned input; the source is not read again — unless the input was
       // not fully written (its driver died while writing it): then the source is read again to
       // write it, provided it still gives the same partitions.
-      if ((await readInputManifest(stage, layout.inputFolder(follower.state.start?.input ?? 1)))?.complete === true) return this.joinAsHead(await startRun(resume), common.executionOptions);
+      if ((await readInputManifest(stage, layout.inputFolder(follower.state.start?.input ?? 1)))?.complete === true) return this.start(resume);
       if (checked.source === undefined) {
         throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written: give the source again to write it and resume, or run it again with onExistingArtifacts: 'overwrite'`);
       }
@@ -233,7 +233,7 @@ export class DPF {
         if (!same) {
           throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written, and the source now gives other partitions than it planned; run it again with onExistingArtifacts: 'overwrite'`);
         }
-        return await this.joinAsHead(await startRun({ ...resume, rows: plan.input }), common.executionOptions);
+        return await this.start({ ...resume, rows: plan.input });
       } catch (error) {
         await plan.input.dispose();
         throw error;
@@ -247,7 +247,7 @@ export class DPF {
     const plan = await planDataFramePartitions({ source, partitionBy, orderBy, database, partitionIds: common.partitionIds, caseInsensitive: stage.caseInsensitive });
     try {
       const input = { mode: 'dataframe' as const, partitionBy: plan.partitionBy, source: describeSource(source), rows: plan.rows };
-      return await this.joinAsHead(await startRun({ ...this.request(common, stage, input, plan.partitionBy.length > 1, plan.partitions), rows: plan.input }), common.executionOptions);
+      return await this.start({ ...this.request(common, stage, input, plan.partitionBy.length > 1, plan.partitions), rows: plan.input });
     } catch (error) {
       await plan.input.dispose();
       throw error;
@@ -279,11 +279,12 @@ export class DPF {
     this.shared = { ...this.module, shared: await shareModule(this.module) };
   }
 
-  /** Queue runs with useHeadNode: this process runs a worker too, until the run ends. */
-  private async joinAsHead(run: DPFRun, options: CommonOptions['executionOptions']): Promise<DPFRun> {
-    if (this.queue === undefined || !options.useHeadNode) return run;
+  /** Starts the run; a queue run with useHeadNode has this process work on it too. */
+  private async start(request: RunRequest): Promise<DPFRun> {
+    const run = await startRun(request);
+    if (this.queue === undefined || !request.options.useHeadNode) return run;
     const { joinHeadWorker } = await import('./execute/queue/head-worker.js');
-    await joinHeadWorker(this.queue, run, options, this.module);
+    await joinHeadWorker(this.queue, run, request.options, this.module);
     return run;
   }
 

@@ -28,7 +28,7 @@ import { artifactOutput } from './artifact-output.js';
 import { displayText, shownId } from './display-text.js';
 import { formatRuns, type ListedRun, listedRun } from './format-runs.js';
 import { formatStatus } from './format-status.js';
-import { DEFAULT_QUEUE_NAME } from '../execute/queue/queue-connection.js';
+import { DEFAULT_LOCK_MS, DEFAULT_QUEUE_NAME, DEFAULT_STALLED_CHECK_MS } from '../execute/queue/queue-defaults.js';
 
 /** Rows `dpf status` shows unless told otherwise. */
 const DEFAULT_LIMIT = 50;
@@ -130,8 +130,8 @@ program
   .addOption(new Option('--isolation <kind>', "'thread', or 'process' for a child process per worker (a crash costs one attempt); default: each run's own").choices(['thread', 'process']))
   .option('--project <dir>', "the project the runs' modules are found in (where package.json is); default: the one the current folder is in")
   .option('--no-drive', 'only run partitions; leave driving runs to other workers')
-  .option('--lock-ms <ms>', 'how long a job lock lasts: a worker silent this long is taken for dead and its partitions run elsewhere', parsePositive('--lock-ms'), 30_000)
-  .option('--stalled-check-ms <ms>', 'how often this worker looks for jobs whose worker died', parsePositive('--stalled-check-ms'), 30_000)
+  .option('--lock-ms <ms>', 'how long a job lock lasts: a worker silent this long is taken for dead and its partitions run elsewhere', parsePositive('--lock-ms'), DEFAULT_LOCK_MS)
+  .option('--stalled-check-ms <ms>', 'how often this worker looks for jobs whose worker died', parsePositive('--stalled-check-ms'), DEFAULT_STALLED_CHECK_MS)
   .action(async (options: { queue?: string; queueName: string; concurrency?: number; isolation?: 'thread' | 'process'; project?: string; drive: boolean; lockMs: number; stalledCheckMs: number }, command: Command) => {
     if (options.queue === undefined) command.error("error: dpf worker needs the queue's Redis: give --queue redis://host:6379, or set the environment variable DPF_QUEUE");
     const { runQueueWorker } = await import('./queue-worker-command.js');

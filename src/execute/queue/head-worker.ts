@@ -6,7 +6,8 @@ import type { DPFRun } from '../../run/dpf-run.js';
 import { projectRootOf } from '../module-identity.js';
 import { RunInProgressError } from '../../errors.js';
 import { driveQueuedRun } from '../../run/queue-drive.js';
-import { DEFAULT_LOCK_MS, DEFAULT_STALLED_CHECK_MS, QueueWorker } from './queue-worker.js';
+import { DEFAULT_LOCK_MS, DEFAULT_STALLED_CHECK_MS } from './queue-defaults.js';
+import { QueueWorker } from './queue-worker.js';
 
 /** This process's queue worker per queue, and how many of the runs it submitted are unfinished. */
 const heads = new Map<string, { worker: Promise<QueueWorker>; runs: number }>();

@@ -2,9 +2,7 @@ import { Redis } from 'ioredis';
 import { InvalidOptionError, QueueError } from '../../errors.js';
 import type { QueueTarget } from '../../model/queue-job.js';
 import { redactDatabaseUrl } from '../session-url.js';
-
-/** The queue's name when none is given: BullMQ queues `dpf` (task batches) and `dpf-drivers` (runs to drive). */
-export const DEFAULT_QUEUE_NAME = 'dpf';
+import { DEFAULT_QUEUE_NAME } from './queue-defaults.js';
 
 /** Where a queue run's jobs and signals live in Redis. */
 export class QueueNames {

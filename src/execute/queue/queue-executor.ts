@@ -69,16 +69,15 @@ export class QueueExecutor implements Executor {
   private ranSomewhere = false;
   private refusalsNoted = new Set<string>();
   private adding: Promise<void> = Promise.resolve();
-  private lastError: Error | undefined;
 
   constructor(
     private readonly run: QueuedRun,
     queue: { url: string; name: string },
   ) {
     this.names = new QueueNames(queue.name);
-    const onError = (error: Error): void => {
-      this.lastError = error;
-    };
+    // Redis away is noticed by what it stops doing, not by its errors: jobs added while it is away
+    // and runs it lost are taken up by the reconciliation once it is back.
+    const onError = (): void => undefined;
     this.redis = redisConnection(queue.url, onError);
     this.connections = [redisConnection(queue.url, onError), redisConnection(queue.url, onError)];
     this.queue = new Queue(this.names.tasks, { connection: this.connections[0]! });
@@ -198,10 +197,8 @@ export class QueueExecutor implements Executor {
               },
             })),
           )
-          .catch((error: unknown) => {
-            // Redis is away: the reconciliation adds them again once it is back.
-            this.lastError = error as Error;
-          });
+          // Redis is away: the reconciliation adds them again once it is back.
+          .catch(() => undefined);
       }
     });
   }
@@ -328,8 +325,8 @@ export class QueueExecutor implements Executor {
         job.heardAt = now;
         await this.lookUp(job);
       }
-    } catch (error) {
-      this.lastError = error as Error;
+    } catch {
+      // Redis is away: the next tick asks again.
     } finally {
       this.reconciling = false;
     }
@@ -347,11 +344,6 @@ export class QueueExecutor implements Executor {
     if (found.finishedOn === undefined) return;
     if (found.failedReason !== undefined && found.failedReason !== '') this.onFailed(job.id, found.failedReason);
     else this.onReport(job.id, found.returnvalue as TaskJobReport, true);
-  }
-
-  /** The last error Redis gave, for diagnostics. */
-  get error(): Error | undefined {
-    return this.lastError;
   }
 }
 

@@ -42,9 +42,6 @@ export interface QueueWorkerOptions {
   log: (line: string) => void;
 }
 
-/** BullMQ's defaults, dpf worker's too: how long a job lock lasts, and how often a worker looks for jobs whose worker died. */
-export const DEFAULT_LOCK_MS = 30_000;
-export const DEFAULT_STALLED_CHECK_MS = 30_000;
 /** Outcomes of a job wait at most this long before they are sent as the job's progress. */
 const PROGRESS_MS = 100;
 /**
@@ -455,26 +452,25 @@ class RunContext implements ExecutorHost {
 
   /** The driver stops the run: running attempts see their signal, the rest is handed back. */
   abort(reason: 'cancel' | 'fail-fast'): void {
-    this.stopped = reason;
-    for (const entry of this.waiting.splice(0)) {
-      entry.handedBack = [...entry.open.values()];
-      for (const task of entry.open.values()) this.byDispatch.delete(task.dispatch);
-      entry.open.clear();
-      this.finish(entry);
-    }
+    this.handBackWaiting(reason);
     this.pool?.abort(reason);
   }
 
   /** The worker is leaving: batches not started go back; running partitions finish. */
   drain(): void {
-    this.stopped = 'draining';
+    this.handBackWaiting('draining');
+    this.pool?.drain();
+  }
+
+  /** From now on the run's jobs go back, saying why; those the pool has not taken yet go back now. */
+  private handBackWaiting(why: string): void {
+    this.stopped = why;
     for (const entry of this.waiting.splice(0)) {
       entry.handedBack = [...entry.open.values()];
       for (const task of entry.open.values()) this.byDispatch.delete(task.dispatch);
       entry.open.clear();
       this.finish(entry);
     }
-    this.pool?.drain();
   }
 
   async close(): Promise<void> {
