@@ -189,6 +189,27 @@ describe('stopping queue runs', () => {
   });
 });
 
+describe('a module that cannot run in a worker', () => {
+  it('kills every worker thread while it loads: the run fails saying so (it does not crash-loop forever)', async () => {
+    const dir = await tempDir();
+    // Loads in the submitting process (which checks the export), dies in every worker thread.
+    const module = await writeModule(dir, 'return 1;', { prelude: `import { isMainThread } from 'node:worker_threads';\nif (!isMainThread) process.exit(7);` });
+    await startWorker(redis.url);
+    const run = await new DPF(module, { stage: join(dir, 'stage'), queue: redis.url }).runFromStage({
+      stageLocation: await inputFiles(dir, 2),
+      filePattern: '*.csv',
+      runId: 'dies-loading',
+      executionOptions: { useHeadNode: false },
+    });
+    expect(await run.wait()).toBe(RunStatus.FAILURE);
+    for (const details of Object.values(await run.getPartitionDetails())) {
+      expect(details.status).toBe(PartitionStatus.INTERNAL_ERROR);
+      expect(details.error?.message).toContain('workers die while loading the partition module here');
+      expect(details.error?.message).toContain('exited with code 7');
+    }
+  });
+});
+
 describe('a worker with a different copy of the module', () => {
   /** A second "project" (a package.json) holding other code at the module's path relative to this project; running it writes `{dir}/wrong-code`. */
   async function otherCopy(dir: string, module: string): Promise<{ project: string; path: string }> {

@@ -1,6 +1,6 @@
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ModuleMismatchError, serializeError, type SerializedError } from '../../errors.js';
+import { serializeError, type SerializedError } from '../../errors.js';
 import type { HandedBack, QueuedLoss, QueuedRun, TaskJobData } from '../../model/queue-job.js';
 import type { TaskJobReport } from './task-job-report.js';
 import { type Executor, type ExecutorHost, packTasks, type Task } from '../executor.js';
@@ -257,8 +257,8 @@ export class QueueExecutor implements Executor {
       this.host.note(`a worker refused the run's partitions: ${error.message}`);
     }
     if (!this.ranSomewhere && job.refusals + 1 >= MAX_REFUSALS) {
-      const mismatch = new ModuleMismatchError(`every worker that took the run's partitions refused them (${job.refusals + 1} times); the last said: ${error.message}`);
-      this.host.unusable(serializeError(mismatch));
+      // The workers' own error (a ModuleMismatchError, a ModuleLoadError), saying it was every worker.
+      this.host.unusable({ ...error, message: `every worker that took the run's partitions refused them (${job.refusals + 1} times); the last said: ${error.message}` });
       return;
     }
     if (this.stopping !== undefined) return this.lose(job, undefined, 'stopped', 'refused');

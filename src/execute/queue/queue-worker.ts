@@ -314,9 +314,6 @@ class RunContext implements ExecutorHost {
     }
     return new Promise<TaskJobReport>((resolve) => {
       const entry: JobRun = { job, tasks, open: new Map(tasks.map((task) => [task.dispatch, task])), unsent: [], sent: [], sentBack: [], loss: undefined, handedBack: [], refused: undefined, sending: Promise.resolve(), timer: undefined, resolve };
-      // The driver learns that a worker can run the run's module (refusals elsewhere then mean only that some workers are out of date).
-      const accepted: TaskJobReport = { outcomes: [], accepted: true };
-      entry.sending = job.updateProgress(accepted as unknown as object).catch(() => undefined);
       for (const task of tasks) this.byDispatch.set(task.dispatch, entry);
       if (this.stopped !== undefined) {
         entry.handedBack = tasks;
@@ -375,9 +372,17 @@ class RunContext implements ExecutorHost {
     return next === undefined ? [] : next.tasks;
   }
 
-  started(): void {
-    // The driver hears a job start from BullMQ ('active'); here it says the module loads.
+  /**
+   * The pool gave a job's batch to a worker that has loaded the module. The driver hears the job
+   * start from BullMQ ('active'); it is told here that the run's module runs on this worker
+   * (refusals elsewhere then mean only that some workers are out of date).
+   */
+  started(tasks: readonly Task[]): void {
     this.deathsBeforeReady = 0;
+    const entry = tasks.length === 0 ? undefined : this.byDispatch.get(tasks[0]!.dispatch);
+    if (entry === undefined) return;
+    const accepted: TaskJobReport = { outcomes: [], accepted: true };
+    entry.sending = entry.sending.then(() => entry.job.updateProgress(accepted as unknown as object)).catch(() => undefined);
   }
 
   outcomes(outcomes: readonly TaskOutcome[]): void {
