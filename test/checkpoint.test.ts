@@ -30,7 +30,7 @@ describe('journal checkpoints', () => {
       [{ t: 'partition', i: 1, s: PartitionStatus.FAILED, a: 1, at: 4, d: 1, error: { name: 'Error', message: 'no' } }],
       [{ t: 'partition', i: 2, s: PartitionStatus.DONE, a: 1, at: 5, d: 2 }, { t: 'end', epoch: 1, at: 6, status: 'PARTIAL_FAILURE' }],
     ];
-    const writer = new JournalWriter(stage, layout, { run: 'u1', epoch: 1, writer: 'o1' }, 0, { onCommitted: () => undefined, onFailed: () => undefined, assertOwner: () => undefined });
+    const writer = new JournalWriter(stage, layout, { run: 'u1', epoch: 1, writer: 'o1' }, 0, { onCommitted: () => undefined, onFailed: () => undefined, assertOwner: async () => undefined });
     for (const records of segments) {
       for (const record of records) writer.record(record);
       await writer.flush();

@@ -76,4 +76,32 @@ describe('one driver per run', () => {
     expect(await second.wait()).toBe(RunStatus.SUCCESS);
     await expectEachDoneOnce(stage, 'taken', 30);
   }, 60_000);
+
+  it('keeps a driver whose renewal is overdue (clock stepped, process paused) but whose lease no one took: it renews and goes on', async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 4);
+    const stage = join(dir, 'stage');
+    const module = await countingModule(dir, { hold: 1 });
+    // The driver's wall clock steps forward past the self-fence while partitions wait at their
+    // barrier, as an NTP step or a resumed virtual machine does; the commits after it find the
+    // last renewal 12 s old.
+    const driver = runNodeScript(`
+      import { DPF } from 'dpf';
+      import { writeFileSync } from 'node:fs';
+      const wallClock = Date.now;
+      let step = 0;
+      Date.now = () => wallClock() + step;
+      const run = await new DPF(${JSON.stringify(module)}, { stage: ${JSON.stringify(stage)} })
+        .runFromStage({ stageLocation: ${JSON.stringify(input)}, runId: 'stepped', filePattern: '*.csv', executionOptions: { availableCpus: 1 } });
+      step = 12_000;
+      writeFileSync(${JSON.stringify(join(dir, 'release'))}, '');
+      console.log('STATUS ' + (await run.wait()));
+    `);
+    const { stdout, stderr } = await driver.done;
+    expect(stderr).not.toMatch(/LeaseLostError/);
+    expect(stdout).toMatch(/STATUS SUCCESS/);
+    await expectEachDoneOnce(stage, 'stepped', 4);
+    // The same driver carried it to the end: one take of the lease.
+    expect((await journalFacts(stage, 'stepped')).records.filter((record) => record.t === 'start')).toHaveLength(1);
+  }, 60_000);
 });

@@ -87,8 +87,8 @@ export class JournalWriter {
       onCommitted: (records: readonly JournalRecord[]) => void;
       /** Called once, with the first failure. */
       onFailed: (error: Error) => void;
-      /** Throws when the writer may no longer commit (its lease is lost or too old). */
-      assertOwner: () => void;
+      /** Rejects when the writer may no longer commit (its lease is lost, or too old and not renewable). */
+      assertOwner: () => Promise<void>;
       /** Segments written so far, for checkpoints. */
       onSegment?: (seq: number) => void;
     },
@@ -122,7 +122,7 @@ export class JournalWriter {
       if (this.failure !== undefined) throw this.failure;
       if (batch.length === 0) return;
       try {
-        this.hooks.assertOwner();
+        await this.hooks.assertOwner();
         await this.writeSegment(batch);
       } catch (error) {
         this.fail(error as Error);

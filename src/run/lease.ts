@@ -196,15 +196,25 @@ export class RunLease {
   }
 
   /**
-   * Throws unless the lease is certainly still ours: not lost, and renewed recently enough that no
+   * Resolves once the lease is certainly still ours: not lost, and renewed recently enough that no
    * other process can have judged this driver gone. Called before every commit of the journal.
+   *
+   * A last renewal older than that (the process was paused, its wall clock stepped forward, the
+   * stage was slow) is not yet a loss: the lease is renewed at once with the same
+   * replace-if-unchanged. If that lands, no other driver took the run meanwhile — a taker replaces
+   * the same version, so only one of the two writes can land — and this driver goes on; if another
+   * driver took it, or the stage cannot be written, the lease is lost.
    */
-  assertHeld(): void {
+  async assertHeld(): Promise<void> {
     if (this.lost !== undefined) throw this.lost;
-    const age = Date.now() - this.renewedAt;
-    if (this.timer !== undefined && age > SELF_FENCE_MS) {
+    if (this.timer === undefined || Date.now() - this.renewedAt <= SELF_FENCE_MS) return;
+    const overdue = Date.now() - this.renewedAt;
+    this.renewing = this.renewing.then(() => this.renew());
+    await this.renewing;
+    if (this.lost !== undefined) throw this.lost;
+    if (Date.now() - this.renewedAt > SELF_FENCE_MS) {
       this.loseWith(new LeaseLostError(
-        `The driver of run "${this.layout.runId}" could not renew its lease for ${Math.round(age / 1000)} s (was the process paused or the stage unreachable?); ` +
+        `The driver of run "${this.layout.runId}" could not renew its lease for ${Math.round(overdue / 1000)} s (was the stage unreachable?); ` +
           'it stopped so that a resume can take the run over safely',
       ));
       throw this.lost!;

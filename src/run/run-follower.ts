@@ -88,7 +88,7 @@ export class RunFollower {
   async takeOver(lease: RunLease, build: (again: boolean) => JournalRecord[] | Promise<JournalRecord[]>): Promise<number> {
     const identity = { run: this.spec.uid, epoch: lease.epoch, writer: lease.owner };
     for (let again = false; ; again = true) {
-      lease.assertHeld();
+      await lease.assertHeld();
       // Writing past a damaged last segment makes it the tail of its driver: say so in the journal.
       const tail = this.pendingTail;
       const built = await build(again);
