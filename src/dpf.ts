@@ -95,6 +95,13 @@ export interface DataFrameRunOptions {
    */
   orderBy?: string | readonly string[];
   /**
+   * Only these columns of the source reach the function, with the partition columns (which always
+   * do). DuckDB then reads, sorts and hands over only what the function uses — on wide sources the
+   * largest saving a run can make (W2 in BENCHMARKS.md). Without it every column is given, as
+   * with Snowflake's DPF. A column the source does not have is refused before any work.
+   */
+  columns?: string | readonly string[];
+  /**
    * What to partition: SQL text in DuckDB's dialect (`SELECT * FROM 'sales.parquet'`), a table
    * name in `database`, an apache-arrow `Table`, an array of records, or
    * `{ postgres: 'postgres://…', query: 'SELECT …' }`. It is read once, when the run is planned.
@@ -117,7 +124,7 @@ export interface DataFrameRunOptions {
 }
 
 const STAGE_RUN_KEYS = ['stageLocation', 'runId', 'filePattern', 'partitionIds', 'onExistingArtifacts', 'executionOptions'] as const;
-const DATAFRAME_RUN_KEYS = ['partitionBy', 'orderBy', 'source', 'database', 'runId', 'partitionIds', 'onExistingArtifacts', 'executionOptions'] as const;
+const DATAFRAME_RUN_KEYS = ['partitionBy', 'orderBy', 'columns', 'source', 'database', 'runId', 'partitionIds', 'onExistingArtifacts', 'executionOptions'] as const;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
@@ -200,6 +207,7 @@ export class DPF {
     const common = checkCommonOptions(checked, 'partition ids');
     const partitionBy = checkColumns(checked.partitionBy, 'partitionBy', 'a column name, or a non-empty list of column names for a composite key');
     const orderBy = checked.orderBy === undefined ? [] : checkColumns(checked.orderBy, 'orderBy', "a column name such as 'day' or 'amount DESC', or a list of them");
+    const columns = checked.columns === undefined ? undefined : checkColumns(checked.columns, 'columns', "a column name such as 'amount', or a list of the columns the function reads");
     const database = checked.database === undefined ? undefined : checkDatabaseFile(checked.database);
     if (this.queue === undefined) prewarmWorkers(common.executionOptions);
     await this.checkFunction();
@@ -213,7 +221,7 @@ export class DPF {
       const follower = await RunFollower.load(stage, layout, existing);
       // What was asked must be what the run was planned with: a resume never quietly uses another partitionBy, source or function.
       const asked = checked.source === undefined ? undefined : describeSource(checkSource(checked.source, database));
-      checkResumeMatches(existing, follower.state.start?.module, { mode: 'dataframe', partitionBy, source: asked ?? (existing.input as DataFrameInput).source, rows: 0 }, this.module);
+      checkResumeMatches(existing, follower.state.start?.module, { mode: 'dataframe', partitionBy, source: asked ?? (existing.input as DataFrameInput).source, rows: 0, ...(columns !== undefined ? { columns } : {}) }, this.module);
       // A DataFrame run: checkResumeMatches refused any other.
       const planned = existing.input as DataFrameInput;
       const stored = follower.partitions;
@@ -227,7 +235,7 @@ export class DPF {
         throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written: give the source again to write it and resume, or run it again with onExistingArtifacts: 'overwrite'`);
       }
       const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
-      const plan = await planDataFramePartitions({ source: checkSource(checked.source, database), partitionBy, orderBy, database, partitionIds: undefined, caseInsensitive: stage.caseInsensitive });
+      const plan = await planDataFramePartitions({ source: checkSource(checked.source, database), partitionBy, orderBy, columns, database, partitionIds: undefined, caseInsensitive: stage.caseInsensitive });
       try {
         const same = plan.partitions.length === stored.length && plan.partitions.every((partition, i) => partition.id === stored[i]!.id && partition.size === stored[i]!.size);
         if (!same) {
@@ -244,9 +252,9 @@ export class DPF {
     if (checked.source === undefined) throw new InvalidOptionError('source', 'is required to plan a new run; give SQL text, a table name, an Arrow table, records or { postgres, query }');
     const source = checkSource(checked.source, database);
     const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
-    const plan = await planDataFramePartitions({ source, partitionBy, orderBy, database, partitionIds: common.partitionIds, caseInsensitive: stage.caseInsensitive });
+    const plan = await planDataFramePartitions({ source, partitionBy, orderBy, columns, database, partitionIds: common.partitionIds, caseInsensitive: stage.caseInsensitive });
     try {
-      const input = { mode: 'dataframe' as const, partitionBy: plan.partitionBy, source: describeSource(source), rows: plan.rows };
+      const input = { mode: 'dataframe' as const, partitionBy: plan.partitionBy, source: describeSource(source), rows: plan.rows, ...(plan.columns !== undefined ? { columns: plan.columns } : {}) };
       return await this.start({ ...this.request(common, stage, input, plan.partitionBy.length > 1, plan.partitions), rows: plan.input });
     } catch (error) {
       await plan.input.dispose();

@@ -201,6 +201,35 @@ describe('DataFrame mode', () => {
     await expect(missing).rejects.toThrow(/orderBy: Column "nope" not found/);
   });
 
+  it('gives the function only the columns it names with `columns`, with the partition columns, in the source\'s order; a resume keeps them', async () => {
+    const source = "SELECT i % 2 AS g, i AS a, 'x' || i AS b, i * 2 AS c FROM range(6) t(i)";
+    const { seen, run, dpf } = await runDataFrame({ partitionBy: 'g', columns: ['c', 'A'], orderBy: 'b', source });
+    expect(Object.values(seen).map((s) => s.fields)).toEqual([['g:Int64', 'a:Int64', 'c:Int64'], ['g:Int64', 'a:Int64', 'c:Int64']]);
+    // Ordered by a column the function is not given.
+    expect(seen['1']!.first).toEqual({ g: 1, a: 1, c: 2 });
+    expect(run.input).toMatchObject({ mode: 'dataframe', columns: ['c', 'a'] });
+    const resumed = dpf.run({ runId: 'df', partitionBy: 'g', columns: ['b'], onExistingArtifacts: 'resume' });
+    await expect(resumed).rejects.toThrow(/columns: run "df" was planned with columns c, a, not b/);
+  });
+
+  it('hands each partition exactly its rows when the input spans several read slices and segments', async () => {
+    // ~120 bytes a row: the sorted rows are read in several slices and written in several segments.
+    const source = "SELECT (i * 7919) % 7 AS k, i, repeat('p', 100) || i AS pad FROM range(300000) t(i)";
+    const { seen, status } = await runDataFrame(
+      { partitionBy: 'k', source },
+      `
+      const { k, i, pad } = await data.toColumns();
+      let sum = 0n, foreign = 0, wrongPad = 0;
+      for (let r = 0; r < i.length; r++) { sum += BigInt(i[r]); if (String(k[r]) !== String(context.partitionKey)) foreign++; if (pad[r] !== 'p'.repeat(100) + i[r]) wrongPad++; }
+      await context.uploadToStage({ n: i.length, sum: String(sum), foreign, wrongPad }, 'seen.json');
+    `,
+    );
+    expect(status).toBe(RunStatus.SUCCESS);
+    const direct = await duckdb<{ k: number; n: bigint; total: bigint }>(`SELECT k, count(*) AS n, sum(i) AS total FROM (${source}) GROUP BY k ORDER BY k`);
+    expect(Object.keys(seen).sort()).toEqual(direct.map((row) => String(row.k)));
+    for (const row of direct) expect(seen[String(row.k)]).toEqual({ n: Number(row.n), sum: String(row.total), foreign: 0, wrongPad: 0 });
+  });
+
   it('runs only the listed partitionIds of a new run', async () => {
     const { seen, run } = await runDataFrame({ partitionBy: 'k', source: 'SELECT i % 4 AS k FROM range(20) t(i)', partitionIds: ['1', '3'] });
     expect(Object.keys(seen).sort()).toEqual(['1', '3']);
@@ -285,6 +314,9 @@ describe('DataFrame mode refuses bad input before any work', () => {
     await postgres('SELECT 1');
     await refuse({ partitionBy: 'k', source: { postgres: POSTGRES_URL, query: 'SELECT k FROM no_such_table_here' } }, SourceError, /PostgreSQL refused the source query: .*no_such_table_here/);
   });
+  it('a column in `columns` the source does not have, listing the columns there are', () =>
+    refuse({ partitionBy: 'k', columns: ['amount', 'amonut'], source: 'SELECT 1 AS k, 2 AS amount' }, InvalidOptionError, /columns: Column "amonut" not found in the source; its columns are: k, amount/));
+  it('an empty `columns`', () => refuse({ partitionBy: 'k', columns: [], source: 'SELECT 1 AS k' }, InvalidOptionError, /columns: expected a column name/));
   it('a source of an unsupported type', () => refuse({ partitionBy: 'k', source: 42 }, InvalidOptionError, /source: cannot partition 42; give SQL text/));
   it('a table name without a database', () => refuse({ partitionBy: 'k', source: 'sales' }, InvalidOptionError, /reads as a table name, but no database is set/));
   it('no source', () => refuse({ partitionBy: 'k' }, InvalidOptionError, /source: is required/));

@@ -46,28 +46,31 @@ export async function withReadConnection<T>(fn: (connection: DuckDBConnection) =
  * (small files); {@link streamQueryAsArrow} keeps memory bounded for big ones.
  */
 export async function queryAsArrow(sql: string, batchRows: number): Promise<RecordBatch[]> {
-  return withReadConnection(async (connection) => {
-    const result = await connection.run(sql);
-    const types = result.columnTypes();
-    const schema = arrowSchemaOf(result.columnNames(), types);
-    const raw = (result as unknown as { result: bindings.Result }).result;
-    const count = bindings.result_chunk_count(raw);
-    const batches: RecordBatch[] = [];
-    let pending: DuckDBDataChunk[] = [];
-    let pendingRows = 0;
-    for (let i = 0; i < count; i++) {
-      const chunk = new DuckDBDataChunk(bindings.result_get_chunk(raw, i));
-      pending.push(chunk);
-      pendingRows += chunk.rowCount;
-      if (pendingRows >= batchRows) {
-        batches.push(chunksToRecordBatch(schema, types, pending));
-        pending = [];
-        pendingRows = 0;
-      }
+  return withReadConnection((connection) => queryAsArrowOn(connection, sql, batchRows));
+}
+
+/** {@link queryAsArrow} on a connection the caller owns. */
+export async function queryAsArrowOn(connection: DuckDBConnection, sql: string, batchRows: number): Promise<RecordBatch[]> {
+  const result = await connection.run(sql);
+  const types = result.columnTypes();
+  const schema = arrowSchemaOf(result.columnNames(), types);
+  const raw = (result as unknown as { result: bindings.Result }).result;
+  const count = bindings.result_chunk_count(raw);
+  const batches: RecordBatch[] = [];
+  let pending: DuckDBDataChunk[] = [];
+  let pendingRows = 0;
+  for (let i = 0; i < count; i++) {
+    const chunk = new DuckDBDataChunk(bindings.result_get_chunk(raw, i));
+    pending.push(chunk);
+    pendingRows += chunk.rowCount;
+    if (pendingRows >= batchRows) {
+      batches.push(chunksToRecordBatch(schema, types, pending));
+      pending = [];
+      pendingRows = 0;
     }
-    if (pendingRows > 0 || batches.length === 0) batches.push(chunksToRecordBatch(schema, types, pending));
-    return batches;
-  });
+  }
+  if (pendingRows > 0 || batches.length === 0) batches.push(chunksToRecordBatch(schema, types, pending));
+  return batches;
 }
 
 /** A fresh connection to this process's (or worker's) DuckDB; the caller closes it. */

@@ -27,6 +27,8 @@ export interface DataFrameInput {
   partitionBy: string[];
   source: string;
   rows: number;
+  /** The columns given to the function besides the partition columns, when the run chose them. */
+  columns?: string[];
 }
 
 /** How partition ids are encoded into folder names on one stage (see stage/partition-folder.ts). */

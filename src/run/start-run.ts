@@ -381,6 +381,9 @@ export function checkResumeMatches(spec: RunSpec, previousModule: ModuleReferenc
       const given = before.partitionBy.length === 1 ? JSON.stringify(before.partitionBy[0]) : JSON.stringify(before.partitionBy);
       refuse('partitionBy', `is partitioned by ${before.partitionBy.join(', ')}, not ${input.partitionBy.join(', ')}`, `give partitionBy: ${given}`);
     }
+    if (input.columns !== undefined && JSON.stringify(before.columns ?? null) !== JSON.stringify(input.columns)) {
+      refuse('columns', `was planned with ${before.columns === undefined ? 'every column' : `columns ${before.columns.join(', ')}`}, not ${input.columns.join(', ')}`, before.columns === undefined ? 'leave columns out' : `give columns: ${JSON.stringify(before.columns)}, or leave it out`);
+    }
     if (sameText(before.source) !== sameText(input.source)) {
       refuse('source', `was planned from the source ${before.source}, not ${input.source}`, 'give the same source, or leave it out (a resumed run reads the input it planned)');
     }
