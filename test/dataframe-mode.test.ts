@@ -214,20 +214,26 @@ describe('DataFrame mode', () => {
 
   it('hands each partition exactly its rows when the input spans several read slices and segments', async () => {
     // ~120 bytes a row: the sorted rows are read in several slices and written in several segments.
-    const source = "SELECT (i * 7919) % 7 AS k, i, repeat('p', 100) || i AS pad FROM range(300000) t(i)";
+    const source = "SELECT (i * 7919) % 7 AS k, i, repeat('p', 100) || i AS pad, CASE WHEN i % 5 = 0 THEN NULL ELSE i END AS maybe FROM range(300000) t(i)";
     const { seen, status } = await runDataFrame(
       { partitionBy: 'k', source },
       `
       const { k, i, pad } = await data.toColumns();
-      let sum = 0n, foreign = 0, wrongPad = 0;
-      for (let r = 0; r < i.length; r++) { sum += BigInt(i[r]); if (String(k[r]) !== String(context.partitionKey)) foreign++; if (pad[r] !== 'p'.repeat(100) + i[r]) wrongPad++; }
-      await context.uploadToStage({ n: i.length, sum: String(sum), foreign, wrongPad }, 'seen.json');
+      const maybe = (await data.toArrow()).getChild('maybe');
+      let sum = 0n, foreign = 0, wrongPad = 0, wrongNull = 0;
+      for (let r = 0; r < i.length; r++) {
+        sum += BigInt(i[r]);
+        if (String(k[r]) !== String(context.partitionKey)) foreign++;
+        if (pad[r] !== 'p'.repeat(100) + i[r]) wrongPad++;
+        if ((maybe.get(r) === null) !== (Number(i[r]) % 5 === 0)) wrongNull++;
+      }
+      await context.uploadToStage({ n: i.length, sum: String(sum), foreign, wrongPad, wrongNull, nulls: maybe.nullCount }, 'seen.json');
     `,
     );
     expect(status).toBe(RunStatus.SUCCESS);
-    const direct = await duckdb<{ k: number; n: bigint; total: bigint }>(`SELECT k, count(*) AS n, sum(i) AS total FROM (${source}) GROUP BY k ORDER BY k`);
+    const direct = await duckdb<{ k: number; n: bigint; total: bigint; nulls: bigint }>(`SELECT k, count(*) AS n, sum(i) AS total, count(*) - count(maybe) AS nulls FROM (${source}) GROUP BY k ORDER BY k`);
     expect(Object.keys(seen).sort()).toEqual(direct.map((row) => String(row.k)));
-    for (const row of direct) expect(seen[String(row.k)]).toEqual({ n: Number(row.n), sum: String(row.total), foreign: 0, wrongPad: 0 });
+    for (const row of direct) expect(seen[String(row.k)]).toEqual({ n: Number(row.n), sum: String(row.total), foreign: 0, wrongPad: 0, wrongNull: 0, nulls: Number(row.nulls) });
   });
 
   it('runs only the listed partitionIds of a new run', async () => {

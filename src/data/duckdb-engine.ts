@@ -51,26 +51,36 @@ export async function queryAsArrow(sql: string, batchRows: number): Promise<Reco
 
 /** {@link queryAsArrow} on a connection the caller owns. */
 export async function queryAsArrowOn(connection: DuckDBConnection, sql: string, batchRows: number): Promise<RecordBatch[]> {
+  return [...(await materializedBatchesOn(connection, sql, batchRows))];
+}
+
+/**
+ * A query's whole result, materialised by DuckDB, converted to Arrow record batches of about
+ * `batchRows` rows one at a time as the caller takes them (so it can let other work run between).
+ */
+export async function materializedBatchesOn(connection: DuckDBConnection, sql: string, batchRows: number): Promise<Generator<RecordBatch>> {
   const result = await connection.run(sql);
-  const types = result.columnTypes();
-  const schema = arrowSchemaOf(result.columnNames(), types);
-  const raw = (result as unknown as { result: bindings.Result }).result;
-  const count = bindings.result_chunk_count(raw);
-  const batches: RecordBatch[] = [];
-  let pending: DuckDBDataChunk[] = [];
-  let pendingRows = 0;
-  for (let i = 0; i < count; i++) {
-    const chunk = new DuckDBDataChunk(bindings.result_get_chunk(raw, i));
-    pending.push(chunk);
-    pendingRows += chunk.rowCount;
-    if (pendingRows >= batchRows) {
-      batches.push(chunksToRecordBatch(schema, types, pending));
-      pending = [];
-      pendingRows = 0;
+  return (function* () {
+    const types = result.columnTypes();
+    const schema = arrowSchemaOf(result.columnNames(), types);
+    const raw = (result as unknown as { result: bindings.Result }).result;
+    const count = bindings.result_chunk_count(raw);
+    let pending: DuckDBDataChunk[] = [];
+    let pendingRows = 0;
+    let emitted = false;
+    for (let i = 0; i < count; i++) {
+      const chunk = new DuckDBDataChunk(bindings.result_get_chunk(raw, i));
+      pending.push(chunk);
+      pendingRows += chunk.rowCount;
+      if (pendingRows >= batchRows) {
+        yield chunksToRecordBatch(schema, types, pending);
+        emitted = true;
+        pending = [];
+        pendingRows = 0;
+      }
     }
-  }
-  if (pendingRows > 0 || batches.length === 0) batches.push(chunksToRecordBatch(schema, types, pending));
-  return batches;
+    if (pendingRows > 0 || !emitted) yield chunksToRecordBatch(schema, types, pending);
+  })();
 }
 
 /** A fresh connection to this process's (or worker's) DuckDB; the caller closes it. */

@@ -265,14 +265,34 @@ function copyValidity(
     else copyBits(mask, bitmap, offset, count);
     offset += count;
   });
-  let valid = 0;
-  for (let row = 0; row < length; row++) valid += (bitmap[row >> 3]! >> (row & 7)) & 1;
-  const nullCount = length - valid;
+  const nullCount = length - countSetBits(bitmap, length);
   return nullCount === 0 ? { nullBitmap: undefined, nullCount: 0 } : { nullBitmap: bitmap, nullCount };
 }
 
+/** The set bits among the first `length` bits of a bitmap whose byte length is a multiple of 8 (bits past `length` are clear). */
+function countSetBits(bitmap: Uint8Array, length: number): number {
+  const words = new Uint32Array(bitmap.buffer, bitmap.byteOffset, Math.ceil(length / 32));
+  let count = 0;
+  for (let i = 0; i < words.length; i++) {
+    let word = words[i]!;
+    word -= (word >>> 1) & 0x55555555;
+    word = (word & 0x33333333) + ((word >>> 2) & 0x33333333);
+    count += (((word + (word >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+  }
+  return count;
+}
+
 function setBits(bitmap: Uint8Array, offset: number, count: number): void {
-  for (let bit = offset; bit < offset + count; bit++) bitmap[bit >> 3]! |= 1 << (bit & 7);
+  let bit = offset;
+  const end = offset + count;
+  for (; bit < end && (bit & 7) !== 0; bit++) bitmap[bit >> 3]! |= 1 << (bit & 7);
+  // Whole bytes at once (chunks hold 2,048 rows, so offsets are byte-aligned but for the last).
+  const wholeEnd = end & ~7;
+  if (wholeEnd > bit) {
+    bitmap.fill(0xff, bit >> 3, wholeEnd >> 3);
+    bit = wholeEnd;
+  }
+  for (; bit < end; bit++) bitmap[bit >> 3]! |= 1 << (bit & 7);
 }
 
 function copyBits(source: Uint8Array, target: Uint8Array, offset: number, count: number): void {

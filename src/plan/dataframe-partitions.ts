@@ -86,7 +86,7 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
       await connection.run(`USE ${database}`);
     }
     const planned = await plan(connection, request);
-    return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, stage, folder, onWritten, signal), dispose } };
+    return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, planned.rows, stage, folder, onWritten, signal), dispose } };
   } catch (error) {
     await dispose();
     throw error;
@@ -181,19 +181,23 @@ function keyValues(vector: Vector): PartitionKey[] {
 const FIRST_SLICE_ROWS = BATCH_ROWS;
 const SLICE_BYTES = 16 * 1024 * 1024;
 
-async function writeSortedInput(connection: DuckDBConnection, stage: Stage, folder: string, onWritten: (rows: number) => void, signal: AbortSignal): Promise<void> {
-  const { queryAsArrowOn } = await loadDuckDBEngine();
+async function writeSortedInput(connection: DuckDBConnection, total: number, stage: Stage, folder: string, onWritten: (rows: number) => void, signal: AbortSignal): Promise<void> {
+  const { materializedBatchesOn } = await loadDuckDBEngine();
   const writer = new SegmentWriter(stage, folder, onWritten);
-  const total = Number((await connection.runAndReadAll(`SELECT count(*)::BIGINT FROM ${SORTED}`)).getRows()[0]![0] as bigint);
   let sliceRows = FIRST_SLICE_ROWS;
   for (let start = 0; start < total; ) {
     signal.throwIfAborted();
     const end = Math.min(total, start + sliceRows);
     // `rowid` is a row's place in the table, which holds the rows in sorted order.
-    const batches = await queryAsArrowOn(connection, `SELECT * FROM ${SORTED} WHERE rowid >= ${start} AND rowid < ${end}`, BATCH_ROWS);
-    for (const batch of batches) await writer.add(batch);
+    let bytes = 0;
+    for (const batch of await materializedBatchesOn(connection, `SELECT * FROM ${SORTED} WHERE rowid >= ${start} AND rowid < ${end}`, BATCH_ROWS)) {
+      bytes += batch.data.byteLength;
+      await writer.add(batch);
+      // Converting is synchronous work in the driver: let it dispatch partitions and take outcomes between batches.
+      await new Promise(setImmediate);
+    }
     if (start === 0) {
-      const bytesPerRow = Math.max(1, batches.reduce((sum, batch) => sum + batch.data.byteLength, 0) / (end - start));
+      const bytesPerRow = Math.max(1, bytes / (end - start));
       sliceRows = Math.max(2048, Math.min(1 << 20, Math.floor(SLICE_BYTES / bytesPerRow / 2048) * 2048));
     }
     start = end;
