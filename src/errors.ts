@@ -189,6 +189,14 @@ export class PartitionTimeoutError extends DPFError {}
 /** A partition was stopped because its run was cancelled, or failed fast after another partition failed. */
 export class PartitionCancelledError extends DPFError {}
 
+/**
+ * `toArrow()`, `toRecords()` or `toColumns()` was asked for a partition bigger than the worker's
+ * memory (`executionOptions.memoryLimitMb`, its JavaScript heap, or the machine's): the read is
+ * refused before it is made, so the attempt fails and the worker goes on. Read such a partition
+ * with `data.batches()`, or raise the limit.
+ */
+export class PartitionTooLargeError extends DPFError {}
+
 /** The worker running a partition died (crash, `process.exit`, out of memory, killed). */
 export class WorkerCrashError extends DPFError {}
 

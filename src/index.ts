@@ -46,6 +46,7 @@ export {
   PartitionError,
   PartitionTimeoutError,
   PartitionCancelledError,
+  PartitionTooLargeError,
   WorkerCrashError,
   type PartitionErrorOptions,
   type SerializedError,

@@ -8,6 +8,8 @@ import type { BatchOptions } from './data-connector.js';
 import { TableConnector } from './table-connector.js';
 import { duckdbReader, type TableFormat, tableFormatOf } from './file-format.js';
 import { loadArrow, loadDuckDBEngine } from './lazy-modules.js';
+import { arrowBudgetBytes, checkFitsInMemory, type WholeRead } from './memory-budget.js';
+import type { Columnar } from './table-values.js';
 
 /** Rows per Arrow batch when none is asked for: big enough to amortise, small enough to stay bounded. */
 const DEFAULT_BATCH_ROWS = 65_536;
@@ -53,25 +55,50 @@ export class FileConnector extends TableConnector {
     if (download !== undefined) await (await download.catch(() => undefined))?.release();
   }
 
-  async toArrow(): Promise<Table> {
+  toArrow(): Promise<Table> {
+    return this.readTable('toArrow');
+  }
+
+  protected override columnar(read: WholeRead): Promise<Columnar> {
+    return this.readTable(read);
+  }
+
+  /**
+   * The whole file as a Table, for `read`: refused when it would not fit in memory. An Arrow file
+   * is its size in memory; DuckDB's formats are compressed or text, so their Arrow data is
+   * counted as it is read, and the read stops once it passes the worker's budget.
+   */
+  private async readTable(read: WholeRead): Promise<Table> {
     const format = this.format();
     const { Table, tableFromIPC } = await loadArrow();
     let table: Table;
     const path = await this.localPath();
+    const size = (await stat(path)).size;
     if (format === 'arrow') {
+      await checkFitsInMemory(this.path, read, { arrowBytes: size });
       table = tableFromIPC(await readFile(path));
     } else {
       const { queryAsArrow, streamQueryAsArrow } = await loadDuckDBEngine();
       let batches: RecordBatch[] = [];
-      if ((await stat(path)).size <= MATERIALIZE_BYTES) {
+      if (size <= MATERIALIZE_BYTES) {
         batches = await queryAsArrow(this.selectAll(format, path), DEFAULT_BATCH_ROWS).catch((error: unknown) => {
           throw this.unreadable(error);
         });
       } else {
-        for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format, path), DEFAULT_BATCH_ROWS))) batches.push(batch);
+        const budget = arrowBudgetBytes();
+        let bytes = 0;
+        let rows = 0;
+        for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format, path), DEFAULT_BATCH_ROWS))) {
+          batches.push(batch);
+          bytes += batch.data.byteLength;
+          rows += batch.numRows;
+          // Past the budget: refused (it throws), and what was read is let go.
+          if (bytes > budget) await checkFitsInMemory(this.path, read, { rows, arrowBytes: bytes, stopped: true });
+        }
       }
       table = new Table(batches);
     }
+    await checkFitsInMemory(this.path, read, { rows: table.numRows, arrowBytes: arrowBytesOf(table), schema: table.schema });
     this.rowsRead = table.numRows;
     return table;
   }
@@ -171,6 +198,12 @@ export class FileConnector extends TableConnector {
   private unreadable(error: unknown): DataFormatError {
     return new DataFormatError(`cannot read ${this.path} as a table: ${(error as Error).message}`, { cause: error });
   }
+}
+
+function arrowBytesOf(table: Table): number {
+  let bytes = 0;
+  for (const batch of table.batches) bytes += batch.data.byteLength;
+  return bytes;
 }
 
 async function* readArrowBatches(path: string): AsyncGenerator<RecordBatch> {

@@ -141,12 +141,7 @@ export class InputReader {
   /** The rows `[start, start + count)` as batches (slices of the stored ones, not copies). */
   async *rows(start: number, count: number): AsyncGenerator<RecordBatch> {
     const end = start + count;
-    let manifest = await this.readManifest();
-    if (manifest.rows < end && !manifest.complete) {
-      // Written since this worker last looked: the driver only sends partitions already written.
-      this.manifest = undefined;
-      manifest = await this.readManifest();
-    }
+    const manifest = await this.manifestWith(end);
     for (const segment of manifest.segments) {
       const segmentEnd = segment.firstRow + segment.rows;
       if (segmentEnd <= start || segment.firstRow >= end) continue;
@@ -163,10 +158,33 @@ export class InputReader {
     }
   }
 
+  /**
+   * About how many bytes the rows `[start, start + count)` take in memory, read: their share of
+   * the segments that hold them (decoded segments are views over their stored bytes), from the
+   * manifest alone.
+   */
+  async bytesOf(start: number, count: number): Promise<number> {
+    const end = start + count;
+    let bytes = 0;
+    for (const segment of (await this.manifestWith(end)).segments) {
+      const overlap = Math.min(end, segment.firstRow + segment.rows) - Math.max(start, segment.firstRow);
+      if (overlap > 0) bytes += (segment.bytes * overlap) / segment.rows;
+    }
+    return Math.round(bytes);
+  }
+
   /** The schema of the input (all segments share it). */
   async schema(): Promise<Schema> {
     const manifest = await this.readManifest();
     return (await this.segment(manifest.segments[0]!.file)).schema;
+  }
+
+  /** The manifest, read again if rows up to `end` were written since this worker last looked (the driver only sends partitions already written). */
+  private async manifestWith(end: number): Promise<InputManifest> {
+    const manifest = await this.readManifest();
+    if (manifest.rows >= end || manifest.complete) return manifest;
+    this.manifest = undefined;
+    return this.readManifest();
   }
 
   private readManifest(): Promise<InputManifest> {

@@ -5,6 +5,7 @@ import type { BatchOptions } from './data-connector.js';
 import { TableConnector } from './table-connector.js';
 import type { InputReader } from './input-segments.js';
 import { loadArrow } from './lazy-modules.js';
+import { checkFitsInMemory, type WholeRead } from './memory-budget.js';
 import type { Columnar } from './table-values.js';
 
 /**
@@ -19,22 +20,32 @@ export class RowsConnector extends TableConnector {
     private readonly input: InputReader,
     private readonly start: number,
     private readonly rows: number,
+    /** The partition's id, as errors name it. */
+    private readonly partitionId: string,
   ) {
     super();
   }
 
   async toArrow(): Promise<Table> {
+    return this.table(await this.readBatches('toArrow'));
+  }
+
+  protected override async columnar(read: WholeRead): Promise<Columnar> {
+    const batches = await this.readBatches(read);
+    return batches.length === 1 ? batches[0]! : this.table(batches);
+  }
+
+  private async table(batches: RecordBatch[]): Promise<Table> {
     const { Table } = await loadArrow();
-    const batches = await this.readBatches();
     return batches.length === 0 ? new Table(await this.schema()) : new Table(batches);
   }
 
-  protected override async columnar(): Promise<Columnar> {
-    const batches = await this.readBatches();
-    return batches.length === 1 ? batches[0]! : this.toArrow();
-  }
-
-  private async readBatches(): Promise<RecordBatch[]> {
+  /** The partition's batches, all read — once the manifest says they fit in memory for `read`. */
+  private async readBatches(read: WholeRead): Promise<RecordBatch[]> {
+    const arrowBytes = await this.input.bytesOf(this.start, this.rows);
+    // The schema (for the estimate of the values records and columns build) only where it counts.
+    const schema = read === 'toArrow' ? undefined : await this.schema();
+    await checkFitsInMemory(`partition "${this.partitionId}"`, read, { rows: this.rows, arrowBytes, ...(schema !== undefined ? { schema } : {}) });
     const batches: RecordBatch[] = [];
     for await (const batch of this.input.rows(this.start, this.rows)) batches.push(batch);
     this.rowsRead = this.rows;

@@ -2,9 +2,13 @@ import type { Readable } from 'node:stream';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import type { BatchOptions, ColumnValues, DataConnector } from './data-connector.js';
 import { loadTableValues } from './lazy-modules.js';
+import type { WholeRead } from './memory-budget.js';
 import type { Columnar } from './table-values.js';
 
-/** What both connectors share: records and columns are views of `toArrow()`. */
+/**
+ * What both connectors share: records and columns are views of `toArrow()`. Each whole-partition
+ * read is refused (memory-budget.ts) when the partition would not fit in the worker's memory.
+ */
 export abstract class TableConnector implements DataConnector {
   abstract readonly path: string | undefined;
   /** Rows seen by the last full read, so the partition's details can report them. */
@@ -22,17 +26,18 @@ export abstract class TableConnector implements DataConnector {
   async dispose(): Promise<void> {}
 
   async toRecords(): Promise<Record<string, unknown>[]> {
-    const columnar = await this.columnar();
+    const columnar = await this.columnar('toRecords');
     return (await loadTableValues()).tableToRecords(columnar);
   }
 
   async toColumns(): Promise<Record<string, ColumnValues>> {
-    const columnar = await this.columnar();
+    const columnar = await this.columnar('toColumns');
     return (await loadTableValues()).tableToColumns(columnar);
   }
 
-  /** The data as columns: a Table, or a single batch where building a Table would only cost time. */
-  protected columnar(): Promise<Columnar> {
-    return this.toArrow();
-  }
+  /**
+   * The data as columns for `read` — a Table, or a single batch where building a Table would
+   * only cost time — refused when it and what `read` builds from it would not fit in memory.
+   */
+  protected abstract columnar(read: WholeRead): Promise<Columnar>;
 }

@@ -150,6 +150,7 @@ export class LocalPool implements Executor {
       module: this.run.module,
       timeoutMs: this.run.options.timeoutMs,
       duckdb: handle.options.duckdb,
+      memoryLimitMb: handle.options.memoryLimitMb,
       session: this.run.session,
       packArtifacts: this.run.options.packSmallArtifacts,
       maxLogBytes: this.run.options.maxLogBytes,

@@ -317,7 +317,7 @@ export class PartitionAttempt {
     const { input } = this.task;
     return input.kind === 'file'
       ? new FileConnector(input.path, this.environment.scratch)
-      : new RowsConnector(this.environment.input!, input.start, input.rows);
+      : new RowsConnector(this.environment.input!, input.start, input.rows, this.task.id);
   }
 
   private signal(): AbortSignal {

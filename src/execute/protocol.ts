@@ -44,6 +44,8 @@ export interface WorkerSetup extends RunAttempts {
   runId: string;
   timeoutMs: number | undefined;
   duckdb: DuckDBSettings;
+  /** The worker's memory limit in MiB (ExecutionOptions.memoryLimitMb), which whole-partition reads must fit in. */
+  memoryLimitMb: number | undefined;
   /** Pack small artifacts (see artifact-pack.ts). */
   packArtifacts: boolean;
   /** The most log an attempt keeps (ExecutionOptions.maxLogBytes). */

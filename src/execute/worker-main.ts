@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { configureDuckDB } from '../data/duckdb-settings.js';
+import { configureMemoryLimit } from '../data/memory-budget.js';
 import { loadArrow, loadTableValues } from '../data/lazy-modules.js';
 import { PartitionCancelledError, serializeError } from '../errors.js';
 import type { PlannedPartition } from '../model/partition.js';
@@ -150,6 +151,7 @@ if (channel === undefined) {
 async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
   try {
     configureDuckDB(setup.duckdb);
+    configureMemoryLimit(setup.memoryLimitMb);
     const stage: Stage = await attachStage(setup.stageLocation, setup.caseInsensitive);
     const fn = await importForRun(setup.module, () => loadPartitionFunction(setup.module));
     const layout = new RunLayout(setup.runId);
