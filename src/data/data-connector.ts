@@ -40,7 +40,12 @@ export interface BatchOptions {
  * ```
  */
 export interface DataConnector {
-  /** The whole partition as an apache-arrow Table, with its column types kept. */
+  /**
+   * The whole partition as an apache-arrow Table, with its column types kept. Like
+   * {@link DataConnector.toRecords} and {@link DataConnector.toColumns}, it fails with a
+   * `PartitionTooLargeError` when the partition would not fit in the worker's memory
+   * (`executionOptions.memoryLimitMb`): read such a partition with {@link DataConnector.batches}.
+   */
   toArrow(): Promise<Table>;
   /** The partition as Arrow record batches, read incrementally so memory stays bounded. */
   batches(options?: BatchOptions): AsyncIterable<RecordBatch>;
