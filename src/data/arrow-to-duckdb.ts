@@ -1,5 +1,6 @@
 import duckdb from '@duckdb/node-bindings';
 import {
+  ARRAY,
   BIGINT,
   BLOB,
   BOOLEAN,
@@ -11,7 +12,11 @@ import {
   type DuckDBType,
   FLOAT,
   INTEGER,
+  INTERVAL,
+  LIST,
+  MAP,
   SMALLINT,
+  STRUCT,
   TIME,
   TIMESTAMP,
   TIMESTAMP_MS,
@@ -25,14 +30,32 @@ import {
   UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api';
-import { type Data, type DataType, makeVector, type Table, TimeUnit, Type, type Vector } from 'apache-arrow';
+import { type Data, type DataType, type Table, TimeUnit, Type } from 'apache-arrow';
+import { arrowCell, isValid, vectorOf } from './arrow-values.js';
 import { sqlIdentifier } from './sql.js';
 import { plainColumn } from './table-values.js';
 
 /**
  * Loads an Arrow table into a DuckDB table through the appender, a data chunk (2048 rows) at a
  * time. Fixed-width columns are copied into DuckDB's vectors as bytes; strings are assigned
- * without a round trip through JavaScript strings; nested columns are stored as JSON text.
+ * without a round trip through JavaScript strings; nested and exotic columns (lists, structs,
+ * maps, fixed-size lists, intervals, nulls) become DuckDB columns of the same type, written value
+ * by value ({@link arrowCell}). What has no DuckDB equal (dictionaries, unions, …) is text.
+ *
+ * | Arrow | DuckDB |
+ * | --- | --- |
+ * | Int8…Int64, Uint8…Uint64 | TINYINT…BIGINT, UTINYINT…UBIGINT |
+ * | Float16, Float32, Float64 | FLOAT, FLOAT, DOUBLE |
+ * | Decimal128(p, s) | DECIMAL(min(p, 38), s) |
+ * | Date32, Date64 | DATE |
+ * | Timestamp(s, ms, µs, ns), without a time zone | TIMESTAMP_S, TIMESTAMP_MS, TIMESTAMP, TIMESTAMP_NS |
+ * | Timestamp with a time zone | TIMESTAMPTZ (the instant; DuckDB keeps no zone) |
+ * | Time | TIME |
+ * | Interval | INTERVAL |
+ * | Utf8, Binary | VARCHAR, BLOB |
+ * | List, FixedSizeList(n), Struct, Map | LIST, ARRAY(n), STRUCT, MAP, of the children's types |
+ * | Null | INTEGER, all NULL (as DuckDB types `CREATE TABLE … AS SELECT NULL`) |
+ * | Dictionary, Union, … | VARCHAR |
  */
 export async function appendArrowTable(
   connection: DuckDBConnection,
@@ -55,7 +78,8 @@ export async function appendArrowTable(
         const chunk = DuckDBDataChunk.create(types, count);
         columns.forEach(({ plan, index }) => {
           const data = batch.getChildAt(index)!.data[0]!;
-          plan.write(duckdb.data_chunk_get_vector(chunk.chunk, index), data, start, count);
+          if (plan.write === undefined) chunk.setColumnValues(index, Array.from({ length: count }, (_, i) => arrowCell(data, start + i)));
+          else plan.write(duckdb.data_chunk_get_vector(chunk.chunk, index), data, start, count);
         });
         appender.appendDataChunk(chunk);
       }
@@ -68,8 +92,8 @@ export async function appendArrowTable(
 
 interface ColumnPlan {
   duckdbType: DuckDBType;
-  /** Writes rows `[start, start + count)` of `data` into a DuckDB vector. */
-  write(vector: duckdb.Vector, data: Data, start: number, count: number): void;
+  /** Writes rows `[start, start + count)` of `data` into a DuckDB vector; undefined: value by value ({@link arrowCell}). */
+  write?(vector: duckdb.Vector, data: Data, start: number, count: number): void;
 }
 
 function planColumn(type: DataType): ColumnPlan {
@@ -137,8 +161,47 @@ function planColumn(type: DataType): ColumnPlan {
           writeValidity(vector, data, start, count);
         },
       };
+    case Type.List:
+    case Type.LargeList:
+    case Type.FixedSizeList:
+    case Type.Struct:
+    case Type.Map:
+    case Type.Interval:
+    case Type.Null:
+    case Type.FixedSizeBinary:
+      return { duckdbType: duckdbTypeOf(type) };
     default:
       return asText();
+  }
+}
+
+/** The DuckDB type of an Arrow type (see the table above), nested ones level by level. */
+function duckdbTypeOf(type: DataType): DuckDBType {
+  const child = (i: number): DataType => type.children[i]!.type as DataType;
+  switch (type.typeId) {
+    case Type.List:
+    case Type.LargeList:
+      return LIST(duckdbTypeOf(child(0)));
+    case Type.FixedSizeList:
+      return ARRAY(duckdbTypeOf(child(0)), (type as unknown as { listSize: number }).listSize);
+    case Type.Struct:
+      return STRUCT(Object.fromEntries(type.children.map((field) => [field.name, duckdbTypeOf(field.type as DataType)])));
+    case Type.Map: {
+      const entries = child(0);
+      return MAP(duckdbTypeOf(entries.children[0]!.type as DataType), duckdbTypeOf(entries.children[1]!.type as DataType));
+    }
+    case Type.Interval:
+      return INTERVAL;
+    case Type.Null:
+      return INTEGER;
+    case Type.FixedSizeBinary:
+      return BLOB;
+    case Type.Float:
+      return (type as unknown as { precision: number }).precision === 2 ? DOUBLE : FLOAT;
+    case Type.Dictionary:
+      return VARCHAR;
+    default:
+      return planColumn(type).duckdbType;
   }
 }
 
@@ -239,22 +302,4 @@ function writeValidity(vector: duckdb.Vector, data: Data, start: number, count: 
 /** DuckDB's vector memory is written through a copy, not through the views `vector_get_data` returns. */
 function copyInto(vector: duckdb.Vector, values: ArrayBufferView): void {
   duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, values.byteOffset, values.byteLength);
-}
-
-function isValid(data: Data, row: number): boolean {
-  const bitmap = data.nullBitmap;
-  if (data.nullCount === 0 || bitmap === undefined || bitmap.length === 0) return true;
-  const bit = data.offset + row;
-  return ((bitmap[bit >> 3]! >> (bit & 7)) & 1) === 1;
-}
-
-const vectors = new WeakMap<Data, Vector>();
-
-function vectorOf(data: Data): Vector {
-  let vector = vectors.get(data);
-  if (vector === undefined) {
-    vector = makeVector(data);
-    vectors.set(data, vector);
-  }
-  return vector;
 }

@@ -1,6 +1,16 @@
 import duckdb from '@duckdb/node-bindings';
 import type { DuckDBDataChunk, DuckDBType } from '@duckdb/node-api';
-import { DuckDBTypeId, JSDuckDBValueConverter } from '@duckdb/node-api';
+import {
+  type DuckDBDateValue,
+  type DuckDBDecimalValue,
+  type DuckDBIntervalValue,
+  type DuckDBListValue,
+  type DuckDBMapValue,
+  type DuckDBStructValue,
+  type DuckDBTimeValue,
+  DuckDBTypeId,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 import {
   Binary,
   Bool,
@@ -15,8 +25,10 @@ import {
   Int32,
   Int64,
   Int8,
+  IntervalMonthDayNano,
   List,
   Map_,
+  Null,
   RecordBatch,
   Schema,
   Struct,
@@ -32,7 +44,7 @@ import {
   Utf8,
   type DataType,
   makeData,
-  vectorFromArray,
+  Type,
 } from 'apache-arrow';
 
 /**
@@ -45,7 +57,25 @@ import {
  * and exotic types go through JavaScript values.
  */
 
-/** The Arrow type of a DuckDB column. */
+/**
+ * The Arrow type of a DuckDB column. Most have an equal; the others are decided here:
+ *
+ * | DuckDB | Arrow | note |
+ * | --- | --- | --- |
+ * | BIGINT, UBIGINT | Int64, Uint64 | bigints in `toArrow()` |
+ * | HUGEINT | Decimal128(38, 0) | exact; Arrow has no Int128 (a 39-digit value keeps its 16 bytes, but no DECIMAL(38) takes it back) |
+ * | DECIMAL(w, s) | Decimal128(w, s) | exact, copied as the integer it is |
+ * | TIMESTAMPTZ | Timestamp(µs, "UTC") | DuckDB keeps instants in UTC |
+ * | INTERVAL | Interval(MonthDayNano) | microseconds × 1000 |
+ * | LIST, ARRAY(n), STRUCT, MAP | List, FixedSizeList(n), Struct, Map | nulls kept at every level |
+ * | "NULL" (a column of untyped NULLs) | Null | |
+ * | UUID | Utf8 | canonical text, `a0eebc99-9c0b-…` |
+ * | ENUM | Utf8 | the label (a Dictionary's would differ batch to batch) |
+ * | BIT | Utf8 | `0101…` |
+ * | UHUGEINT, BIGNUM (VARINT) | Utf8 | the decimal digits: no Arrow integer or decimal holds 2^127 and above |
+ * | TIME WITH TIME ZONE | Utf8 | DuckDB's text, `12:00:00+02` |
+ * | TIME_NS, UNION, GEOMETRY, VARIANT, … | Utf8 | DuckDB's text of the value |
+ */
 export function arrowTypeOf(type: DuckDBType): DataType {
   switch (type.typeId) {
     case DuckDBTypeId.BOOLEAN:
@@ -71,9 +101,9 @@ export function arrowTypeOf(type: DuckDBType): DataType {
     case DuckDBTypeId.DOUBLE:
       return new Float64();
     case DuckDBTypeId.HUGEINT:
-      // 128-bit integers (what SUM of BIGINT gives) become doubles: JavaScript has no 128-bit
-      // number, and a sum is wanted as a number; beyond 2^53 it is rounded.
-      return new Float64();
+      // 128-bit integers (what SUM of BIGINT gives): Arrow has no Int128, and its Decimal128 has
+      // the same 16 bytes, so they are kept exact as DECIMAL(38, 0) (toRecords gives numbers).
+      return new Decimal(0, 38, 128);
     case DuckDBTypeId.DECIMAL:
       return new Decimal(type.scale, type.width, 128);
     case DuckDBTypeId.DATE:
@@ -106,8 +136,12 @@ export function arrowTypeOf(type: DuckDBType): DataType {
           false,
         ),
       );
+    case DuckDBTypeId.INTERVAL:
+      return new IntervalMonthDayNano();
+    case DuckDBTypeId.SQLNULL:
+      return new Null();
     default:
-      // VARCHAR, ENUM, UUID, INTERVAL, BIT, UHUGEINT, TIME_TZ, … arrive as text.
+      // VARCHAR, and the types Arrow has no equal of, as DuckDB's text of them (see the table above).
       return new Utf8();
   }
 }
@@ -147,8 +181,11 @@ function convertColumn(
     return makeData({ type: arrowType, length, nullCount, nullBitmap, data } as never);
   }
   if (type.typeId === DuckDBTypeId.HUGEINT) {
+    // DuckDB's hugeint (low 64 bits unsigned, high 64 bits signed, little-endian) is Decimal128's layout.
     const { nullBitmap, nullCount } = copyValidity(vectors, rowCounts, length);
-    return makeData({ type: arrowType as Float64, length, nullCount, nullBitmap, data: hugeIntsToDoubles(vectors, rowCounts, length) });
+    const data = new Uint8Array(length * 16);
+    copyFixedWidth(vectors, rowCounts, 16, data);
+    return makeData({ type: arrowType as Decimal, length, nullCount, nullBitmap, data });
   }
   if (type.typeId === DuckDBTypeId.BOOLEAN) {
     const { nullBitmap, nullCount } = copyValidity(vectors, rowCounts, length);
@@ -159,7 +196,7 @@ function convertColumn(
     const { valueOffsets, data } = copyStrings(vectors, rowCounts, length);
     return makeData({ type: arrowType as Utf8, length, nullCount, nullBitmap, valueOffsets, data });
   }
-  return convertThroughValues(arrowType, chunks, column);
+  return convertThroughValues(arrowType, type, chunks, column);
 }
 
 /** Bytes per value of the types copied as raw memory, or undefined for the others. */
@@ -200,22 +237,6 @@ function copyFixedWidth(vectors: readonly duckdb.Vector[], rowCounts: readonly n
     if (bytes > 0) out.set(duckdb.vector_get_data(vector, bytes), offset);
     offset += bytes;
   });
-}
-
-function hugeIntsToDoubles(vectors: readonly duckdb.Vector[], rowCounts: readonly number[], length: number): Float64Array {
-  const out = new Float64Array(length);
-  let row = 0;
-  vectors.forEach((vector, i) => {
-    const count = rowCounts[i]!;
-    if (count === 0) return;
-    const raw = duckdb.vector_get_data(vector, count * 16);
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    for (let j = 0; j < count; j++, row++) {
-      // Lower 64 bits unsigned, upper 64 bits signed (two's complement).
-      out[row] = view.getBigInt64(j * 16 + 8, true) === 0n ? Number(view.getBigUint64(j * 16, true)) : Number(view.getBigInt64(j * 16 + 8, true)) * 2 ** 64 + Number(view.getBigUint64(j * 16, true));
-    }
-  });
-  return out;
 }
 
 /** DuckDB keeps narrow decimals in 2, 4 or 8 bytes; Arrow's Decimal128 wants 16, sign-extended. */
@@ -376,21 +397,167 @@ function wordsOf(raw: Uint8Array): Uint32Array {
   return new Uint32Array(raw.slice().buffer);
 }
 
-/** Nested and exotic types: DuckDB's own conversion to JavaScript values, then Arrow's builders. */
-function convertThroughValues(arrowType: DataType, chunks: readonly DuckDBDataChunk[], column: number): Data {
-  const values: unknown[] = [];
-  const toText = arrowType instanceof Utf8;
-  for (const chunk of chunks) {
-    for (const value of chunk.convertColumnValues(column, JSDuckDBValueConverter)) {
-      values.push(value === null ? null : toText ? textOf(value) : value);
-    }
-  }
-  return vectorFromArray(values, arrowType).data[0]!;
+/**
+ * Nested and exotic types: the chunks' values as DuckDB values — exact: decimals and hugeints as
+ * their integers, timestamps in their own unit, 64-bit integers as bigints — assembled into Arrow
+ * data level by level, so a null at any depth stays a null at that depth.
+ */
+function convertThroughValues(arrowType: DataType, type: DuckDBType, chunks: readonly DuckDBDataChunk[], column: number): Data {
+  const values: DuckDBValue[] = [];
+  for (const chunk of chunks) for (const value of chunk.getColumnValues(column)) values.push(value);
+  return dataOfValues(arrowType, type, values);
 }
 
-function textOf(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'bigint' || typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (value instanceof Date) return value.toISOString();
-  return JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+function dataOfValues(arrowType: DataType, type: DuckDBType, values: readonly DuckDBValue[]): Data {
+  const length = values.length;
+  const base = { type: arrowType, length, ...validityOf(values) };
+  const childType = (i: number): DataType => arrowType.children[i]!.type as DataType;
+  switch (type.typeId) {
+    case DuckDBTypeId.LIST: {
+      const valueOffsets = new Int32Array(length + 1);
+      const items: DuckDBValue[] = [];
+      values.forEach((value, i) => {
+        if (value !== null) for (const item of (value as DuckDBListValue).items) items.push(item);
+        valueOffsets[i + 1] = items.length;
+      });
+      return makeData({ ...base, valueOffsets, child: dataOfValues(childType(0), type.valueType, items) } as never);
+    }
+    case DuckDBTypeId.ARRAY: {
+      const items: DuckDBValue[] = [];
+      for (const value of values) {
+        if (value === null) for (let k = 0; k < type.length; k++) items.push(null);
+        else for (const item of (value as DuckDBListValue).items) items.push(item);
+      }
+      return makeData({ ...base, child: dataOfValues(childType(0), type.valueType, items) } as never);
+    }
+    case DuckDBTypeId.STRUCT: {
+      const children = type.entryNames.map((name, j) =>
+        dataOfValues(childType(j), type.entryTypes[j]!, values.map((value) => (value === null ? null : ((value as DuckDBStructValue).entries[name] ?? null)))),
+      );
+      return makeData({ ...base, children } as never);
+    }
+    case DuckDBTypeId.MAP: {
+      const valueOffsets = new Int32Array(length + 1);
+      const keys: DuckDBValue[] = [];
+      const items: DuckDBValue[] = [];
+      values.forEach((value, i) => {
+        if (value !== null) {
+          for (const entry of (value as DuckDBMapValue).entries) {
+            keys.push(entry.key);
+            items.push(entry.value);
+          }
+        }
+        valueOffsets[i + 1] = keys.length;
+      });
+      const entriesType = childType(0);
+      const entries = makeData({
+        type: entriesType as Struct,
+        length: keys.length,
+        nullCount: 0,
+        children: [dataOfValues(entriesType.children[0]!.type as DataType, type.keyType, keys), dataOfValues(entriesType.children[1]!.type as DataType, type.valueType, items)],
+      });
+      return makeData({ ...base, valueOffsets, child: entries } as never);
+    }
+    default:
+      return scalarData(arrowType, type, values, base);
+  }
+}
+
+function scalarData(
+  arrowType: DataType,
+  type: DuckDBType,
+  values: readonly DuckDBValue[],
+  base: { type: DataType; length: number; nullCount: number; nullBitmap: Uint8Array | undefined },
+): Data {
+  const length = values.length;
+  const make = (data: ArrayBufferView, extra: object = {}): Data => makeData({ ...base, data, ...extra } as never);
+  switch (arrowType.typeId) {
+    case Type.Null:
+      return makeData({ type: arrowType as Null, length, nullCount: length });
+    case Type.Bool: {
+      const bits = new Uint8Array(Math.ceil(length / 64) * 8);
+      values.forEach((value, i) => {
+        if (value === true) bits[i >> 3]! |= 1 << (i & 7);
+      });
+      return make(bits);
+    }
+    case Type.Int: {
+      const { bitWidth, isSigned } = arrowType as unknown as { bitWidth: 8 | 16 | 32 | 64; isSigned: boolean };
+      if (bitWidth === 64) {
+        const out = isSigned ? new BigInt64Array(length) : new BigUint64Array(length);
+        values.forEach((value, i) => (out[i] = value === null ? 0n : BigInt(value as bigint | number)));
+        return make(out);
+      }
+      const Typed = isSigned ? { 8: Int8Array, 16: Int16Array, 32: Int32Array }[bitWidth] : { 8: Uint8Array, 16: Uint16Array, 32: Uint32Array }[bitWidth];
+      return make(numbers(new Typed(length), values));
+    }
+    case Type.Float:
+      return make(numbers((arrowType as unknown as { precision: number }).precision === 1 ? new Float32Array(length) : new Float64Array(length), values));
+    case Type.Decimal: {
+      const out = new BigInt64Array(length * 2);
+      values.forEach((value, i) => {
+        if (value === null) return;
+        const integer = typeof value === 'bigint' ? value : (value as DuckDBDecimalValue).value;
+        out[i * 2] = BigInt.asIntN(64, integer);
+        out[i * 2 + 1] = BigInt.asIntN(64, integer >> 64n);
+      });
+      return make(new Uint32Array(out.buffer));
+    }
+    case Type.Date:
+      return make(Int32Array.from(values, (value) => (value === null ? 0 : (value as DuckDBDateValue).days)));
+    case Type.Time:
+      return make(BigInt64Array.from(values, (value) => (value === null ? 0n : (value as DuckDBTimeValue).micros)));
+    case Type.Timestamp: {
+      const field = { [DuckDBTypeId.TIMESTAMP_S]: 'seconds', [DuckDBTypeId.TIMESTAMP_MS]: 'millis', [DuckDBTypeId.TIMESTAMP_NS]: 'nanos' }[type.typeId as number] ?? 'micros';
+      return make(BigInt64Array.from(values, (value) => (value === null ? 0n : (value as unknown as Record<string, bigint>)[field]!)));
+    }
+    case Type.Interval: {
+      const out = new Int32Array(length * 4);
+      const nanos = new BigInt64Array(out.buffer);
+      values.forEach((value, i) => {
+        if (value === null) return;
+        const { months, days, micros } = value as DuckDBIntervalValue;
+        out[i * 4] = months;
+        out[i * 4 + 1] = days;
+        nanos[i * 2 + 1] = micros * 1000n;
+      });
+      return make(out);
+    }
+    case Type.Binary: {
+      const parts = values.map((value) => (value === null ? EMPTY : (value as { bytes: Uint8Array }).bytes));
+      return make(...concatenated(parts));
+    }
+    default: {
+      const encoder = new TextEncoder();
+      const parts = values.map((value) => (value === null ? EMPTY : encoder.encode(typeof value === 'string' ? value : String(value))));
+      return make(...concatenated(parts));
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function numbers<T extends { [index: number]: number }>(out: T, values: readonly DuckDBValue[]): T {
+  values.forEach((value, i) => (out[i] = value === null ? 0 : Number(value)));
+  return out;
+}
+
+/** Byte strings as Arrow's bytes + offsets. */
+function concatenated(parts: readonly Uint8Array[]): [Uint8Array, { valueOffsets: Int32Array }] {
+  const valueOffsets = new Int32Array(parts.length + 1);
+  parts.forEach((part, i) => (valueOffsets[i + 1] = valueOffsets[i]! + part.length));
+  const data = new Uint8Array(valueOffsets[parts.length]!);
+  parts.forEach((part, i) => data.set(part, valueOffsets[i]!));
+  return [data, { valueOffsets }];
+}
+
+function validityOf(values: readonly DuckDBValue[]): { nullBitmap: Uint8Array | undefined; nullCount: number } {
+  let nullCount = 0;
+  for (const value of values) if (value === null) nullCount++;
+  if (nullCount === 0) return { nullBitmap: undefined, nullCount };
+  const nullBitmap = new Uint8Array(Math.ceil(values.length / 64) * 8);
+  values.forEach((value, i) => {
+    if (value !== null) nullBitmap[i >> 3]! |= 1 << (i & 7);
+  });
+  return { nullBitmap, nullCount };
 }
