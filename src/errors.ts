@@ -228,3 +228,21 @@ function safeString(value: unknown): string {
     return String(value);
   }
 }
+
+/**
+ * Plain records whose field holds values no one Arrow type can hold (a string in one row, a
+ * number in another): dpf does not guess. `field` is the field's path (`tags[]` for a list's
+ * elements, `address.city` for a struct's field), `row` the index of the record where the second
+ * kind was seen, `kinds` the two kinds.
+ */
+export class RecordsTypeError extends SerializationError {
+  readonly field: string;
+  readonly row: number;
+  readonly kinds: readonly [string, string];
+  constructor(field: string, row: number, kinds: readonly [string, string], message: string) {
+    super(message);
+    this.field = field;
+    this.row = row;
+    this.kinds = kinds;
+  }
+}

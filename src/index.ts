@@ -41,6 +41,7 @@ export {
   AttemptEndedError,
   UnawaitedCallError,
   SerializationError,
+  RecordsTypeError,
   SourceError,
   DataFormatError,
   PartitionError,

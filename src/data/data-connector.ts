@@ -51,8 +51,10 @@ export interface DataConnector {
   batches(options?: BatchOptions): AsyncIterable<RecordBatch>;
   /**
    * The rows as plain objects. Dates and timestamps become `Date`s, decimals numbers, structs
-   * objects, lists arrays; 64-bit integers are numbers when every value of the column fits in
-   * a double exactly, `bigint`s otherwise.
+   * and maps objects, lists arrays, binary `Buffer`s, intervals `{ months, days, nanoseconds }`;
+   * 64-bit integers are numbers when every value of the column fits in a double exactly,
+   * `bigint`s otherwise (inside lists, structs and maps: each value on its own). Exact values —
+   * decimals, timestamps' microseconds — are in {@link DataConnector.toArrow}.
    */
   toRecords(): Promise<Record<string, unknown>[]>;
   /**

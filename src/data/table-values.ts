@@ -81,8 +81,9 @@ function plainConverter(type: DataType, vector?: Vector): Converter {
       return (value) => new Date(Number(value));
     case Type.Int:
       if ((type as unknown as { bitWidth: number }).bitWidth === 64) {
-        const asNumber = vector === undefined || fitsInDouble(vector);
-        return asNumber ? (value) => Number(value) : (value) => value;
+        // Nested in a list, struct or map (no column vector): each value on its own.
+        if (vector === undefined) return (value) => (isSafe(value as bigint) ? Number(value) : value);
+        return fitsInDouble(vector) ? (value) => Number(value) : (value) => value;
       }
       return (value) => value;
     case Type.Decimal: {
@@ -119,6 +120,8 @@ function plainConverter(type: DataType, vector?: Vector): Converter {
     case Type.Binary:
     case Type.LargeBinary:
       return (value) => Buffer.from(value as Uint8Array);
+    case Type.Interval:
+      return (type as unknown as { unit: number }).unit === 2 ? monthDayNano : (value) => value;
     default:
       return (value) => value;
   }
@@ -127,7 +130,18 @@ function plainConverter(type: DataType, vector?: Vector): Converter {
 function fitsInDouble(vector: Vector): boolean {
   for (let i = 0; i < vector.length; i++) {
     const value = vector.get(i) as bigint | null;
-    if (value !== null && (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER))) return false;
+    if (value !== null && !isSafe(value)) return false;
   }
   return true;
+}
+
+function isSafe(value: bigint): boolean {
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER);
+}
+
+/** An Arrow MonthDayNano interval (4 int32 words: months, days, nanoseconds as int64) as an object. */
+function monthDayNano(value: unknown): { months: number; days: number; nanoseconds: number | bigint } {
+  const words = value as Int32Array;
+  const nanos = new BigInt64Array(words.buffer, words.byteOffset + 8, 1)[0]!;
+  return { months: words[0]!, days: words[1]!, nanoseconds: isSafe(nanos) ? Number(nanos) : nanos };
 }

@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type DataType, type Table, TimeUnit, Type } from 'apache-arrow';
+import { type DataType, type Table, Type } from 'apache-arrow';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { plainColumn } from '../data/table-values.js';
 import { sqlIdentifier } from '../data/sql.js';
 import { AttemptEndedError, LeaseLostError } from '../errors.js';
 import type { CommittedAttempt } from '../model/refs.js';
@@ -14,7 +13,8 @@ const ENDED = 'withSession: the attempt has ended (it timed out, was cancelled o
 
 /**
  * PostgreSQL sessions of one worker: a small pool, one connection and one transaction per
- * attempt. Rows are appended with `COPY … FROM STDIN (FORMAT csv)`; a missing table is created
+ * attempt. Rows are appended with `COPY … FROM STDIN (FORMAT csv)`, each cell's exact value
+ * (see {@link postgresTypeOf} for the column types); a missing table is created
  * first on a separate connection, under an advisory lock, so concurrent partitions creating the
  * same table do not collide and the creation does not hold their transactions up. An attempt
  * commits with its ledger row (session-ledger.ts): exactly once per partition.
@@ -193,44 +193,59 @@ function applicationName(url: string, fallback: string): string {
 }
 
 async function copyRows(client: pg.PoolClient, table: string, rows: Table): Promise<void> {
+  const { postgresCellText } = await import('./postgres-values.js');
   const names = rows.schema.fields.map((field) => sqlIdentifier(field.name)).join(', ');
-  const columns = rows.schema.fields.map((_, i) => plainColumn(rows.getChildAt(i)!));
+  const forms = rows.schema.fields.map((field) => postgresForm(field.type as DataType));
   const chunkRows = 4096;
   async function* csv(): AsyncGenerator<string> {
-    for (let start = 0; start < rows.numRows; start += chunkRows) {
-      let text = '';
-      for (let row = start; row < Math.min(rows.numRows, start + chunkRows); row++) {
-        text += columns.map((column) => csvField(column[row])).join(',') + '\n';
+    for (const batch of rows.batches) {
+      const columns = rows.schema.fields.map((_, i) => batch.getChildAt(i)!.data[0]!);
+      for (let start = 0; start < batch.numRows; start += chunkRows) {
+        let text = '';
+        for (let row = start; row < Math.min(batch.numRows, start + chunkRows); row++) {
+          text += columns.map((data, c) => csvField(postgresCellText(data, row, forms[c]!))).join(',') + '\n';
+        }
+        yield text;
       }
-      yield text;
     }
   }
   await pipeline(Readable.from(csv()), client.query(copyFrom(`COPY ${qualified(table)} (${names}) FROM STDIN WITH (FORMAT csv)`)));
 }
 
 /** One value in PostgreSQL's CSV: empty for NULL, everything else quoted. */
-function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  let text: string;
-  if (value instanceof Date) text = value.toISOString();
-  else if (Buffer.isBuffer(value)) text = `\\x${value.toString('hex')}`;
-  else if (typeof value === 'object') text = JSON.stringify(value, (_, inner: unknown) => (typeof inner === 'bigint' ? inner.toString() : inner));
-  else text = String(value);
-  return `"${text.replace(/"/g, '""')}"`;
+function csvField(text: string | undefined): string {
+  return text === undefined ? '' : `"${text.replace(/"/g, '""')}"`;
 }
 
 function qualified(table: string): string {
   return table.split('.').map(sqlIdentifier).join('.');
 }
 
+/**
+ * The PostgreSQL column type of an Arrow type. Where PostgreSQL has no equal, arrays or `jsonb`:
+ *
+ * | Arrow | PostgreSQL |
+ * | --- | --- |
+ * | Int8, Int16 / Int32 / Int64 | smallint / integer / bigint |
+ * | Uint8 / Uint16 / Uint32 / Uint64 | smallint / integer / bigint / numeric(20, 0) |
+ * | Float32 / Float64 | real / double precision |
+ * | Decimal(p, s) | numeric(p, s) |
+ * | Bool, Utf8, Binary | boolean, text, bytea |
+ * | Date / Time / Interval | date / time / interval |
+ * | Timestamp / with a time zone | timestamp / timestamptz |
+ * | List or FixedSizeList of a scalar type | an array of it (`integer[]`, `text[]`, …) |
+ * | Struct, Map, List of lists/structs/maps | jsonb (PostgreSQL arrays are rectangular, composites need a type) |
+ * | Null, Dictionary, others | text |
+ */
 function postgresTypeOf(type: DataType): string {
   switch (type.typeId) {
     case Type.Int: {
-      const bitWidth = (type as unknown as { bitWidth: number }).bitWidth;
-      return bitWidth <= 16 ? 'smallint' : bitWidth === 32 ? 'integer' : 'bigint';
+      const { bitWidth, isSigned } = type as unknown as { bitWidth: number; isSigned: boolean };
+      const width = isSigned ? bitWidth : bitWidth * 2;
+      return width <= 16 ? 'smallint' : width === 32 ? 'integer' : width === 64 ? 'bigint' : 'numeric(20, 0)';
     }
     case Type.Float:
-      return (type as unknown as { precision: number }).precision === 1 ? 'real' : 'double precision';
+      return (type as unknown as { precision: number }).precision === 2 ? 'double precision' : 'real';
     case Type.Decimal: {
       const { precision, scale } = type as unknown as { precision: number; scale: number };
       return `numeric(${precision}, ${scale})`;
@@ -238,19 +253,40 @@ function postgresTypeOf(type: DataType): string {
     case Type.Bool:
       return 'boolean';
     case Type.Date:
-      return (type as unknown as { unit: number }).unit === 0 ? 'date' : 'timestamp';
+      return 'date';
     case Type.Timestamp:
       return (type as unknown as { timezone?: string | null }).timezone ? 'timestamptz' : 'timestamp';
     case Type.Time:
-      return (type as unknown as { unit: TimeUnit }).unit === TimeUnit.SECOND ? 'time(0)' : 'time';
+      return 'time';
+    case Type.Interval:
+      return 'interval';
     case Type.Binary:
     case Type.LargeBinary:
+    case Type.FixedSizeBinary:
       return 'bytea';
-    case Type.Struct:
     case Type.List:
+    case Type.LargeList:
+    case Type.FixedSizeList:
+      return postgresForm(type) === 'array' ? `${postgresTypeOf(type.children[0]!.type as DataType)}[]` : 'jsonb';
+    case Type.Struct:
     case Type.Map:
       return 'jsonb';
     default:
       return 'text';
+  }
+}
+
+/** How a column's cells are written: as scalars, as array literals, or as JSON. */
+function postgresForm(type: DataType): 'scalar' | 'array' | 'json' {
+  switch (type.typeId) {
+    case Type.List:
+    case Type.LargeList:
+    case Type.FixedSizeList:
+      return postgresForm(type.children[0]!.type as DataType) === 'scalar' ? 'array' : 'json';
+    case Type.Struct:
+    case Type.Map:
+      return 'json';
+    default:
+      return 'scalar';
   }
 }

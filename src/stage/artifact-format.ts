@@ -167,16 +167,31 @@ let scratchTables = 0;
 
 async function writeThroughDuckDB(table: Table, path: string, format: 'PARQUET' | 'CSV'): Promise<void> {
   const tableName = `dpf_artifact_${process.pid}_${scratchTables++}`;
-  const [{ withDuckDB }, { appendArrowTable }] = await Promise.all([loadDuckDBEngine(), loadArrowToDuckDB()]);
+  const [{ withDuckDB }, { appendArrowTable }, { Type }] = await Promise.all([loadDuckDBEngine(), loadArrowToDuckDB(), loadArrow()]);
+  const nested = new Set<number>([Type.List, Type.LargeList, Type.FixedSizeList, Type.Struct, Type.Map]);
   await withDuckDB(async (connection) => {
     await appendArrowTable(connection, tableName, table, { create: 'temporary' });
     try {
       const options = format === 'CSV' ? '(FORMAT CSV, HEADER)' : '(FORMAT PARQUET)';
-      await connection.run(`COPY ${sqlIdentifier(tableName)} TO ${sqlString(path)} ${options}`);
+      await connection.run(`COPY ${format === 'CSV' ? csvSelect(table, tableName, nested) : sqlIdentifier(tableName)} TO ${sqlString(path)} ${options}`);
     } finally {
       await connection.run(`DROP TABLE ${sqlIdentifier(tableName)}`);
     }
   });
+}
+
+/**
+ * CSV is text, and has no nested values: a list, struct or map column is written as its JSON
+ * (`["a",null]`, `{"x":1}`), which reads back as text (parse it, or `::JSON` in DuckDB). Scalars
+ * are DuckDB's text of them, and read back as the types DuckDB's CSV reader detects. Parquet and
+ * Arrow artifacts keep every type.
+ */
+function csvSelect(table: Table, tableName: string, nested: ReadonlySet<number>): string {
+  const columns = table.schema.fields.map((field) => {
+    const name = sqlIdentifier(field.name);
+    return nested.has(field.type.typeId) ? `to_json(${name}) AS ${name}` : name;
+  });
+  return `(SELECT ${columns.join(', ')} FROM ${sqlIdentifier(tableName)})`;
 }
 
 /** Whether a value holds something plain JSON.stringify gets wrong (bigints, Maps, Sets, typed arrays). */
