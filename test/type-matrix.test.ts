@@ -56,6 +56,7 @@ const MATRIX: Column[] = [
   { name: 'ts', sql: "TIMESTAMP '2024-02-29 12:34:56.123456'", arrow: 'Timestamp<MICROSECOND>', value: 'ts:2024-02-29T12:34:56.123456', record: 'Date:2024-02-29T12:34:56.123Z', duckdb: 'TIMESTAMP', pg: 'timestamp without time zone', pgText: '2024-02-29 12:34:56.123456' },
   { name: 'tz', sql: "TIMESTAMPTZ '2024-02-29 12:34:56.123456+00'", arrow: 'Timestamp<MICROSECOND, UTC>', value: 'ts:2024-02-29T12:34:56.123456 UTC', record: 'Date:2024-02-29T12:34:56.123Z', duckdb: 'TIMESTAMP WITH TIME ZONE', pg: 'timestamp with time zone', pgText: '2024-02-29 12:34:56.123456', pgSql: UTC('tz') },
   { name: 't', sql: "TIME '12:34:56.5'", arrow: 'Time64<MICROSECOND>', value: 'time:45296500000', record: '45296500000n', duckdb: 'TIME', pg: 'time without time zone', pgText: '12:34:56.5' },
+  { name: 'tns', sql: "'12:00:00.123456789'::TIME_NS", arrow: 'Time64<NANOSECOND>', value: 'time:43200123456789', record: '43200123456789n', duckdb: 'TIME_NS', pg: 'time without time zone', pgText: '12:00:00.123457' },
   { name: 'iv', sql: "INTERVAL '14 months 2 days 3.5 seconds'", arrow: 'Interval<MONTH_DAY_NANO>', value: 'interval:14mo 2d 3500000000ns', record: { months: 14, days: 2, nanoseconds: 3500000000 }, duckdb: 'INTERVAL', pg: 'interval', pgText: '1 year 2 mons 2 days 00:00:03.5' },
   { name: 'bl', sql: "'\\xAA\\x00\\xFF'::BLOB", arrow: 'Binary', value: 'hex:aa00ff', record: 'hex:aa00ff', duckdb: 'BLOB', pg: 'bytea', pgText: '\\xaa00ff' },
   // Types Arrow has no equal of: text (duckdb-to-arrow.ts says why).

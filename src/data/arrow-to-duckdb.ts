@@ -18,6 +18,7 @@ import {
   SMALLINT,
   STRUCT,
   TIME,
+  TIME_NS,
   TIMESTAMP,
   TIMESTAMP_MS,
   TIMESTAMP_NS,
@@ -50,7 +51,7 @@ import { plainColumn } from './table-values.js';
  * | Date32, Date64 | DATE |
  * | Timestamp(s, ms, µs, ns), without a time zone | TIMESTAMP_S, TIMESTAMP_MS, TIMESTAMP, TIMESTAMP_NS |
  * | Timestamp with a time zone | TIMESTAMPTZ (the instant; DuckDB keeps no zone) |
- * | Time | TIME |
+ * | Time(s, ms, µs), Time(ns) | TIME, TIME_NS |
  * | Interval | INTERVAL |
  * | Utf8, Binary | VARCHAR, BLOB |
  * | List, FixedSizeList(n), Struct, Map | LIST, ARRAY(n), STRUCT, MAP, of the children's types |
@@ -123,11 +124,13 @@ function planColumn(type: DataType): ColumnPlan {
     }
     case Type.Time: {
       const unit = (type as unknown as { unit: TimeUnit }).unit;
-      return scaledInt64(TIME, [1_000_000n, 1000n, 1n, 1n][unit]!, unit === TimeUnit.NANOSECOND);
+      if (unit === TimeUnit.NANOSECOND) return fixedWidth(TIME_NS, 8);
+      return scaledInt64(TIME, [1_000_000n, 1000n, 1n, 1n][unit]!, false);
     }
     case Type.Decimal: {
-      const { precision, scale } = type as unknown as { precision: number; scale: number };
-      return decimal(Math.min(precision, 38), scale);
+      const { precision, scale, bitWidth: bits } = type as unknown as { precision: number; scale: number; bitWidth: number };
+      // Decimal128 is copied; the narrower and wider ones value by value (arrowCell reads any width).
+      return bits === 128 ? decimal(Math.min(precision, 38), scale) : { duckdbType: DECIMAL(Math.min(precision, 38), scale) };
     }
     case Type.Bool:
       return {
@@ -221,9 +224,13 @@ function scaledInt64(duckdbType: DuckDBType, factor: bigint, divide: boolean): C
   return {
     duckdbType,
     write(vector, data, start, count) {
-      const source = new BigInt64Array((data.values as BigInt64Array).buffer, (data.values as BigInt64Array).byteOffset + start * 8, count);
+      // 64-bit values, or 32-bit ones (Arrow's Time32 of seconds and milliseconds).
+      const source = data.values as BigInt64Array | Int32Array;
       const out = new BigInt64Array(count);
-      for (let i = 0; i < count; i++) out[i] = divide ? source[i]! / 1000n : source[i]! * factor;
+      for (let i = 0; i < count; i++) {
+        const value = BigInt(source[start + i]!);
+        out[i] = divide ? value / 1000n : value * factor;
+      }
       copyInto(vector, out);
       writeValidity(vector, data, start, count);
     },

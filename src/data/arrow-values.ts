@@ -13,6 +13,7 @@ import {
   timestampSecondsValue,
   timestampTZValue,
   timestampValue,
+  timeNSValue,
   timeValue,
 } from '@duckdb/node-api';
 import { type Data, type DataType, makeVector, TimeUnit, Type, type Vector } from 'apache-arrow';
@@ -59,8 +60,8 @@ export function arrowCell(data: Data, row: number): DuckDBValue {
     }
     case Type.Time: {
       const unit = (type as unknown as { unit: TimeUnit }).unit;
-      const raw = (data.values as unknown as ArrayLike<number | bigint>)[row]!;
-      return timeValue(toMicros(BigInt(raw), unit));
+      const raw = BigInt((data.values as unknown as ArrayLike<number | bigint>)[row]!);
+      return unit === TimeUnit.NANOSECOND ? timeNSValue(raw) : timeValue(toMicros(raw, unit));
     }
     case Type.Interval: {
       const unit = (type as unknown as { unit: number }).unit;
@@ -72,7 +73,7 @@ export function arrowCell(data: Data, row: number): DuckDBValue {
     }
     case Type.Utf8:
     case Type.LargeUtf8:
-      return new TextDecoder().decode(bytesOf(data, row));
+      return UTF8.decode(bytesOf(data, row));
     case Type.Binary:
     case Type.LargeBinary:
       return blobValue(bytesOf(data, row).slice());
@@ -125,6 +126,8 @@ export function decimalInteger(data: Data, row: number): bigint {
   for (let w = count - 1; w >= 0; w--) value = (value << 32n) | BigInt(words[row * count + w]!);
   return BigInt.asIntN(bitWidth, value);
 }
+
+const UTF8 = new TextDecoder();
 
 function toMicros(value: bigint, unit: TimeUnit): bigint {
   if (unit === TimeUnit.SECOND) return value * 1_000_000n;

@@ -7,7 +7,6 @@ import {
   type DuckDBListValue,
   type DuckDBMapValue,
   type DuckDBStructValue,
-  type DuckDBTimeValue,
   DuckDBTypeId,
   type DuckDBValue,
 } from '@duckdb/node-api';
@@ -33,6 +32,7 @@ import {
   Schema,
   Struct,
   TimeMicrosecond,
+  TimeNanosecond,
   TimestampMicrosecond,
   TimestampMillisecond,
   TimestampNanosecond,
@@ -74,7 +74,8 @@ import {
  * | BIT | Utf8 | `0101…` |
  * | UHUGEINT, BIGNUM (VARINT) | Utf8 | the decimal digits: no Arrow integer or decimal holds 2^127 and above |
  * | TIME WITH TIME ZONE | Utf8 | DuckDB's text, `12:00:00+02` |
- * | TIME_NS, UNION, GEOMETRY, VARIANT, … | Utf8 | DuckDB's text of the value |
+ * | TIME_NS | Time64(ns) | |
+ * | UNION, GEOMETRY, VARIANT, … | Utf8 | DuckDB's text of the value |
  */
 export function arrowTypeOf(type: DuckDBType): DataType {
   switch (type.typeId) {
@@ -110,6 +111,8 @@ export function arrowTypeOf(type: DuckDBType): DataType {
       return new DateDay();
     case DuckDBTypeId.TIME:
       return new TimeMicrosecond();
+    case DuckDBTypeId.TIME_NS:
+      return new TimeNanosecond();
     case DuckDBTypeId.TIMESTAMP:
       return new TimestampMicrosecond();
     case DuckDBTypeId.TIMESTAMP_TZ:
@@ -505,8 +508,10 @@ function scalarData(
     }
     case Type.Date:
       return make(Int32Array.from(values, (value) => (value === null ? 0 : (value as DuckDBDateValue).days)));
-    case Type.Time:
-      return make(BigInt64Array.from(values, (value) => (value === null ? 0n : (value as DuckDBTimeValue).micros)));
+    case Type.Time: {
+      const field = type.typeId === DuckDBTypeId.TIME_NS ? 'nanos' : 'micros';
+      return make(BigInt64Array.from(values, (value) => (value === null ? 0n : (value as unknown as Record<string, bigint>)[field]!)));
+    }
     case Type.Timestamp: {
       const field = { [DuckDBTypeId.TIMESTAMP_S]: 'seconds', [DuckDBTypeId.TIMESTAMP_MS]: 'millis', [DuckDBTypeId.TIMESTAMP_NS]: 'nanos' }[type.typeId as number] ?? 'micros';
       return make(BigInt64Array.from(values, (value) => (value === null ? 0n : (value as unknown as Record<string, bigint>)[field]!)));

@@ -193,9 +193,9 @@ function applicationName(url: string, fallback: string): string {
 }
 
 async function copyRows(client: pg.PoolClient, table: string, rows: Table): Promise<void> {
-  const { postgresCellText } = await import('./postgres-values.js');
+  const { postgresEncoder } = await import('./postgres-values.js');
   const names = rows.schema.fields.map((field) => sqlIdentifier(field.name)).join(', ');
-  const forms = rows.schema.fields.map((field) => postgresForm(field.type as DataType));
+  const encoders = rows.schema.fields.map((field) => postgresEncoder(field.type as DataType, postgresForm(field.type as DataType)));
   const chunkRows = 4096;
   async function* csv(): AsyncGenerator<string> {
     for (const batch of rows.batches) {
@@ -203,7 +203,7 @@ async function copyRows(client: pg.PoolClient, table: string, rows: Table): Prom
       for (let start = 0; start < batch.numRows; start += chunkRows) {
         let text = '';
         for (let row = start; row < Math.min(batch.numRows, start + chunkRows); row++) {
-          text += columns.map((data, c) => csvField(postgresCellText(data, row, forms[c]!))).join(',') + '\n';
+          text += columns.map((data, c) => csvField(encoders[c]!(data, row))).join(',') + '\n';
         }
         yield text;
       }
