@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { checkSessionDatabase } from './execute/open-session-ledger.js';
 import { join, resolve } from 'node:path';
 import { prewarmWorkers } from './execute/local-pool.js';
-import { checkQueueOption, checkQueueReachable } from './execute/queue/queue-connection.js';
+import { checkQueueOption } from './execute/queue/queue-connection.js';
 import { shareModule } from './execute/module-identity.js';
 import type { DataFrameInput, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
 import { readInputManifest } from './data/input-segments.js';
@@ -283,6 +283,7 @@ export class DPF {
    */
   private async prepareQueue(): Promise<void> {
     if (this.queue === undefined) return;
+    const { checkQueueReachable } = await import('./execute/queue/redis-connection.js');
     await checkQueueReachable(this.queue.url);
     this.shared = { ...this.module, shared: await shareModule(this.module) };
   }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { checkQueueOption, checkQueueReachable } from '../execute/queue/queue-connection.js';
+import { checkQueueOption } from '../execute/queue/queue-connection.js';
+import { checkQueueReachable } from '../execute/queue/redis-connection.js';
 import { QueueWorker } from '../execute/queue/queue-worker.js';
 import { projectRootOf } from '../execute/module-identity.js';
 import { redactDatabaseUrl } from '../execute/session-url.js';

@@ -5,7 +5,7 @@ import { isArrowTable, recordsToTable } from '../data/records.js';
 import { sqlIdentifier, sqlString } from '../data/sql.js';
 import { InvalidOptionError, SourceError } from '../errors.js';
 import { describe } from '../validate.js';
-import { loadPostgresSource, type PostgresSource } from './postgres-source.js';
+import type { PostgresSource } from './postgres-source.js';
 
 /**
  * What DataFrame mode partitions:
@@ -107,6 +107,8 @@ export async function relationOf(connection: DuckDBConnection, source: DataFrame
     return { relation: `(${trimmed}\n)`, statement: trimmed };
   }
   if (isPostgres(source)) {
+    // Loaded on use: pg is not imported by runs that never read PostgreSQL.
+    const { loadPostgresSource } = await import('./postgres-source.js');
     await loadPostgresSource(connection, source, LOADED);
     return { relation: sqlIdentifier(LOADED), statement: `SELECT * FROM ${sqlIdentifier(LOADED)}` };
   }

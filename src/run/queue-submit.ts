@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import { SUBMITTED_NOTE } from '../model/lease.js';
 import type { DriveJobData } from '../model/queue-job.js';
-import { QueueNames, redisConnection } from '../execute/queue/queue-connection.js';
+import { QueueNames } from '../execute/queue/queue-connection.js';
+import { redisConnection } from '../execute/queue/redis-connection.js';
 import { DPFRun } from './dpf-run.js';
 import type { DriverPlan } from './run-driver.js';
 

@@ -4,7 +4,7 @@ import { DPFError, DriverHandedOverError, serializeError, StageError } from '../
 import { localWorkerCount } from '../execution-options.js';
 import type { Executor } from '../execute/executor.js';
 import { LocalPool } from '../execute/local-pool.js';
-import { QueueExecutor } from '../execute/queue/queue-executor.js';
+import type { QueueExecutor } from '../execute/queue/queue-executor.js';
 import { storedSessionTarget } from '../execute/session-url.js';
 import type { DriverSessions } from '../execute/open-session-ledger.js';
 import { type AttemptReport, type ExecutionReporter, RunPolicy } from '../execute/run-policy.js';
@@ -49,7 +49,7 @@ export interface DriverPlan {
   /** DataFrame mode, new run: the planned rows, written to the run's input while it runs. */
   input?: PlannedInput | undefined;
   /** A queue run this process drives: its partitions go through this queue (queue-executor.ts), not this machine's pool. */
-  queue?: { url: string; name: string } | undefined;
+  queue?: { url: string; name: string; Executor: typeof QueueExecutor } | undefined;
 }
 
 /**
@@ -98,7 +98,7 @@ export class RunDriver {
     const module = this.state.start!.module!;
     const inputFolder = this.state.start!.input === undefined ? undefined : layout.inputFolder(this.state.start!.input);
     const executor: Executor = plan.queue !== undefined
-      ? new QueueExecutor(
+      ? new plan.queue.Executor(
           {
             stage: stage.location,
             caseInsensitive: stage.caseInsensitive,

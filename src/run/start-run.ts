@@ -18,7 +18,6 @@ import { DPFRun } from './dpf-run.js';
 import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.js';
 import { type DriverPlan, RunDriver } from './run-driver.js';
 import { storedQueueTarget } from '../execute/queue/queue-connection.js';
-import { submitToQueue } from './queue-submit.js';
 import { RunFollower } from './run-follower.js';
 import { encodePartitions, readRunSpec } from './run-spec.js';
 import { clearUnrecordedFiles } from './unrecorded-files.js';
@@ -264,11 +263,12 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
  * Executes the run the driver has taken: here (the local pool, or the queue when this process
  * drives a queue run), or — a run submitted to a queue — hands it to the queue's workers.
  */
-function begin(request: RunRequest, plan: DriverPlan): Promise<DPFRun> {
+async function begin(request: RunRequest, plan: DriverPlan): Promise<DPFRun> {
   const { stage, spec, partitions, state } = plan;
-  if (request.queue?.role === 'submit') return submitToQueue(plan, request.queue);
-  const queue = request.queue === undefined ? undefined : { url: request.queue.url, name: request.queue.name };
-  return Promise.resolve(DPFRun.live(stage, spec, partitions, state, (onCommitted) => new RunDriver({ ...plan, queue }, onCommitted)));
+  // The queue's modules (BullMQ, ioredis: a tenth of a second to import) load only for queue runs.
+  if (request.queue?.role === 'submit') return (await import('./queue-submit.js')).submitToQueue(plan, request.queue);
+  const queue = request.queue === undefined ? undefined : { url: request.queue.url, name: request.queue.name, Executor: (await import('../execute/queue/queue-executor.js')).QueueExecutor };
+  return DPFRun.live(stage, spec, partitions, state, (onCommitted) => new RunDriver({ ...plan, queue }, onCommitted));
 }
 
 function startRecord(request: RunRequest, lease: RunLease, partitions: number, list: number, todo: number, input: number | undefined): StartRecord {

@@ -4,7 +4,8 @@ import { serializeError, type SerializedError } from '../../errors.js';
 import type { HandedBack, QueuedLoss, QueuedRun, TaskJobData } from '../../model/queue-job.js';
 import type { TaskJobReport } from './task-job-report.js';
 import { type Executor, type ExecutorHost, packTasks, type Task } from '../executor.js';
-import { MARK_RUN, QueueNames, redisConnection, STOP_RUN, type StopMessage } from './queue-connection.js';
+import { MARK_RUN, QueueNames, STOP_RUN, type StopMessage } from './queue-connection.js';
+import { redisConnection } from './redis-connection.js';
 
 /**
  * Batch slots the schedule sizes batches for: the driver cannot know how many workers will take

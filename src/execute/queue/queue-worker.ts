@@ -18,7 +18,8 @@ import type { ExecutorHost, Task, WorkerLoss } from '../executor.js';
 import { LocalPool } from '../local-pool.js';
 import { localModule } from '../module-identity.js';
 import type { TaskOutcome } from '../protocol.js';
-import { QueueNames, redisConnection, runStopped, type StopMessage } from './queue-connection.js';
+import { QueueNames, runStopped, type StopMessage } from './queue-connection.js';
+import { redisConnection } from './redis-connection.js';
 
 /** Options of a queue worker (`dpf worker`). */
 export interface QueueWorkerOptions {
