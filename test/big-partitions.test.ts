@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { duckdb, tempDir, writeModule } from './helpers.js';
+import { duckdb, tempDir, writeFiles, writeModule } from './helpers.js';
 
 /**
  * A partition bigger than its worker's memory limit: toArrow(), toRecords() and toColumns() are
@@ -81,7 +81,7 @@ describe('a partition bigger than the worker memory limit', () => {
     const workers = join(dir, 'workers.log');
     const input = join(dir, 'input');
     await mkdir(input);
-    // Parquet, not CSV: DuckDB's CSV reader wants two 30 MiB buffers, more than a 64 MB worker's DuckDB may have when streaming.
+    // Parquet: quick to write and to read; CSV under a small limit is tested below.
     await duckdb(`COPY (SELECT ${COLUMNS} FROM range(${BIG_ROWS}) t(i)) TO '${join(input, 'big.parquet')}' (FORMAT PARQUET)`);
     await duckdb(`COPY (SELECT ${COLUMNS} FROM range(2) t(i)) TO '${join(input, 'small.parquet')}' (FORMAT PARQUET)`);
     const executionOptions = { memoryLimitMb: LIMIT_MB, availableCpus: 1, maxRetries: 1, retryBackoffMs: 0, isolation: 'process' as const };
@@ -105,5 +105,48 @@ describe('a partition bigger than the worker memory limit', () => {
     const again = await new DPF(streaming, { stage: join(dir, 'stage') }).runFromStage({ stageLocation: input, runId: 'streaming', filePattern: '*', executionOptions });
     expect(await again.wait()).toBe(RunStatus.SUCCESS);
     expect(await (await again.getPartitionDetails())['big.parquet']!.artifacts.get('rows.json')).toEqual({ rows: BIG_ROWS });
+  });
+});
+
+describe('a small memory limit', () => {
+  it('stage mode: CSV files read whole and in batches under memoryLimitMb: 48, in threads and child processes', async () => {
+    const dir = await tempDir();
+    const input = join(dir, 'input');
+    await writeFiles(input, { 'two.csv': 'a,s\n1,x\n2,y\n', 'three.csv': 'a,s\n10,p\n20,q\n30,r\n' });
+    // About 9 MB of text: more than one of the CSV reader's buffers at this limit.
+    const many = 400_000;
+    await duckdb(`COPY (SELECT i::BIGINT AS a, 'name' || (i % 1000) AS s FROM range(${many}) t(i)) TO '${join(input, 'many.csv')}' (FORMAT CSV)`);
+    const module = await writeModule(dir, `
+      const rows = await data.numRows();
+      const table = await data.toArrow();
+      const first = table.get(0).toJSON();
+      let batched = 0;
+      let sum = 0;
+      for await (const batch of data.batches({ batchSize: 50_000 })) {
+        batched += batch.numRows;
+        for (const a of batch.getChild('a')) sum += Number(a);
+      }
+      await context.uploadToStage({ rows, whole: table.numRows, batched, sum, first: { a: Number(first.a), s: first.s } }, 'out.json');
+    `);
+    const expected = {
+      'two.csv': { rows: 2, whole: 2, batched: 2, sum: 3, first: { a: 1, s: 'x' } },
+      'three.csv': { rows: 3, whole: 3, batched: 3, sum: 60, first: { a: 10, s: 'p' } },
+      'many.csv': { rows: many, whole: many, batched: many, sum: (many * (many - 1)) / 2, first: { a: 0, s: 'name0' } },
+    };
+    for (const isolation of ['thread', 'process'] as const) {
+      const run = await new DPF(module, { stage: join(dir, 'stage') }).runFromStage({
+        stageLocation: input,
+        runId: isolation,
+        filePattern: '*.csv',
+        executionOptions: { memoryLimitMb: 48, isolation, maxRetries: 0 },
+      });
+      const status = await run.wait();
+      const details = await run.getPartitionDetails();
+      for (const [id, out] of Object.entries(expected)) {
+        expect(details[id], `${isolation}: ${id}: ${details[id]?.error?.message}`).toMatchObject({ status: PartitionStatus.DONE });
+        expect(await details[id]!.artifacts.get('out.json')).toEqual(out);
+      }
+      expect(status).toBe(RunStatus.SUCCESS);
+    }
   });
 });

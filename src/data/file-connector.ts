@@ -6,6 +6,7 @@ import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import { DataFormatError } from '../errors.js';
 import type { BatchOptions } from './data-connector.js';
 import { TableConnector } from './table-connector.js';
+import { csvBufferBytes } from './duckdb-settings.js';
 import { duckdbReader, type TableFormat, tableFormatOf } from './file-format.js';
 import { loadArrow, loadDuckDBEngine } from './lazy-modules.js';
 import { arrowBudgetBytes, checkFitsInMemory, type WholeRead } from './memory-budget.js';
@@ -128,7 +129,7 @@ export class FileConnector extends TableConnector {
     } else {
       const { withReadConnection } = await loadDuckDBEngine();
       this.cachedRows = await withReadConnection(async (connection) => {
-        const reader = await connection.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${duckdbReader(format, path)}`);
+        const reader = await connection.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${this.reader(format, path)}`);
         return Number(reader.getRowsJS()[0]![0]);
       }).catch((error: unknown) => {
         throw this.unreadable(error);
@@ -184,7 +185,12 @@ export class FileConnector extends TableConnector {
   }
 
   private selectAll(format: Exclude<TableFormat, 'arrow'>, path: string): string {
-    return `SELECT * FROM ${duckdbReader(format, path)}`;
+    return `SELECT * FROM ${this.reader(format, path)}`;
+  }
+
+  /** The table function that reads the file, with buffers that fit this worker's DuckDB. */
+  private reader(format: Exclude<TableFormat, 'arrow'>, path: string): string {
+    return duckdbReader(format, path, { csvBufferBytes: csvBufferBytes() });
   }
 
   private async *readFailingClearly(source: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch> {

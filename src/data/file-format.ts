@@ -24,13 +24,19 @@ export function tableFormatOf(path: string): TableFormat | undefined {
   return EXTENSIONS.find(([extension]) => name.endsWith(extension))?.[1];
 }
 
+/** How a worker's DuckDB reads files. */
+export interface ReaderOptions {
+  /** `read_csv`'s `buffer_size` in bytes (see `csvBufferBytes` in duckdb-settings.ts); undefined: DuckDB's default. */
+  csvBufferBytes?: number | undefined;
+}
+
 /** The DuckDB table function call that reads a file of this format (not Arrow, which apache-arrow reads). */
-export function duckdbReader(format: Exclude<TableFormat, 'arrow'>, path: string): string {
+export function duckdbReader(format: Exclude<TableFormat, 'arrow'>, path: string, options: ReaderOptions = {}): string {
   switch (format) {
     case 'parquet':
       return `read_parquet(${sqlString(path)})`;
     case 'csv':
-      return `read_csv(${sqlString(path)})`;
+      return `read_csv(${sqlString(path)}${options.csvBufferBytes !== undefined ? `, buffer_size = ${options.csvBufferBytes}` : ''})`;
     case 'json':
       return `read_json(${sqlString(path)})`;
     case 'ndjson':
