@@ -68,9 +68,11 @@ export interface ExecutionOptions {
   isolation?: 'thread' | 'process';
   /**
    * JavaScript heap limit of each worker in MiB (V8's old space). A worker that exceeds it dies
-   * and its partition ends with INTERNAL_ERROR. Also caps the worker's DuckDB memory, and what
-   * `toArrow()`, `toRecords()` and `toColumns()` may hold of a partition: a bigger partition's
-   * whole read is refused with a `PartitionTooLargeError` (read it with `batches()`).
+   * and its partition ends with INTERNAL_ERROR. Also caps the worker's DuckDB memory (native,
+   * beside the heap; its CSV reader's buffers are sized to fit: see the README's "Small memory
+   * limits"), and what `toArrow()`, `toRecords()` and `toColumns()` may hold of a partition: a
+   * bigger partition's whole read is refused with a `PartitionTooLargeError` (read it with
+   * `batches()`).
    * @defaultValue V8's default
    */
   memoryLimitMb?: number;
