@@ -149,6 +149,26 @@ describe('DataConnector', () => {
   });
 });
 
+describe('a file DuckDB fails to read midway', () => {
+  // 200,000 good rows, then a line of 3 MB: longer than DuckDB's CSV reader takes. Its stream
+  // used to end at the failure as if the file were over, and batches() gave the rows before it.
+  const lines = ['i,x', ...Array.from({ length: 200_000 }, (_, i) => `${i},${i % 7}`), `200000,${'y'.repeat(3 * 1024 * 1024)}`];
+
+  it.each(['batches', 'toArrow'])('fails the partition through %s() with an error naming the file, never passing fewer rows off as all', async (read) => {
+    const dir = await tempDir();
+    await writeFiles(join(dir, 'input'), { 'long-line.csv': lines.join('\n') + '\n' });
+    const module = await writeModule(
+      dir,
+      read === 'batches' ? `let rows = 0; for await (const batch of data.batches()) rows += batch.numRows; await context.uploadToStage({ rows }, 'out.json');` : `await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'out.json');`,
+    );
+    const run = await new DPF(module, { stage: join(dir, 'stage') }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'r', filePattern: '*.csv', executionOptions: { maxRetries: 0 } });
+    expect(await run.wait()).toBe(RunStatus.FAILURE);
+    const partition = (await run.getPartitionDetails())['long-line.csv']!;
+    expect(partition.error).toMatchObject({ name: 'DataFormatError', message: expect.stringContaining('long-line.csv') });
+    expect(await partition.artifacts.list()).toEqual([]);
+  });
+});
+
 describe('columns and keys that are JavaScript names', () => {
   it('are own properties of records and columns (__proto__, constructor)', async () => {
     const dir = await tempDir();

@@ -111,29 +111,40 @@ export async function querySchema(sql: string): Promise<Schema> {
 /**
  * Streams a query's result as Arrow record batches of about `batchRows` rows. DuckDB produces the
  * rows incrementally, so memory stays bounded by a few batches whatever the result's size.
+ *
+ * DuckDB's Node binding ends a stream that failed midway (a CSV line longer than the reader takes,
+ * memory running out, `error()`) exactly like one that is exhausted: it cannot read
+ * `duckdb_result_error`. So a stream that ends is checked against a count of the same query,
+ * which either raises the error the stream swallowed or shows the rows missing — never fewer rows
+ * passed off as all of them. For Parquet the count reads only metadata; a CSV or JSON file is
+ * parsed a second time.
  */
 export async function* streamQueryAsArrow(sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
   const connection = await (await duckdb()).connect();
   try {
-    yield* streamQueryAsArrowOn(connection, sql, batchRows);
+    const streamed = yield* streamQueryAsArrowOn(connection, sql, batchRows);
+    const counted = Number((await connection.runAndReadAll(`SELECT count(*)::BIGINT FROM (${sql})`)).getRows()[0]![0] as bigint);
+    if (counted !== streamed) throw new Error(`DuckDB stopped streaming the rows after ${streamed} of ${counted} without saying why (the reader failed midway)`);
   } finally {
     connection.closeSync();
   }
 }
 
-/** {@link streamQueryAsArrow} on a connection the caller owns. */
-export async function* streamQueryAsArrowOn(connection: DuckDBConnection, sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
+/** {@link streamQueryAsArrow} on a connection the caller owns, without its check; returns the rows streamed. */
+async function* streamQueryAsArrowOn(connection: DuckDBConnection, sql: string, batchRows: number): AsyncGenerator<RecordBatch, number> {
   const result = await connection.stream(sql);
   const types = result.columnTypes();
   const schema = arrowSchemaOf(result.columnNames(), types);
   let pending: DuckDBDataChunk[] = [];
   let pendingRows = 0;
+  let streamed = 0;
   let emitted = false;
   for (;;) {
     const chunk = await result.fetchChunk();
     if (chunk === null || chunk.rowCount === 0) break;
     pending.push(chunk);
     pendingRows += chunk.rowCount;
+    streamed += chunk.rowCount;
     if (pendingRows >= batchRows) {
       yield chunksToRecordBatch(schema, types, pending);
       emitted = true;
@@ -142,4 +153,5 @@ export async function* streamQueryAsArrowOn(connection: DuckDBConnection, sql: s
     }
   }
   if (pendingRows > 0 || !emitted) yield chunksToRecordBatch(schema, types, pending);
+  return streamed;
 }

@@ -139,10 +139,11 @@ async function distinctKeys(connection: DuckDBConnection, partitionBy: readonly 
   const keyColumns = partitionBy.map(sqlIdentifier);
   const texts = keyColumns.map((column, i) => `CAST(${column} AS VARCHAR) AS dpf_text_${i}`);
   const sql = `SELECT ${keyColumns.join(', ')}, ${texts.join(', ')}, count(*)::BIGINT AS dpf_rows FROM ${SORTED} GROUP BY ALL ORDER BY ${order}`;
-  const { streamQueryAsArrowOn } = await loadDuckDBEngine();
+  // Materialised, not streamed: a failure raises an error (see streamQueryAsArrow).
+  const { queryAsArrowOn } = await loadDuckDBEngine();
   const width = partitionBy.length;
   const keys: DistinctKey[] = [];
-  for await (const batch of streamQueryAsArrowOn(connection, sql, BATCH_ROWS)) {
+  for (const batch of await queryAsArrowOn(connection, sql, BATCH_ROWS)) {
     const values = partitionBy.map((_, c) => keyValues(batch.getChildAt(c)!));
     const textColumns = partitionBy.map((_, c) => batch.getChildAt(width + c)!);
     const rows = batch.getChildAt(2 * width)!;

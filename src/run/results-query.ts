@@ -32,7 +32,7 @@ export async function queryRunResults(
   sql: string,
   views: Readonly<Record<string, string>>,
 ): Promise<Table> {
-  const [{ withDuckDB, streamQueryAsArrowOn }, { appendArrowTable }, { Table, tableFromJSON }] = await Promise.all([
+  const [{ withDuckDB, queryAsArrowOn }, { appendArrowTable }, { Table, tableFromJSON }] = await Promise.all([
     loadDuckDBEngine(),
     loadArrowToDuckDB(),
     loadArrow(),
@@ -70,9 +70,8 @@ export async function queryRunResults(
         );
       }
       try {
-        const batches = [];
-        for await (const batch of streamQueryAsArrowOn(connection, sql, 65_536)) batches.push(batch);
-        return new Table(batches);
+        // Materialised, not streamed: the whole table is returned anyway, and a query that fails midway raises its error (see streamQueryAsArrow).
+        return new Table(await queryAsArrowOn(connection, sql, 65_536));
       } catch (error) {
         throw queryError(error as Error, Object.keys(views));
       }
