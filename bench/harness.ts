@@ -22,6 +22,8 @@ export interface Result {
   target: string;
   met: boolean | undefined;
   notes: string[];
+  /** Other tools doing the same workload in the same run (bench/peers.ts), printed as rows under this one. */
+  peers?: Result[];
 }
 
 export interface BenchOptions {
@@ -81,4 +83,38 @@ export async function freshDir(name: string): Promise<string> {
 
 export function seconds(value: number): string {
   return value < 1 ? `${(value * 1000).toFixed(0)} ms` : `${value.toFixed(2)} s`;
+}
+
+/** Where a per-partition answer keeps its key, its row count (must be equal), and the numbers compared relatively. */
+export interface AnswerShape {
+  key: string;
+  count: string;
+  values: readonly string[];
+}
+
+/**
+ * The largest relative difference between two per-partition answers, per key and column
+ * (Infinity: NaN or NULL on one side only). Throws if they have other keys or other counts.
+ */
+export function largestRelativeDifference(results: ReadonlyArray<Record<string, unknown>>, expected: ReadonlyArray<Record<string, unknown>>, shape: AnswerShape): number {
+  if (results.length !== expected.length) throw new Error(`${results.length} partitions, the reference has ${expected.length}`);
+  const byKey = new Map(expected.map((row) => [String(row[shape.key]), row]));
+  let worst = 0;
+  for (const row of results) {
+    const key = String(row[shape.key]);
+    const reference = byKey.get(key);
+    if (reference === undefined) throw new Error(`${shape.key} ${key} is not in the reference's answer`);
+    if (Number(row[shape.count]) !== Number(reference[shape.count])) throw new Error(`${shape.key} ${key} has ${String(row[shape.count])} rows, the reference ${String(reference[shape.count])}`);
+    for (const column of shape.values) {
+      // A partition with no answer for a column (an airport whose flights all have one distance has no slope): NaN or NULL on either side.
+      const mine = row[column] === null ? NaN : Number(row[column]);
+      const theirs = reference[column] === null ? NaN : Number(reference[column]);
+      if (Number.isNaN(mine) || Number.isNaN(theirs)) {
+        if (Number.isNaN(mine) !== Number.isNaN(theirs)) worst = Infinity;
+        continue;
+      }
+      worst = Math.max(worst, Math.abs(mine - theirs) / Math.max(Math.abs(theirs), 1e-300));
+    }
+  }
+  return worst;
 }

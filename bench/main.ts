@@ -48,13 +48,13 @@ for (const id of only) {
 
 console.log('\n| id | workload | dpf (median) | reference (median) | ratio | figure | target | met |');
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-for (const result of results) {
+for (const result of results.flatMap((result) => [result, ...(result.peers ?? [])])) {
   const reference = result.reference === undefined ? '—' : `${seconds(result.reference)} (${result.referenceName})`;
   const ratio = result.reference === undefined || result.dpf === undefined ? '—' : `${(result.dpf / result.reference).toFixed(2)}×`;
   const met = result.met === undefined ? '—' : result.met ? 'yes' : 'no';
   console.log(`| ${result.id} | ${result.workload} | ${result.dpf === undefined ? 'not built yet' : seconds(result.dpf)} | ${reference} | ${ratio} | ${result.figure} | ${result.target} | ${met} |`);
 }
-const notes = results.flatMap((result) => result.notes.map((note) => `- ${result.id}: ${note}`));
+const notes = results.flatMap((result) => [result, ...(result.peers ?? [])]).flatMap((result) => result.notes.map((note) => `- ${result.id}: ${note}`));
 if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
 await stopS3Server();
 await stopRedisServer();

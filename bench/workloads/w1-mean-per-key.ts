@@ -2,13 +2,18 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, type ExecutionOptions, RunStatus } from 'dpf';
-import { type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Phases, phaseNote, type Result, seconds, time, WORK } from '../harness.js';
+import { type AnswerShape, type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Phases, phaseNote, type Result, seconds, time, WORK } from '../harness.js';
+import { peers } from '../peers.js';
+
+/** W1's answer per key, as dpf's results (mean.mjs), DuckDB's and the peers' have it. */
+export const W1_ANSWER: AnswerShape = { key: 'key', count: 'rows', values: ['mean'] };
 
 /**
  * W1: 1,000,000 rows with 10,000 keys in a Parquet file; per key, the row count and mean of a
  * column saved as the partition's result, then every result queried into one table. Timed from
  * the Parquet file to the queried table (the run's statuses durable on the stage). Reference:
- * DuckDB's GROUP BY of the same aggregate on the same file.
+ * DuckDB's GROUP BY of the same aggregate on the same file. Peers: pandas and Dask, where installed
+ * (bench/peers.ts), their answers checked against DuckDB's.
  */
 export async function w1(options: BenchOptions): Promise<Result> {
   const rows = options.smoke ? 20_000 : 1_000_000;
@@ -16,12 +21,14 @@ export async function w1(options: BenchOptions): Promise<Result> {
   const file = await w1Dataset(rows, keys);
   const stage = await freshDir('stage-w1');
   const { times: dpfTimes, phases } = await timeW1(new DPF(join(FUNCTIONS, 'mean.mjs'), { stage }), file, keys, options.runs);
+  let expected: Record<string, unknown>[] = [];
   const referenceTimes = await time(options.runs, async () => {
-    await duckdb(`SELECT key, count(*) AS rows, avg(value) AS mean FROM '${file}' GROUP BY key`);
+    expected = await duckdb(`SELECT key, count(*) AS rows, avg(value) AS mean FROM '${file}' GROUP BY key`);
   });
   // DuckDB's share of any design that hands each partition its rows: read the file, sort it by key.
   const readSorted = median(await time(options.runs, async () => void (await duckdb(`CREATE TABLE t AS SELECT * FROM '${file}' ORDER BY key`))));
   const dpfMedian = median(dpfTimes);
+  const { rows: peerRows, notes: peerNotes } = await peers({ id: 'W1', source: `SELECT * FROM '${file}'`, csv: file.replace(/\.parquet$/, '.csv'), dpf: dpfMedian, expected, shape: W1_ANSWER, runs: options.runs, warmUps: options.smoke ? 0 : 1 });
   return {
     id: 'W1',
     workload: `${rows.toLocaleString('en')} rows, ${keys.toLocaleString('en')} keys: count + mean per key, results queried`,
@@ -31,7 +38,8 @@ export async function w1(options: BenchOptions): Promise<Result> {
     figure: seconds(dpfMedian),
     target: '≤ 0.5 s',
     met: dpfMedian <= 0.5,
-    notes: [phaseNote(phases), `DuckDB alone: read and sort by key ${seconds(readSorted)}`],
+    notes: [phaseNote(phases), `DuckDB alone: read and sort by key ${seconds(readSorted)}`, ...peerNotes],
+    peers: peerRows,
   };
 }
 

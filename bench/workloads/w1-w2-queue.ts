@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { DPF } from 'dpf';
-import { type BenchOptions, FUNCTIONS, freshDir, median, phaseNote, type Result, seconds } from '../harness.js';
+import { type BenchOptions, FUNCTIONS, freshDir, largestRelativeDifference, median, phaseNote, type Result, seconds } from '../harness.js';
 import { startDpfWorkers } from './dpf-workers.js';
 import { redisServer } from './q1-queue.js';
 import { timeW1, w1Dataset } from './w1-mean-per-key.js';
-import { largestRelativeDifference, timeW2, w2Source } from './w2-flights-regression.js';
+import { timeW2, W2_ANSWER, w2Source } from './w2-flights-regression.js';
 
 /**
  * W1Q and W2Q: W1 and W2 through the queue — a redis-server of the benchmark's own (Q1's), 2
@@ -58,7 +58,7 @@ export async function w2q(options: BenchOptions): Promise<Result> {
   const source = w2Source(options.smoke);
   const { local, queue } = await localAndQueue('w2q', 'delay-regression.mjs', (dpf, queued) => timeW2(dpf, source, options.runs, queued ? { useHeadNode: false } : {}));
   // The same function on the same rows: the queue's answers equal the local executor's.
-  const worst = largestRelativeDifference(queue.results, local.results);
+  const worst = largestRelativeDifference(queue.results, local.results, W2_ANSWER);
   if (!(worst <= 1e-12)) throw new Error(`W2Q: the queue's answers differ from the local executor's (max rel. diff ${worst})`);
   return queueResult('W2Q', `W2 (${local.results.length} skewed partitions) through the queue, ${WORKERS} dpf worker processes`, median(local.times), median(queue.times), [
     `through the queue ${phaseNote(queue.phases)}; local ${phaseNote(local.phases)}`,

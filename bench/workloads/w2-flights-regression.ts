@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DPF, type ExecutionOptions, RunStatus } from 'dpf';
-import { type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Phases, phaseNote, type Result, seconds, time } from '../harness.js';
+import { type AnswerShape, type BenchOptions, duckdb, FUNCTIONS, freshDir, median, type Phases, largestRelativeDifference, phaseNote, type Result, seconds, time, WORK } from '../harness.js';
+import { peers } from '../peers.js';
 
 const FLIGHTS = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))), '..', 'data', 'flights-3m.parquet');
 
@@ -10,7 +11,7 @@ const FLIGHTS = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))
  * W2: flights-3m.parquet partitioned by origin (229 skewed partitions); per airport the mean
  * delay and the least-squares slope and intercept of delay on distance. Reference: DuckDB's
  * GROUP BY origin with avg, regr_slope and regr_intercept — and dpf's answers must equal it to
- * 1e-9 relative.
+ * 1e-9 relative. Peers: pandas and Dask, where installed (bench/peers.ts), held to the same.
  */
 export async function w2(options: BenchOptions): Promise<Result> {
   const source = w2Source(options.smoke);
@@ -22,12 +23,17 @@ export async function w2(options: BenchOptions): Promise<Result> {
   const referenceTimes = await time(options.runs, async () => {
     expected = await duckdb(aggregate);
   });
-  const worst = largestRelativeDifference(results, expected);
+  const worst = largestRelativeDifference(results, expected, W2_ANSWER);
   // The floor of any design that hands every partition its rows: DuckDB reading every column of
   // the file into memory, and sorting it by the key, before a single partition can run.
   const read = median(await time(options.runs, async () => void (await duckdb(`CREATE TABLE t AS ${source}`))));
   const readSorted = median(await time(options.runs, async () => void (await duckdb(`CREATE TABLE t AS SELECT * FROM (${source}) ORDER BY origin`))));
   const dpfMedian = median(dpfTimes);
+  const csv = join(WORK, 'data', options.smoke ? 'flights-3m-100000.csv' : 'flights-3m.csv');
+  // At smoke size the Dask peer runs on W1 only: its cluster's start and stop (3–4 s) would be
+  // most of the smoke test's cost, and W1 takes the same script down the same path.
+  const skipDask = options.smoke ? 'not run at smoke size (W1 checks it)' : undefined;
+  const { rows: peerRows, notes: peerNotes } = await peers({ id: 'W2', source, csv, dpf: dpfMedian, expected, shape: W2_ANSWER, runs: options.runs, warmUps: options.smoke ? 0 : 1, skipDask });
   return {
     id: 'W2',
     workload: `flights-3m by origin (${expected.length} skewed partitions): mean delay + regression of delay on distance`,
@@ -37,7 +43,8 @@ export async function w2(options: BenchOptions): Promise<Result> {
     figure: `${seconds(dpfMedian)}, max rel. diff ${worst.toExponential(1)}`,
     target: '≤ 0.4 s, equal to 1e-9',
     met: dpfMedian <= 0.4 && worst <= 1e-9,
-    notes: [phaseNote(phases), `DuckDB alone: read every column into memory ${seconds(read)}, read and sort by origin ${seconds(readSorted)}`],
+    notes: [phaseNote(phases), `DuckDB alone: read every column into memory ${seconds(read)}, read and sort by origin ${seconds(readSorted)}`, ...peerNotes],
+    peers: peerRows,
   };
 }
 
@@ -69,25 +76,5 @@ export async function timeW2(dpf: DPF, source: string, runs: number, executionOp
   return { times, phases, results };
 }
 
-/** The largest relative difference between dpf's answers and DuckDB's, per airport and column (Infinity: NaN on one side only). */
-export function largestRelativeDifference(results: Array<Record<string, unknown>>, expected: Array<Record<string, unknown>>): number {
-  if (results.length !== expected.length) throw new Error(`W2: ${results.length} airports, DuckDB has ${expected.length}`);
-  const byOrigin = new Map(expected.map((row) => [row.origin as string, row]));
-  let worst = 0;
-  for (const row of results) {
-    const reference = byOrigin.get(row.origin as string);
-    if (reference === undefined) throw new Error(`W2: airport ${String(row.origin)} is not in DuckDB's answer`);
-    if (Number(row.n) !== Number(reference.n)) throw new Error(`W2: ${String(row.origin)} has ${String(row.n)} flights, DuckDB ${String(reference.n)}`);
-    for (const column of ['mean', 'slope', 'intercept']) {
-      // An airport whose flights all have one distance has no slope: NaN or NULL on either side.
-      const mine = row[column] === null ? NaN : Number(row[column]);
-      const theirs = reference[column] === null ? NaN : Number(reference[column]);
-      if (Number.isNaN(mine) || Number.isNaN(theirs)) {
-        if (Number.isNaN(mine) !== Number.isNaN(theirs)) worst = Infinity;
-        continue;
-      }
-      worst = Math.max(worst, Math.abs(mine - theirs) / Math.max(Math.abs(theirs), 1e-300));
-    }
-  }
-  return worst;
-}
+/** W2's answer per airport, as dpf's results, DuckDB's and the peers' have it. */
+export const W2_ANSWER: AnswerShape = { key: 'origin', count: 'n', values: ['mean', 'slope', 'intercept'] };
