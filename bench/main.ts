@@ -10,6 +10,11 @@
  *   npm run bench -- --only W1S3,T1S3   W1 and T1 with the stage on S3 (a local S3-compatible server)
  *   npm run bench -- --only Q1          through the BullMQ queue, next to raw BullMQ (a redis-server of its own)
  *   npm run bench -- --only W1Q,W2Q     W1 and W2 through the queue (2 dpf worker processes), next to the local executor
+ *
+ * W1 and W2 also run their peers, pandas and Dask (rows `W1 pandas`, `W1 dask`, ...), where
+ * /usr/bin/python3 has them (Debian: apt-get install python3-pandas python3-dask
+ * python3-distributed; DPF_BENCH_PYTHON=/path/to/python3 for another interpreter); where it has
+ * not, a note says they were skipped. See bench/peers.ts.
  */
 import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';

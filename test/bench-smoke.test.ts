@@ -15,5 +15,12 @@ describe('npm run bench', () => {
     const difference = /W2 done in .*max rel\. diff (\S+)/.exec(result.stdout);
     expect(difference, result.stdout).not.toBeNull();
     expect(Number(difference![1])).toBeLessThanOrEqual(1e-9);
+    // The peers (pandas on W1 and W2, Dask on W1 at smoke size): measured — a ratio, so they ran
+    // and their answers equal DuckDB's — where Python has them, skipped with a note where not.
+    for (const [workload, peer, name] of [['W1', 'pandas', 'pandas'], ['W2', 'pandas', 'pandas'], ['W1', 'dask', 'Dask']] as const) {
+      const row = result.stdout.split('\n').find((line) => line.startsWith(`| ${workload} ${peer} |`));
+      if (row === undefined) expect(result.stdout).toContain(`- ${workload}: ${name} peer skipped: `);
+      else expect(row.split(' | ')[4], row).toMatch(/^\d+\.\d+×$/);
+    }
   }, 300_000);
 });
