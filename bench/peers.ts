@@ -21,7 +21,7 @@ export const PYTHON = process.env.DPF_BENCH_PYTHON ?? '/usr/bin/python3';
 const SCRIPTS = join(ROOT, 'bench', 'peers');
 /** A Dask LocalCluster not up within this is reported, not waited on. */
 const CLUSTER_TIMEOUT_SECONDS = 60;
-/** A peer script still running after this is stopped and reported (W2's Dask peer takes about a minute at 5 runs). */
+/** A peer script still running after this is stopped and reported (W2's Dask peer takes 1–2 minutes at 5 runs). */
 const SCRIPT_TIMEOUT_MS = 15 * 60_000;
 /** Peers' answers must equal DuckDB's to this, relative, or their times are not shown. */
 const TOLERANCE = 1e-9;
@@ -95,22 +95,24 @@ interface PeerRecord {
 }
 
 function pandasRow(workload: PeerWorkload, csv: string, outcome: PeerRecord | { failed: string }): Result {
-  const row = peerRow(workload, 'pandas', `pandas: read_csv, then groupby(${workload.shape.key}).apply(fn)`, outcome);
+  const { row, answers } = peerRow(workload, 'pandas', `pandas: read_csv, then groupby(${workload.shape.key}).apply(fn)`, outcome);
   if ('failed' in outcome || row.reference === undefined) return row;
   const [load, apply, endToEnd, agg] = [outcome.load, outcome.apply, outcome.endToEnd, outcome.agg!].map(median) as [number, number, number, number];
-  const aggCheck = check(workload, outcome.aggAnswer!);
+  const aggAnswers = check(workload, outcome.aggAnswer!);
+  const vectorised = aggAnswers.right
+    ? `Vectorised groupby.agg, for comparison: ${seconds(agg)} in memory (dpf / that: ${ratio(workload.dpf, agg)}; not in end to end; its ${aggAnswers.text})`
+    : `Vectorised groupby.agg: not shown, its ${aggAnswers.text}`;
   row.workload = `pandas ${outcome.version}: read_csv, then groupby(${workload.shape.key}).apply(fn)`;
   row.figure = `dpf / pandas' groupby.apply in memory (${seconds(apply)}): ${ratio(workload.dpf, apply)}`;
   row.notes.push(
     `pandas ${outcome.version}, Python ${outcome.python} (${PYTHON}): load ${seconds(load)} (read_csv of the ${size(csv)} CSV), groupby.apply ${seconds(apply)} in memory; end to end ${seconds(endToEnd)}. ` +
-      `Vectorised groupby.agg, for comparison: ${seconds(agg)} in memory (dpf / that: ${ratio(workload.dpf, agg)}; not in end to end; its ${aggCheck.text}). ` +
-      `${measured(workload)}, in one Python process; its start and import pandas (${seconds(outcome.import)}) not counted. groupby.apply's ${check(workload, outcome.answer).text}.`,
+      `${vectorised}. ${measured(workload)}, in one Python process; its start and import pandas (${seconds(outcome.import)}) not counted. groupby.apply's ${answers.text}.`,
   );
   return row;
 }
 
 function daskRow(workload: PeerWorkload, outcome: PeerRecord | { failed: string }): Result {
-  const row = peerRow(workload, 'Dask', `Dask: read_csv, then groupby(${workload.shape.key}).apply(fn, meta), 2 worker processes`, outcome);
+  const { row, answers } = peerRow(workload, 'Dask', `Dask: read_csv, then groupby(${workload.shape.key}).apply(fn, meta), 2 worker processes`, outcome);
   if ('failed' in outcome || row.reference === undefined) return row;
   const [load, apply, endToEnd] = [outcome.load, outcome.apply, outcome.endToEnd].map(median) as [number, number, number];
   row.workload = `Dask ${outcome.version}: read_csv, then groupby(${workload.shape.key}).apply(fn, meta), LocalCluster of ${outcome.workers} worker processes`;
@@ -118,29 +120,34 @@ function daskRow(workload: PeerWorkload, outcome: PeerRecord | { failed: string 
   row.notes.push(
     `Dask ${outcome.version} (distributed ${outcome.distributed}, pandas ${outcome.pandas}), LocalCluster of ${outcome.workers} worker processes × 1 thread, up in ${seconds(outcome.clusterStart!)} (not counted): ` +
       `load ${seconds(load)} (read_csv in ${outcome.partitions} partitions, persisted), groupby.apply ${seconds(apply)} in memory on the persisted frame; end to end ${seconds(endToEnd)} (read_csv → groupby.apply → compute, one graph). ` +
-      `${measured(workload)}, on one cluster; imports (${seconds(outcome.import)}) not counted. Its ${check(workload, outcome.answer).text}.`,
+      `${measured(workload)}, on one cluster; imports (${seconds(outcome.import)}) not counted. Its ${answers.text}.`,
   );
   return row;
 }
 
-/** A peer's row: dpf against its end to end where it ran and its answers are right; why not where not. */
-function peerRow(workload: PeerWorkload, peer: string, description: string, outcome: PeerRecord | { failed: string }): Result {
+/**
+ * A peer's row: dpf against its end to end where it ran and its answers are right (with the check
+ * of its answers); why not where not.
+ */
+function peerRow(workload: PeerWorkload, peer: string, description: string, outcome: PeerRecord | { failed: string }): { row: Result; answers: Check } {
   const row: Result = { id: `${workload.id} ${peer.toLowerCase()}`, workload: description, dpf: workload.dpf, reference: undefined, referenceName: `${peer} end to end`, figure: '', target: 'report', met: undefined, notes: [] };
   if ('failed' in outcome) {
     row.figure = `not measured: ${outcome.failed}`;
-    return row;
+    return { row, answers: { right: false, text: 'answers: none' } };
   }
   const answers = check(workload, outcome.answer);
-  if (!answers.right) {
-    row.figure = `not shown: ${answers.text}`;
-    return row;
-  }
-  row.reference = median(outcome.endToEnd);
-  return row;
+  if (answers.right) row.reference = median(outcome.endToEnd);
+  else row.figure = `not shown: ${answers.text}`;
+  return { row, answers };
 }
 
 /** Whether a peer's answers equal DuckDB's, and a sentence saying so. */
-function check(workload: PeerWorkload, answer: Record<string, unknown[]>): { right: boolean; text: string } {
+interface Check {
+  right: boolean;
+  text: string;
+}
+
+function check(workload: PeerWorkload, answer: Record<string, unknown[]>): Check {
   const columns = Object.entries(answer);
   const rows = (columns[0]?.[1] ?? []).map((_, i) => Object.fromEntries(columns.map(([name, values]) => [name, values[i]])));
   try {

@@ -22,6 +22,7 @@ import threading
 import time
 
 started = time.perf_counter()
+sys.dont_write_bytecode = True  # no __pycache__ in bench/peers/
 try:  # timed: the imports are reported on their own
     import dask
     import dask.dataframe as dd

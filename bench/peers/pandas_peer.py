@@ -11,6 +11,7 @@ import sys
 import time
 
 started = time.perf_counter()
+sys.dont_write_bytecode = True  # no __pycache__ in bench/peers/
 try:  # timed: the import is reported on its own
     import pandas as pd
 
