@@ -28,9 +28,9 @@ import { s3Server, stopS3Server, t1s3, w1s3 } from './workloads/s3-stage.js';
 import { t1 } from './workloads/t1-small-files.js';
 import { w1 } from './workloads/w1-mean-per-key.js';
 import { w1q, w2q } from './workloads/w1-w2-queue.js';
-import { w2 } from './workloads/w2-flights-regression.js';
+import { w2, w2c } from './workloads/w2-flights-regression.js';
 
-const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3, Q1: q1, W1Q: w1q, W2Q: w2q };
+const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, W2C: w2c, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3, Q1: q1, W1Q: w1q, W2Q: w2q };
 
 const { values } = parseArgs({
   options: { only: { type: 'string' }, runs: { type: 'string' }, smoke: { type: 'boolean', default: false } },
