@@ -235,7 +235,8 @@ export class DPF {
         throw new InvalidOptionError('source', `run "${common.runId}" stopped before its input was fully written: give the source again to write it and resume, or run it again with onExistingArtifacts: 'overwrite'`);
       }
       const { planDataFramePartitions } = await import('./plan/dataframe-partitions.js');
-      const plan = await planDataFramePartitions({ source: checkSource(checked.source, database), partitionBy, orderBy, columns, database, partitionIds: undefined, caseInsensitive: stage.caseInsensitive });
+      // The columns it was planned with, whether the resume names them again or not.
+      const plan = await planDataFramePartitions({ source: checkSource(checked.source, database), partitionBy, orderBy, columns: planned.columns, database, partitionIds: undefined, caseInsensitive: stage.caseInsensitive });
       try {
         const same = plan.partitions.length === stored.length && plan.partitions.every((partition, i) => partition.id === stored[i]!.id && partition.size === stored[i]!.size);
         if (!same) {

@@ -207,9 +207,12 @@ describe('DataFrame mode', () => {
     expect(Object.values(seen).map((s) => s.fields)).toEqual([['g:Int64', 'a:Int64', 'c:Int64'], ['g:Int64', 'a:Int64', 'c:Int64']]);
     // Ordered by a column the function is not given.
     expect(seen['1']!.first).toEqual({ g: 1, a: 1, c: 2 });
-    expect(run.input).toMatchObject({ mode: 'dataframe', columns: ['c', 'a'] });
+    // Stored as the source spells them, in its order.
+    expect(run.input).toMatchObject({ mode: 'dataframe', columns: ['a', 'c'] });
+    // A resume may name them again, in any order and case.
+    expect(await (await dpf.run({ runId: 'df', partitionBy: 'g', columns: ['c', 'A'], onExistingArtifacts: 'resume' })).wait()).toBe(RunStatus.SUCCESS);
     const resumed = dpf.run({ runId: 'df', partitionBy: 'g', columns: ['b'], onExistingArtifacts: 'resume' });
-    await expect(resumed).rejects.toThrow(/columns: run "df" was planned with columns c, a, not b/);
+    await expect(resumed).rejects.toThrow(/columns: run "df" was planned with columns a, c, not b/);
   });
 
   it('hands each partition exactly its rows when the input spans several read slices and segments', async () => {
@@ -234,6 +237,28 @@ describe('DataFrame mode', () => {
     const direct = await duckdb<{ k: number; n: bigint; total: bigint; nulls: bigint }>(`SELECT k, count(*) AS n, sum(i) AS total, count(*) - count(maybe) AS nulls FROM (${source}) GROUP BY k ORDER BY k`);
     expect(Object.keys(seen).sort()).toEqual(direct.map((row) => String(row.k)));
     for (const row of direct) expect(seen[String(row.k)]).toEqual({ n: Number(row.n), sum: String(row.total), foreign: 0, wrongPad: 0, wrongNull: 0, nulls: Number(row.nulls) });
+  });
+
+  it('keeps a source column named rowid (DuckDB\'s row number) as data, its rows in their partitions', async () => {
+    // More rows than one read slice of the sorted rows: they are read back by DuckDB's own rowid.
+    const source = 'SELECT i % 3 AS k, i AS RowId FROM range(100000) t(i)';
+    const { seen, status } = await runDataFrame(
+      { partitionBy: 'k', source },
+      `
+      const table = await data.toArrow();
+      const k = table.getChild('k'), id = table.getChild('RowId');
+      let foreign = 0, sum = 0n;
+      for (let r = 0; r < table.numRows; r++) { if (String(k.get(r)) !== String(context.partitionKey) || BigInt(id.get(r)) % 3n !== BigInt(context.partitionKey)) foreign++; sum += BigInt(id.get(r)); }
+      await context.uploadToStage({ fields: table.schema.fields.map((f) => f.name), n: table.numRows, foreign, sum: String(sum) }, 'seen.json');
+    `,
+    );
+    expect(status).toBe(RunStatus.SUCCESS);
+    const direct = await duckdb<{ k: bigint; n: bigint; total: bigint }>(`SELECT k, count(*) AS n, sum(RowId) AS total FROM (${source}) GROUP BY k ORDER BY k`);
+    for (const row of direct) expect(seen[String(row.k)]).toEqual({ fields: ['k', 'RowId'], n: Number(row.n), foreign: 0, sum: String(row.total) });
+    // A partition column named rowid.
+    const byRowid = await runDataFrame({ partitionBy: 'rowid', source: 'SELECT i % 2 AS rowid, i FROM range(10) t(i)' }, SEE);
+    expect(Object.keys(byRowid.seen).sort()).toEqual(['0', '1']);
+    expect(byRowid.seen['1']).toMatchObject({ rows: 5, fields: ['rowid:Int64', 'i:Int64'] });
   });
 
   it('runs only the listed partitionIds of a new run', async () => {
@@ -333,11 +358,12 @@ describe('DataFrame mode refuses bad input before any work', () => {
 describe('a run whose input is still being written', () => {
   it('starts partitions as their rows land; a run stopped before its input was complete resumes with its source given again', async () => {
     const dir = await tempDir();
-    const module = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'r.json');`);
+    const module = await writeModule(dir, `const table = await data.toArrow(); await context.uploadToStage({ rows: table.numRows, fields: table.schema.fields.map((f) => f.name) }, 'r.json');`);
     const stage = join(dir, 'stage');
     const flights = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))), '..', 'data', 'flights-3m.parquet');
     const dpf = new DPF(module, { stage });
-    const run = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}'`, runId: 'early' });
+    // Planned with the columns the function reads: a resume that writes the rest of the input keeps them.
+    const run = await dpf.run({ partitionBy: 'origin', columns: ['delay'], source: `SELECT * FROM '${flights}'`, runId: 'early' });
     await run.cancel();
     expect(run.status).toBe(RunStatus.CANCELLED);
     const doneBefore = (await run.getProgress()).DONE.map((details) => details.partitionId);
@@ -349,9 +375,11 @@ describe('a run whose input is still being written', () => {
     const details = await resumed.getPartitionDetails();
     expect(Object.keys(details)).toHaveLength(229);
     for (const id of doneBefore) expect(details[id]!.attempts).toBe(1);
-    expect(await details['SFO']!.artifacts.get('r.json')).toEqual({ rows: 60869 });
+    expect(await details['SFO']!.artifacts.get('r.json')).toEqual({ rows: 60869, fields: ['delay', 'origin'] });
+    const fields = new Set(await Promise.all(Object.values(details).map(async (d) => JSON.stringify(((await d.artifacts.get('r.json')) as { fields: string[] }).fields))));
+    expect([...fields]).toEqual([JSON.stringify(['delay', 'origin'])]);
     const again = await dpf.run({ partitionBy: 'origin', source: `SELECT * FROM '${flights}' WHERE origin IN ('ATL', 'SFO')`, runId: 'early', onExistingArtifacts: 'overwrite' });
     expect(await again.wait()).toBe(RunStatus.SUCCESS);
-    expect(await (await again.getPartitionDetails())['SFO']!.artifacts.get('r.json')).toEqual({ rows: 60869 });
+    expect(await (await again.getPartitionDetails())['SFO']!.artifacts.get('r.json')).toEqual({ rows: 60869, fields: ['date', 'delay', 'distance', 'origin', 'destination'] });
   });
 });

@@ -27,7 +27,7 @@ export interface DataFrameInput {
   partitionBy: string[];
   source: string;
   rows: number;
-  /** The columns given to the function besides the partition columns, when the run chose them. */
+  /** The columns the run gives its function (with the partition columns), as the source spells them and in its order; absent: every column. */
   columns?: string[];
 }
 

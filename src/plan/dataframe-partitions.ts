@@ -85,15 +85,23 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
       );
       await connection.run(`USE ${database}`);
     }
-    const planned = await plan(connection, request);
-    return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, planned.rows, stage, folder, onWritten, signal), dispose } };
+    const { readBack, ...planned } = await plan(connection, request);
+    return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, readBack, planned.rows, stage, folder, onWritten, signal), dispose } };
   } catch (error) {
     await dispose();
     throw error;
   }
 }
 
-async function plan(connection: DuckDBConnection, request: DataFramePlanRequest): Promise<Omit<DataFramePlan, 'input'>> {
+/**
+ * The sorted table is read back by DuckDB's row number `rowid`, which a source column of that
+ * name would hide (DuckDB then binds `rowid` to the column): such a column is kept under this
+ * name in the sorted table, and given its own name again as the rows are read back.
+ */
+const HIDDEN_ROWID = 'dpf_source_rowid';
+
+/** The plan, and the select list that reads the sorted table's rows back with the source's column names. */
+async function plan(connection: DuckDBConnection, request: DataFramePlanRequest): Promise<Omit<DataFramePlan, 'input'> & { readBack: string }> {
   const source = await relationOf(connection, request.source);
   const columns = await describeRelation(connection, source);
   const relation = source.relation;
@@ -105,12 +113,17 @@ async function plan(connection: DuckDBConnection, request: DataFramePlanRequest)
     return `${sqlIdentifier(resolveColumn(name!, names, 'orderBy'))} ${direction?.toUpperCase() ?? 'ASC'}`;
   });
   const sortBy = [order, ...within].join(', ');
-  const chosen = request.columns?.map((name) => resolveColumn(name, names, 'columns'));
+  const named = request.columns?.map((name) => resolveColumn(name, names, 'columns'));
   // The source's order of columns, whatever order `columns` names them in.
-  const kept = chosen === undefined ? '*' : names.filter((name) => partitionBy.includes(name) || chosen.includes(name)).map(sqlIdentifier).join(', ');
-  await run(connection, `CREATE TEMP TABLE ${SORTED} AS SELECT ${kept} FROM ${relation} AS source ORDER BY ${sortBy}`, 'The source cannot be read');
+  const kept = named === undefined ? names : names.filter((name) => partitionBy.includes(name) || named.includes(name));
+  const stored = (name: string): string => (name.toLowerCase() === 'rowid' ? HIDDEN_ROWID : name);
+  const select = kept.map((name) => (stored(name) === name ? sqlIdentifier(name) : `${sqlIdentifier(name)} AS ${HIDDEN_ROWID}`)).join(', ');
+  await run(connection, `CREATE TEMP TABLE ${SORTED} AS SELECT ${select} FROM ${relation} AS source ORDER BY ${sortBy}`, 'The source cannot be read');
+  const hidden = kept.find((name) => stored(name) !== name);
+  const readBack = hidden === undefined ? '*' : `* RENAME (${HIDDEN_ROWID} AS ${sqlIdentifier(hidden)})`;
 
-  const keys = await distinctKeys(connection, partitionBy, order);
+  const storedKeys = partitionBy.map(stored);
+  const keys = await distinctKeys(connection, storedKeys, storedKeys.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', '));
   const ids = uniqueIds(keys.map((key) => partitionIdOf(partitionBy, key.texts)));
   const encoding = { keepSlashes: partitionBy.length > 1, caseInsensitive: request.caseInsensitive };
   let start = 0;
@@ -126,7 +139,7 @@ async function plan(connection: DuckDBConnection, request: DataFramePlanRequest)
     return partition;
   });
   const partitions = request.partitionIds === undefined ? all : choosePartitions(all, request.partitionIds);
-  return { partitions, partitionBy, rows: start, columns: chosen };
+  return { partitions, partitionBy, rows: start, columns: named === undefined ? undefined : kept.filter((name) => named.includes(name)), readBack };
 }
 
 interface DistinctKey {
@@ -174,33 +187,37 @@ function keyValues(vector: Vector): PartitionKey[] {
 }
 
 /**
- * Rows of the sorted table read per query while its input is written: materialised slices, read
- * chunk by chunk without an asynchronous round trip each (a streamed result costs one per
- * 2,048-row chunk: a third of the time of writing W2's input). A slice is sized to about
- * {@link SLICE_BYTES} from the bytes per row of the first one, so memory stays bounded on wide rows.
+ * The sorted table is read in materialised slices, each read chunk by chunk without an
+ * asynchronous round trip (a streamed result costs one per 2,048-row chunk: a third of the time
+ * of writing W2's input). Slices are sized to about {@link SLICE_BYTES} from the bytes per row of
+ * the one before (rows are sorted by key, so their width may change along the table), growing at
+ * most fourfold a slice, so memory stays bounded on wide rows.
  */
 const FIRST_SLICE_ROWS = BATCH_ROWS;
 const SLICE_BYTES = 16 * 1024 * 1024;
 
-async function writeSortedInput(connection: DuckDBConnection, total: number, stage: Stage, folder: string, onWritten: (rows: number) => void, signal: AbortSignal): Promise<void> {
+async function writeSortedInput(connection: DuckDBConnection, readBack: string, total: number, stage: Stage, folder: string, onWritten: (rows: number) => void, signal: AbortSignal): Promise<void> {
   const { materializedBatchesOn } = await loadDuckDBEngine();
   const writer = new SegmentWriter(stage, folder, onWritten);
   let sliceRows = FIRST_SLICE_ROWS;
   for (let start = 0; start < total; ) {
-    signal.throwIfAborted();
     const end = Math.min(total, start + sliceRows);
     // `rowid` is a row's place in the table, which holds the rows in sorted order.
+    const batches = await materializedBatchesOn(connection, `SELECT ${readBack} FROM ${SORTED} WHERE ${SORTED}.rowid >= ${start} AND ${SORTED}.rowid < ${end}`, BATCH_ROWS);
     let bytes = 0;
-    for (const batch of await materializedBatchesOn(connection, `SELECT * FROM ${SORTED} WHERE rowid >= ${start} AND rowid < ${end}`, BATCH_ROWS)) {
+    let rows = 0;
+    for (const batch of batches) {
+      signal.throwIfAborted();
       bytes += batch.data.byteLength;
+      rows += batch.numRows;
       await writer.add(batch);
       // Converting is synchronous work in the driver: let it dispatch partitions and take outcomes between batches.
       await new Promise(setImmediate);
     }
-    if (start === 0) {
-      const bytesPerRow = Math.max(1, bytes / (end - start));
-      sliceRows = Math.max(2048, Math.min(1 << 20, Math.floor(SLICE_BYTES / bytesPerRow / 2048) * 2048));
-    }
+    // Every partition is a row range of this table: a slice short of its rows would shift them all.
+    if (rows !== end - start) throw new Error(`dpf read ${rows} rows of the planned input's rows ${start}–${end - 1}, not ${end - start}: the planning table changed while it was written`);
+    const bytesPerRow = Math.max(1, bytes / rows);
+    sliceRows = Math.max(2048, Math.min(4 * sliceRows, 1 << 20, Math.floor(SLICE_BYTES / bytesPerRow / 2048) * 2048));
     start = end;
   }
   await writer.finish();

@@ -376,12 +376,12 @@ export function checkResumeMatches(spec: RunSpec, previousModule: ModuleReferenc
     refuse('stageLocation', `was planned from ${before.location}, not ${input.location}`, `give stageLocation: ${JSON.stringify(before.location)}`);
   }
   if (before.mode === 'dataframe' && input.mode === 'dataframe') {
-    const sameColumns = before.partitionBy.length === input.partitionBy.length && before.partitionBy.every((column, i) => column.toLowerCase() === input.partitionBy[i]!.toLowerCase());
-    if (!sameColumns) {
+    const samePartitionBy = before.partitionBy.length === input.partitionBy.length && before.partitionBy.every((column, i) => column.toLowerCase() === input.partitionBy[i]!.toLowerCase());
+    if (!samePartitionBy) {
       const given = before.partitionBy.length === 1 ? JSON.stringify(before.partitionBy[0]) : JSON.stringify(before.partitionBy);
       refuse('partitionBy', `is partitioned by ${before.partitionBy.join(', ')}, not ${input.partitionBy.join(', ')}`, `give partitionBy: ${given}`);
     }
-    if (input.columns !== undefined && JSON.stringify(before.columns ?? null) !== JSON.stringify(input.columns)) {
+    if (input.columns !== undefined && !sameColumns(before.columns, input.columns, before.partitionBy)) {
       refuse('columns', `was planned with ${before.columns === undefined ? 'every column' : `columns ${before.columns.join(', ')}`}, not ${input.columns.join(', ')}`, before.columns === undefined ? 'leave columns out' : `give columns: ${JSON.stringify(before.columns)}, or leave it out`);
     }
     if (sameText(before.source) !== sameText(input.source)) {
@@ -391,6 +391,18 @@ export function checkResumeMatches(spec: RunSpec, previousModule: ModuleReferenc
   if (previousModule !== undefined && (previousModule.url !== module.url || previousModule.exportName !== module.exportName)) {
     refuse('module', `runs the function ${describeModule(previousModule)}, not ${describeModule(module)}`, 'to rerun its partitions with a fix, fix that module and resume with it');
   }
+}
+
+/**
+ * Whether `columns` given to a resume name the columns a run was planned with (`planned`;
+ * undefined: every column): as a set, in any case, the partition columns (always given) aside.
+ */
+function sameColumns(planned: readonly string[] | undefined, columns: readonly string[], partitionBy: readonly string[]): boolean {
+  if (planned === undefined) return false;
+  const keys = new Set(partitionBy.map((name) => name.toLowerCase()));
+  const set = (names: readonly string[]): Set<string> => new Set(names.map((name) => name.toLowerCase()).filter((name) => !keys.has(name)));
+  const [before, now] = [set(planned), set(columns)];
+  return before.size === now.size && [...now].every((name) => before.has(name));
 }
 
 /** SQL text compared without the differences of layout that do not change it. */
