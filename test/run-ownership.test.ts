@@ -1,7 +1,10 @@
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, LeaseLostError, PartitionStatus, RunInProgressError, RunStatus } from 'dpf';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readLease, RunLease } from '../src/run/lease.js';
+import { openStage } from '../src/stage/open-stage.js';
+import { RunLayout } from '../src/stage/run-layout.js';
 import { countingModule, executions, inputFiles, release } from './support/counting-run.js';
 import { exists, runNodeScript, tempDir, waitFor } from './helpers.js';
 import { journalFacts } from './support/journal-facts.js';
@@ -104,4 +107,44 @@ describe('one driver per run', () => {
     // The same driver carried it to the end: one take of the lease.
     expect((await journalFacts(stage, 'stepped')).records.filter((record) => record.t === 'start')).toHaveLength(1);
   }, 60_000);
+});
+
+describe("a driver's lease, renewed late", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  async function takeLease() {
+    const stage = (await openStage(join(await tempDir(), 'stage'), { create: true }))!;
+    const layout = new RunLayout('late');
+    const lease = await RunLease.take(stage, layout);
+    if (!(lease instanceof RunLease)) throw new Error('the lease was not taken');
+    return { stage, layout, lease };
+  }
+
+  /** The wall clock, stepped forward past the self-fence (no renewal timer can fire in between: none is awaited). */
+  function stepClock(ms: number): void {
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now + ms);
+  }
+
+  it('is renewed at once before a commit when no one took it, and stays held', async () => {
+    const { stage, layout, lease } = await takeLease();
+    const before = (await readLease(stage, layout))!.content.renewedAt;
+    stepClock(12_000);
+    await expect(lease.assertHeld()).resolves.toBeUndefined();
+    expect((await readLease(stage, layout))!.content.renewedAt).toBe(Date.now());
+    expect(Date.now() - before).toBeGreaterThanOrEqual(12_000);
+    await lease.release();
+  });
+
+  it('is lost when another driver took it meanwhile: the late renewal cannot land', async () => {
+    const { stage, layout, lease } = await takeLease();
+    const current = (await readLease(stage, layout))!;
+    // Another driver judged it gone and replaced it.
+    expect(await stage.replace(layout.lease, JSON.stringify({ ...current.content, epoch: current.content.epoch + 1, owner: 'other', pid: 1 }), current.version)).toBeDefined();
+    stepClock(12_000);
+    await expect(lease.assertHeld()).rejects.toThrow(/lost the run: pid 1 .* took it \(epoch 2\)/);
+    // (src's own class: the test imports the lease from src, not the built package)
+    await expect(lease.assertHeld()).rejects.toMatchObject({ name: 'LeaseLostError' });
+    await lease.release();
+  });
 });
