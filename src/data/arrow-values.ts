@@ -17,6 +17,7 @@ import {
   timeValue,
 } from '@duckdb/node-api';
 import { type Data, type DataType, makeVector, TimeUnit, Type, type Vector } from 'apache-arrow';
+import { monthDayNanoNanoseconds, toMicros } from './arrow-time.js';
 
 /**
  * One cell of an Arrow column as a DuckDB value, read from the column's buffers so nothing is
@@ -68,8 +69,7 @@ export function arrowCell(data: Data, row: number): DuckDBValue {
       const words = data.values as Int32Array;
       if (unit === 0) return intervalValue(words[row]!, 0, 0n); // YEAR_MONTH: months
       if (unit === 1) return intervalValue(0, words[row * 2]!, BigInt(words[row * 2 + 1]!) * 1000n); // DAY_TIME: days, milliseconds
-      const nanos = new BigInt64Array(words.buffer, words.byteOffset + row * 16 + 8, 1)[0]!;
-      return intervalValue(words[row * 4]!, words[row * 4 + 1]!, nanos / 1000n);
+      return intervalValue(words[row * 4]!, words[row * 4 + 1]!, monthDayNanoNanoseconds(words, row) / 1000n);
     }
     case Type.Utf8:
     case Type.LargeUtf8:
@@ -118,7 +118,7 @@ export function arrowCell(data: Data, row: number): DuckDBValue {
 }
 
 /** The unscaled integer of an Arrow decimal (128-bit two's complement, little-endian words). */
-export function decimalInteger(data: Data, row: number): bigint {
+function decimalInteger(data: Data, row: number): bigint {
   const words = data.values as Uint32Array;
   const bitWidth = (data.type as unknown as { bitWidth?: number }).bitWidth ?? 128;
   const count = bitWidth / 32;
@@ -128,13 +128,6 @@ export function decimalInteger(data: Data, row: number): bigint {
 }
 
 const UTF8 = new TextDecoder();
-
-function toMicros(value: bigint, unit: TimeUnit): bigint {
-  if (unit === TimeUnit.SECOND) return value * 1_000_000n;
-  if (unit === TimeUnit.MILLISECOND) return value * 1000n;
-  if (unit === TimeUnit.NANOSECOND) return value / 1000n;
-  return value;
-}
 
 function bytesOf(data: Data, row: number): Uint8Array {
   const offsets = data.valueOffsets as unknown as ArrayLike<number | bigint>;

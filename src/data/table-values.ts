@@ -1,4 +1,5 @@
 import { type DataType, type Table, type Vector, Type } from 'apache-arrow';
+import { monthDayNanoNanoseconds } from './arrow-time.js';
 import type { ColumnValues } from './data-connector.js';
 
 /**
@@ -142,6 +143,6 @@ function isSafe(value: bigint): boolean {
 /** An Arrow MonthDayNano interval (4 int32 words: months, days, nanoseconds as int64) as an object. */
 function monthDayNano(value: unknown): { months: number; days: number; nanoseconds: number | bigint } {
   const words = value as Int32Array;
-  const nanos = new BigInt64Array(words.buffer, words.byteOffset + 8, 1)[0]!;
+  const nanos = monthDayNanoNanoseconds(words, 0);
   return { months: words[0]!, days: words[1]!, nanoseconds: isSafe(nanos) ? Number(nanos) : nanos };
 }

@@ -13,6 +13,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { type Data, type DataType, TimeUnit, Type } from 'apache-arrow';
+import { toMicros } from '../data/arrow-time.js';
 import { arrowCell, isValid } from '../data/arrow-values.js';
 
 /**
@@ -54,9 +55,7 @@ export function postgresEncoder(type: DataType, form: 'scalar' | 'array' | 'json
     case Type.Timestamp: {
       const { unit, timezone } = type as unknown as { unit: TimeUnit; timezone?: string | null };
       const suffix = timezone ? '+00' : '';
-      const toMicros = (value: bigint): bigint =>
-        unit === TimeUnit.SECOND ? value * 1_000_000n : unit === TimeUnit.MILLISECOND ? value * 1000n : unit === TimeUnit.NANOSECOND ? value / 1000n : value;
-      return (data, row) => (isValid(data, row) ? timestampText(toMicros((data.values as unknown as BigInt64Array)[row]!)) + suffix : undefined);
+      return (data, row) => (isValid(data, row) ? timestampText(toMicros((data.values as unknown as BigInt64Array)[row]!, unit)) + suffix : undefined);
     }
   }
   return (data, row) => postgresCellText(data, row, form);
@@ -88,9 +87,9 @@ function jsonOf(value: DuckDBValue): string {
 
 function timestampMicros(value: DuckDBValue): bigint | undefined {
   if (value instanceof DuckDBTimestampValue || value instanceof DuckDBTimestampTZValue) return value.micros;
-  if (value instanceof DuckDBTimestampSecondsValue) return value.seconds * 1_000_000n;
-  if (value instanceof DuckDBTimestampMillisecondsValue) return value.millis * 1000n;
-  if (value instanceof DuckDBTimestampNanosecondsValue) return value.nanos / 1000n;
+  if (value instanceof DuckDBTimestampSecondsValue) return toMicros(value.seconds, TimeUnit.SECOND);
+  if (value instanceof DuckDBTimestampMillisecondsValue) return toMicros(value.millis, TimeUnit.MILLISECOND);
+  if (value instanceof DuckDBTimestampNanosecondsValue) return toMicros(value.nanos, TimeUnit.NANOSECOND);
   return undefined;
 }
 
