@@ -9,8 +9,10 @@ import { loadArrow } from './lazy-modules.js';
  *
  * | values | Arrow type |
  * | --- | --- |
- * | numbers (whole or not, and numbers mixed with bigints) | Float64 |
+ * | numbers (whole or not) | Float64 |
  * | bigints only | Int64 |
+ * | bigints and numbers that are all integers within int64 | Int64 (exact) |
+ * | bigints within ±2^53 and numbers not all integers | Float64 (exact: such a bigint is a double) |
  * | strings | Utf8 |
  * | booleans | Bool |
  * | `Date`s | Timestamp(ms) (a Date's precision) |
@@ -22,6 +24,9 @@ import { loadArrow } from './lazy-modules.js';
  * `null`, `undefined` and a missing field are nulls wherever they are. Values of two kinds in
  * one field (a string and a number, an array and an object) are refused with a
  * {@link RecordsTypeError} naming the field, the row and the kinds: give an Arrow table instead.
+ * So are the values no inferred type holds exactly, rather than rounded or wrapped: a bigint
+ * outside int64, and a bigint beyond ±2^53 in a field whose numbers are not all integers (neither
+ * Int64 nor Float64 holds both) — make the field all numbers or all bigints, or give an Arrow table.
  */
 export async function recordsToTable(records: ReadonlyArray<Record<string, unknown>>): Promise<Table> {
   const arrow = await loadArrow();
@@ -43,9 +48,26 @@ export function isArrowTable(value: unknown): value is Table {
 }
 
 type Shape =
-  | { kind: 'null' | 'boolean' | 'number' | 'bigint' | 'string' | 'date' | 'binary' }
+  | { kind: 'null' | 'boolean' | 'string' | 'date' | 'binary' }
+  | Numeric
   | { kind: 'list'; element: Shape }
   | { kind: 'struct'; fields: Map<string, Shape> };
+
+/**
+ * Numbers and bigints, and what decides their one type: `kind` is `'number'` once any number is
+ * among them; `fractional`, a number Int64 cannot hold (not an integer, or beyond int64); `wide`,
+ * a bigint a double cannot hold (beyond ±2^53).
+ */
+interface Numeric {
+  kind: 'number' | 'bigint';
+  bigints: boolean;
+  fractional: boolean;
+  wide: boolean;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const DOUBLE_EXACT = 2n ** 53n;
 
 const NULL: Shape = { kind: 'null' };
 
@@ -65,10 +87,23 @@ function shapeOf(value: unknown, path: string, row: number): Shape {
   if (value === null || value === undefined) return NULL;
   switch (typeof value) {
     case 'boolean':
-    case 'number':
-    case 'bigint':
     case 'string':
-      return { kind: typeof value as 'boolean' };
+      return { kind: typeof value as 'boolean' | 'string' };
+    case 'number':
+      // 2^63 is an integer double but not an int64 (whose largest is 2^63 - 1).
+      return { kind: 'number', bigints: false, fractional: !(Number.isInteger(value) && value >= -(2 ** 63) && value < 2 ** 63), wide: false };
+    case 'bigint':
+      if (value < INT64_MIN || value > INT64_MAX) {
+        const what = 'a bigint outside int64';
+        throw new RecordsTypeError(
+          path,
+          row,
+          [what, what],
+          `Field "${path}" of record ${row} is ${value}n, outside the 64-bit integers (Int64) dpf infers for bigints, so it would wrap; ` +
+            'give an Arrow table with the type you want (a Decimal, or Utf8 text)',
+        );
+      }
+      return { kind: 'bigint', bigints: true, fractional: false, wide: value > DOUBLE_EXACT || value < -DOUBLE_EXACT };
   }
   if (value instanceof Date) return { kind: 'date' };
   if (value instanceof Uint8Array) return { kind: 'binary' };
@@ -89,6 +124,7 @@ function shapeOf(value: unknown, path: string, row: number): Shape {
 function merge(a: Shape, b: Shape, path: string, row: number): Shape {
   if (a.kind === 'null') return b;
   if (b.kind === 'null') return a;
+  if (isNumeric(a) && isNumeric(b)) return mergeNumeric(a, b, path, row);
   if (a.kind === b.kind) {
     if (a.kind === 'list' && b.kind === 'list') return { kind: 'list', element: merge(a.element, b.element, `${path}[]`, row) };
     if (a.kind === 'struct' && b.kind === 'struct') {
@@ -98,8 +134,6 @@ function merge(a: Shape, b: Shape, path: string, row: number): Shape {
     }
     return a;
   }
-  // Whole and fractional numbers, and bigints among numbers: doubles, as in any JSON reader.
-  if ((a.kind === 'number' && b.kind === 'bigint') || (a.kind === 'bigint' && b.kind === 'number')) return { kind: 'number' };
   const kinds = [KIND_NAMES[a.kind], KIND_NAMES[b.kind]] as const;
   throw new RecordsTypeError(
     path,
@@ -110,6 +144,38 @@ function merge(a: Shape, b: Shape, path: string, row: number): Shape {
   );
 }
 
+function isNumeric(shape: Shape): shape is Numeric {
+  return shape.kind === 'number' || shape.kind === 'bigint';
+}
+
+/**
+ * Numbers with numbers are doubles, as in any JSON reader; bigints with bigints Int64. Mixed, the
+ * type that holds every value exactly: Int64 when the numbers are all integers within int64,
+ * Float64 when the bigints are all within ±2^53; neither, refused.
+ */
+function mergeNumeric(a: Numeric, b: Numeric, path: string, row: number): Numeric {
+  const merged: Numeric = {
+    kind: a.kind === 'number' || b.kind === 'number' ? 'number' : 'bigint',
+    bigints: a.bigints || b.bigints,
+    fractional: a.fractional || b.fractional,
+    wide: a.wide || b.wide,
+  };
+  if (merged.kind === 'number' && merged.fractional && merged.wide) {
+    const fractional = 'a number that is not an integer within int64';
+    const wide = 'a bigint beyond ±2^53';
+    // Whichever the earlier records held first; the record at hand brought the other.
+    const kinds = a.wide && !b.wide ? ([wide, fractional] as const) : ([fractional, wide] as const);
+    throw new RecordsTypeError(
+      path,
+      row,
+      kinds,
+      `Field "${path}" holds ${kinds[0]} in an earlier record and ${kinds[1]} in record ${row}: Float64 would round the bigint and Int64 cannot hold the number. ` +
+        'Make the field all numbers or all bigints, or give an Arrow table (apache-arrow `tableFromArrays`, `makeTable`) with the type you want (a Decimal, say)',
+    );
+  }
+  return merged;
+}
+
 function arrowTypeOf(shape: Shape, arrow: typeof Arrow): DataType {
   switch (shape.kind) {
     case 'null':
@@ -117,7 +183,7 @@ function arrowTypeOf(shape: Shape, arrow: typeof Arrow): DataType {
     case 'boolean':
       return new arrow.Bool();
     case 'number':
-      return new arrow.Float64();
+      return isInt64(shape) ? new arrow.Int64() : new arrow.Float64();
     case 'bigint':
       return new arrow.Int64();
     case 'string':
@@ -133,12 +199,17 @@ function arrowTypeOf(shape: Shape, arrow: typeof Arrow): DataType {
   }
 }
 
+/** Whether a numeric field is Int64: bigints alone, or with numbers that are all integers within int64. */
+function isInt64(shape: Numeric): boolean {
+  return shape.bigints && !shape.fractional;
+}
+
 /** A value as apache-arrow's builders take it for the shape's type. */
 function normalize(value: unknown, shape: Shape): unknown {
   if (value === null || value === undefined) return null;
   switch (shape.kind) {
     case 'number':
-      return Number(value);
+      return isInt64(shape) ? BigInt(value as number | bigint) : Number(value);
     case 'date':
       return (value as Date).getTime();
     case 'list':
