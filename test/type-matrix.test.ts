@@ -1,8 +1,27 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Schema, Table } from 'apache-arrow';
+import {
+  DateMillisecond,
+  Dictionary,
+  FixedSizeBinary,
+  Float16,
+  Int32,
+  LargeUtf8,
+  Null,
+  type Schema,
+  Table,
+  TimeMillisecond,
+  TimeSecond,
+  Timestamp,
+  TimestampMillisecond,
+  TimestampSecond,
+  TimeUnit,
+  Utf8,
+  vectorFromArray,
+} from 'apache-arrow';
 import { DPF, RecordsTypeError, RunStatus } from 'dpf';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readArtifactFile, writeArtifactFile } from '../src/stage/artifact-format.js';
 import { duckdb, POSTGRES_URL, postgres, ROOT, tempDir, uniqueName, writeModule } from './helpers.js';
 
 /** test/support/type-values.mjs: plain JavaScript, so the partition module imports it too. */
@@ -261,5 +280,36 @@ describe('types survive every path', () => {
     expect(error).toBeInstanceOf(RecordsTypeError);
     expect(error).toMatchObject({ field: 'v.tags[]', row: 1, kinds: ['a string', 'a number'] });
     expect((error as Error).message).toMatch(/give an Arrow table/);
+  });
+});
+
+describe('Parquet artifacts', () => {
+  it('keep every value but change the types the README lists', async () => {
+    const instant = Date.UTC(2023, 10, 14, 22, 13, 20, 123);
+    const table = new Table({
+      nul: vectorFromArray([null], new Null()),
+      paris: vectorFromArray([instant], new Timestamp(TimeUnit.MILLISECOND, 'Europe/Paris')),
+      tsS: vectorFromArray([Date.UTC(2024, 1, 29, 1, 2, 3)], new TimestampSecond()),
+      tsMs: vectorFromArray([instant], new TimestampMillisecond()),
+      t32s: vectorFromArray([3661], new TimeSecond()),
+      t32ms: vectorFromArray([3661001], new TimeMillisecond()),
+      f16: vectorFromArray([1.5], new Float16()),
+      dict: vectorFromArray(['a'], new Dictionary(new Utf8(), new Int32())),
+      date64: vectorFromArray([new Date('2024-02-29')], new DateMillisecond()),
+      large: vectorFromArray(['x'], new LargeUtf8()),
+      fsb: vectorFromArray([new Uint8Array([1, 2])], new FixedSizeBinary(2)),
+    });
+    const path = join(await tempDir('parquet-'), 'x.parquet');
+    await writeArtifactFile(table, 'x.parquet', path);
+    const back = (await readArtifactFile(path, 'x.parquet')) as Table;
+    expect(back.schema.fields.map((field) => `${field.name}:${String(field.type)}`)).toEqual([
+      'nul:Int32', 'paris:Timestamp<MICROSECOND, UTC>', 'tsS:Timestamp<MICROSECOND>', 'tsMs:Timestamp<MICROSECOND>', 't32s:Time64<MICROSECOND>',
+      't32ms:Time64<MICROSECOND>', 'f16:Float32', 'dict:Utf8', 'date64:Date32<DAY>', 'large:Utf8', 'fsb:Binary',
+    ]);
+    const row = back.get(0)!.toJSON() as Record<string, unknown>;
+    expect({ ...row, fsb: Array.from(row.fsb as Uint8Array) }).toEqual({
+      nul: null, paris: instant, tsS: Date.UTC(2024, 1, 29, 1, 2, 3), tsMs: instant, t32s: 3_661_000_000n, t32ms: 3_661_001_000n, f16: 1.5, dict: 'a',
+      date64: Date.UTC(2024, 1, 29), large: 'x', fsb: [1, 2],
+    });
   });
 });

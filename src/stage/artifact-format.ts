@@ -183,8 +183,8 @@ async function writeThroughDuckDB(table: Table, path: string, format: 'PARQUET' 
 /**
  * CSV is text, and has no nested values: a list, struct or map column is written as its JSON
  * (`["a",null]`, `{"x":1}`), which reads back as text (parse it, or `::JSON` in DuckDB). Scalars
- * are DuckDB's text of them, and read back as the types DuckDB's CSV reader detects. Parquet and
- * Arrow artifacts keep every type.
+ * are DuckDB's text of them, and read back as the types DuckDB's CSV reader detects. Arrow
+ * artifacts keep every type; Parquet ones every value, a few types changed (README, `uploadToStage`).
  */
 function csvSelect(table: Table, tableName: string, nested: ReadonlySet<number>): string {
   const columns = table.schema.fields.map((field) => {
