@@ -14,36 +14,20 @@ const FLIGHTS = join(dirname(fileURLToPath(import.meta.resolve('vega-datasets'))
  * 1e-9 relative. Peers: pandas and Dask, where installed (bench/peers.ts), held to the same.
  */
 export async function w2(options: BenchOptions): Promise<Result> {
-  const source = w2Source(options.smoke);
-  const stage = await freshDir('stage-w2');
-  const { times: dpfTimes, phases, results } = await timeW2(new DPF(join(FUNCTIONS, 'delay-regression.mjs'), { stage }), source, options.runs);
-  const aggregate = `SELECT origin, count(*) AS n, avg(delay) AS mean, regr_slope(delay, distance) AS slope, regr_intercept(delay, distance) AS intercept
-                     FROM (${source}) GROUP BY origin`;
-  let expected: Record<string, unknown>[] = [];
-  const referenceTimes = await time(options.runs, async () => {
-    expected = await duckdb(aggregate);
-  });
-  const worst = largestRelativeDifference(results, expected, W2_ANSWER);
+  const measured = await measureW2(options, 'stage-w2');
+  const { source, expected } = measured;
   // The floor of any design that hands every partition its rows: DuckDB reading every column of
   // the file into memory, and sorting it by the key, before a single partition can run.
   const read = median(await time(options.runs, async () => void (await duckdb(`CREATE TABLE t AS ${source}`))));
   const readSorted = median(await time(options.runs, async () => void (await duckdb(`CREATE TABLE t AS SELECT * FROM (${source}) ORDER BY origin`))));
-  const dpfMedian = median(dpfTimes);
   const csv = join(WORK, 'data', options.smoke ? 'flights-3m-100000.csv' : 'flights-3m.csv');
   // At smoke size the Dask peer runs on W1 only: its cluster's start and stop (3–4 s) would be
   // most of the smoke test's cost, and W1 takes the same script down the same path.
   const skipDask = options.smoke ? 'not run at smoke size (W1 checks it)' : undefined;
-  const { rows: peerRows, notes: peerNotes } = await peers({ id: 'W2', source, csv, dpf: dpfMedian, expected, shape: W2_ANSWER, runs: options.runs, warmUps: options.smoke ? 0 : 1, skipDask });
+  const { rows: peerRows, notes: peerNotes } = await peers({ id: 'W2', source, csv, dpf: measured.dpf, expected, shape: W2_ANSWER, runs: options.runs, warmUps: options.smoke ? 0 : 1, skipDask });
   return {
-    id: 'W2',
-    workload: `flights-3m by origin (${expected.length} skewed partitions): mean delay + regression of delay on distance`,
-    dpf: dpfMedian,
-    reference: median(referenceTimes),
-    referenceName: 'DuckDB GROUP BY avg, regr_slope, regr_intercept',
-    figure: `${seconds(dpfMedian)}, max rel. diff ${worst.toExponential(1)}`,
-    target: '≤ 0.7 s, equal to 1e-9',
-    met: dpfMedian <= 0.7 && worst <= 1e-9,
-    notes: [phaseNote(phases), `DuckDB alone: read every column into memory ${seconds(read)}, read and sort by origin ${seconds(readSorted)}`, ...peerNotes],
+    ...w2Result('W2', `flights-3m by origin (${expected.length} skewed partitions): mean delay + regression of delay on distance`, measured),
+    notes: [phaseNote(measured.phases), `DuckDB alone: read every column into memory ${seconds(read)}, read and sort by origin ${seconds(readSorted)}`, ...peerNotes],
     peers: peerRows,
   };
 }
@@ -53,26 +37,47 @@ export async function w2(options: BenchOptions): Promise<Result> {
  * reads, sorts and hands over 3 of the file's 5 columns. The same answers, held to the same check.
  */
 export async function w2c(options: BenchOptions): Promise<Result> {
-  const source = w2Source(options.smoke);
-  const stage = await freshDir('stage-w2c');
-  const { times, phases, results } = await timeW2(new DPF(join(FUNCTIONS, 'delay-regression.mjs'), { stage }), source, options.runs, {}, ['delay', 'distance']);
-  let expected: Record<string, unknown>[] = [];
-  const referenceTimes = await time(options.runs, async () => {
-    expected = await duckdb(`SELECT origin, count(*) AS n, avg(delay) AS mean, regr_slope(delay, distance) AS slope, regr_intercept(delay, distance) AS intercept FROM (${source}) GROUP BY origin`);
-  });
-  const worst = largestRelativeDifference(results, expected, W2_ANSWER);
-  const readSorted = median(await time(options.runs, async () => void (await duckdb(`CREATE TABLE t AS SELECT origin, delay, distance FROM (${source}) ORDER BY origin`))));
-  const dpfMedian = median(times);
+  const measured = await measureW2(options, 'stage-w2c', ['delay', 'distance']);
+  const readSorted = median(await time(options.runs, async () => void (await duckdb(`CREATE TABLE t AS SELECT origin, delay, distance FROM (${measured.source}) ORDER BY origin`))));
   return {
-    id: 'W2C',
-    workload: "W2 with the function's columns named: columns: ['delay', 'distance']",
-    dpf: dpfMedian,
-    reference: median(referenceTimes),
+    ...w2Result('W2C', "W2 with the function's columns named: columns: ['delay', 'distance']", measured),
+    notes: [phaseNote(measured.phases), `DuckDB alone: read the 3 columns and sort them by origin ${seconds(readSorted)}`],
+  };
+}
+
+interface W2Measured {
+  source: string;
+  dpf: number;
+  phases: Phases;
+  expected: Array<Record<string, unknown>>;
+  reference: number;
+  worst: number;
+}
+
+/** dpf's W2 runs (with `columns`, if given) and DuckDB's GROUP BY of the same answers, and how far apart they are. */
+async function measureW2(options: BenchOptions, stageName: string, columns?: readonly string[]): Promise<W2Measured> {
+  const source = w2Source(options.smoke);
+  const stage = await freshDir(stageName);
+  const { times, phases, results } = await timeW2(new DPF(join(FUNCTIONS, 'delay-regression.mjs'), { stage }), source, options.runs, {}, columns);
+  const aggregate = `SELECT origin, count(*) AS n, avg(delay) AS mean, regr_slope(delay, distance) AS slope, regr_intercept(delay, distance) AS intercept
+                     FROM (${source}) GROUP BY origin`;
+  let expected: Array<Record<string, unknown>> = [];
+  const referenceTimes = await time(options.runs, async () => {
+    expected = await duckdb(aggregate);
+  });
+  return { source, dpf: median(times), phases, expected, reference: median(referenceTimes), worst: largestRelativeDifference(results, expected, W2_ANSWER) };
+}
+
+function w2Result(id: string, workload: string, measured: W2Measured): Omit<Result, 'notes'> {
+  return {
+    id,
+    workload,
+    dpf: measured.dpf,
+    reference: measured.reference,
     referenceName: 'DuckDB GROUP BY avg, regr_slope, regr_intercept',
-    figure: `${seconds(dpfMedian)}, max rel. diff ${worst.toExponential(1)}`,
+    figure: `${seconds(measured.dpf)}, max rel. diff ${measured.worst.toExponential(1)}`,
     target: '≤ 0.7 s, equal to 1e-9',
-    met: dpfMedian <= 0.7 && worst <= 1e-9,
-    notes: [phaseNote(phases), `DuckDB alone: read the 3 columns and sort them by origin ${seconds(readSorted)}`],
+    met: measured.dpf <= 0.7 && measured.worst <= 1e-9,
   };
 }
 
