@@ -192,10 +192,14 @@ export class PartitionCancelledError extends DPFError {}
 /**
  * `toArrow()`, `toRecords()` or `toColumns()` was asked for a partition bigger than the worker's
  * memory (`executionOptions.memoryLimitMb`, its JavaScript heap, or the machine's): the read is
- * refused before it is made, so the attempt fails and the worker goes on. Read such a partition
+ * refused before it is made, so the attempt fails and the worker goes on. The partition is FAILED
+ * at once, without using the run's retries (the outcome cannot change). Read such a partition
  * with `data.batches()`, or raise the limit.
  */
-export class PartitionTooLargeError extends DPFError {}
+export class PartitionTooLargeError extends DPFError {
+  /** Not retried: another attempt reads the same data under the same limit, and is refused again. */
+  readonly retryable = false;
+}
 
 /** The worker running a partition died (crash, `process.exit`, out of memory, killed). */
 export class WorkerCrashError extends DPFError {}
@@ -205,7 +209,7 @@ export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
-  /** False when the error said it must not be retried (a {@link PartitionError} with `retryable: false`). */
+  /** False when the error said it must not be retried (a {@link PartitionError} with `retryable: false`, a {@link PartitionTooLargeError}). */
   retryable?: boolean;
 }
 

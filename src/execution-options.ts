@@ -25,7 +25,8 @@ import {
 export interface ExecutionOptions {
   /**
    * How many times a failed partition is tried again (so at most `maxRetries + 1` attempts). A
-   * {@link PartitionError} thrown with `retryable: false` is not retried.
+   * {@link PartitionError} thrown with `retryable: false` is not retried, nor a
+   * {@link PartitionTooLargeError} (the same read under the same limit is refused again).
    * @defaultValue 1
    */
   maxRetries?: number;
