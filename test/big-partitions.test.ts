@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
@@ -105,6 +105,32 @@ describe('a partition bigger than the worker memory limit', () => {
     const again = await new DPF(streaming, { stage: join(dir, 'stage') }).runFromStage({ stageLocation: input, runId: 'streaming', filePattern: '*', executionOptions });
     expect(await again.wait()).toBe(RunStatus.SUCCESS);
     expect(await (await again.getPartitionDetails())['big.parquet']!.artifacts.get('rows.json')).toEqual({ rows: BIG_ROWS });
+  });
+
+  it('stage mode: a small Parquet file that decodes to far more than the limit stops reading at the limit too', async () => {
+    const dir = await tempDir();
+    const input = join(dir, 'input');
+    await mkdir(input);
+    // One repeated value: a few kilobytes on disk, read whole by DuckDB in one go (under 32 MB),
+    // and 20M rows of BIGINT — about 153 MB of Arrow data.
+    const rows = 20_000_000;
+    await duckdb(`COPY (SELECT 7::BIGINT AS a FROM range(${rows})) TO '${join(input, 'dense.parquet')}' (FORMAT PARQUET)`);
+    expect((await stat(join(input, 'dense.parquet'))).size).toBeLessThan(1024 * 1024);
+    const module = await writeModule(dir, `await context.uploadToStage({ rows: (await data.toArrow()).numRows }, 'rows.json');`);
+    const run = await new DPF(module, { stage: join(dir, 'stage') }).runFromStage({
+      stageLocation: input,
+      runId: 'dense',
+      filePattern: '*',
+      executionOptions: { memoryLimitMb: LIMIT_MB, availableCpus: 1, maxRetries: 1, retryBackoffMs: 0 },
+    });
+    expect(await run.wait()).toBe(RunStatus.FAILURE);
+    const dense = (await run.getPartitionDetails())['dense.parquet']!;
+    expect(dense).toMatchObject({ status: PartitionStatus.FAILED, attempts: 1, error: { name: 'PartitionTooLargeError' } });
+    // Stopped once past the limit, not converted whole and refused afterwards.
+    const stopped = /holds more than (\d+) MB of Arrow data \(the read was stopped after ([\d,]+) rows\)/.exec(dense.error!.message);
+    expect(stopped, dense.error!.message).not.toBeNull();
+    expect(Number(stopped![2]!.replace(/,/g, ''))).toBeLessThan(rows / 2);
+    expect(dense.error!.message).toContain(`more than this worker's memory limit of ${LIMIT_MB} MB`);
   });
 });
 

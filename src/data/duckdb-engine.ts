@@ -42,11 +42,18 @@ export async function withReadConnection<T>(fn: (connection: DuckDBConnection) =
 
 /**
  * A whole query result as Arrow record batches, materialised by DuckDB and read without one
- * asynchronous round trip per 2048-row chunk — the fast way for results that fit in memory
- * (small files); {@link streamQueryAsArrow} keeps memory bounded for big ones.
+ * asynchronous round trip per 2048-row chunk — the fast way for small files;
+ * {@link streamQueryAsArrow} keeps memory bounded for big ones. The batches are converted one at
+ * a time as the caller takes them, so a caller that counts them can stop before the Arrow copy of
+ * a result bigger than it expected is made (DuckDB's own copy is let go with the result).
  */
-export async function queryAsArrow(sql: string, batchRows: number): Promise<RecordBatch[]> {
-  return withReadConnection((connection) => queryAsArrowOn(connection, sql, batchRows));
+export async function* queryAsArrow(sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
+  const connection = idle.pop() ?? (await (await duckdb()).connect());
+  try {
+    yield* await materializedBatchesOn(connection, sql, batchRows);
+  } finally {
+    idle.push(connection);
+  }
 }
 
 /** {@link queryAsArrow} on a connection the caller owns. */

@@ -66,8 +66,12 @@ export class FileConnector extends TableConnector {
 
   /**
    * The whole file as a Table, for `read`: refused when it would not fit in memory. An Arrow file
-   * is its size in memory; DuckDB's formats are compressed or text, so their Arrow data is
-   * counted as it is read, and the read stops once it passes the worker's budget.
+   * is its size in memory; DuckDB's formats are compressed or text, and a small file can decode
+   * to far more than its size (a Parquet file of 300 KB to 1.5 GB of one repeated value), so
+   * their Arrow data is counted as it is converted, batch by batch, and the read stops once it
+   * passes the worker's budget — files up to {@link MATERIALIZE_BYTES} as well as streamed ones.
+   * (Parquet's metadata cannot tell the size first: its "uncompressed" sizes are of the encoded
+   * pages, 17 KB for 2 GB of one dictionary-encoded string.)
    */
   private async readTable(read: WholeRead): Promise<Table> {
     const format = this.format();
@@ -80,22 +84,19 @@ export class FileConnector extends TableConnector {
       table = tableFromIPC(await readFile(path));
     } else {
       const { queryAsArrow, streamQueryAsArrow } = await loadDuckDBEngine();
-      let batches: RecordBatch[] = [];
-      if (size <= MATERIALIZE_BYTES) {
-        batches = await queryAsArrow(this.selectAll(format, path), DEFAULT_BATCH_ROWS).catch((error: unknown) => {
-          throw this.unreadable(error);
-        });
-      } else {
-        const budget = arrowBudgetBytes();
-        let bytes = 0;
-        let rows = 0;
-        for await (const batch of this.readFailingClearly(streamQueryAsArrow(this.selectAll(format, path), DEFAULT_BATCH_ROWS))) {
-          batches.push(batch);
-          bytes += batch.data.byteLength;
-          rows += batch.numRows;
-          // Past the budget: refused (it throws), and what was read is let go.
-          if (bytes > budget) await checkFitsInMemory(this.path, read, { rows, arrowBytes: bytes, stopped: true });
-        }
+      const sql = this.selectAll(format, path);
+      // A small file is materialised by DuckDB in one go (no round trip per chunk), a big one streamed.
+      const source = size <= MATERIALIZE_BYTES ? queryAsArrow(sql, DEFAULT_BATCH_ROWS) : streamQueryAsArrow(sql, DEFAULT_BATCH_ROWS);
+      const budget = arrowBudgetBytes();
+      const batches: RecordBatch[] = [];
+      let bytes = 0;
+      let rows = 0;
+      for await (const batch of this.readFailingClearly(source)) {
+        batches.push(batch);
+        bytes += batch.data.byteLength;
+        rows += batch.numRows;
+        // Past the budget: refused (it throws), and what was read is let go.
+        if (bytes > budget) await checkFitsInMemory(this.path, read, { rows, arrowBytes: bytes, stopped: true });
       }
       table = new Table(batches);
     }
