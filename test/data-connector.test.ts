@@ -165,6 +165,17 @@ describe('a file DuckDB fails to read midway', () => {
     expect(await run.wait()).toBe(RunStatus.FAILURE);
     const partition = (await run.getPartitionDetails())['long-line.csv']!;
     expect(partition.error).toMatchObject({ name: 'DataFormatError', message: expect.stringContaining('long-line.csv') });
+    const message = partition.error!.message;
+    if (read === 'batches') {
+      // Streamed: the error says where the stream stopped, why it likely did, and what to do.
+      expect(message).toMatch(/DuckDB stopped streaming the rows after [\d,]+ of them \(it failed at or after that row\)/);
+      expect(message).toContain("a line longer than the CSV reader's max_line_size — fix that line of the file");
+      expect(message).toContain('running out of memory under executionOptions.memoryLimitMb — raise it');
+      expect(message).toContain('Maximum line size of 2000000 bytes exceeded');
+    }
+    // The 3 MB line DuckDB quotes is cut, not copied into the error.
+    expect(message.length).toBeLessThan(20_000);
+    expect(message).toMatch(/yyy… \([\d,]+ characters\)/);
     expect(await partition.artifacts.list()).toEqual([]);
   });
 });

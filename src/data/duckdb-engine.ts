@@ -6,6 +6,7 @@ import { type DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { arrowSchemaOf, chunksToRecordBatch } from './duckdb-to-arrow.js';
 import { duckdbSettings } from './duckdb-settings.js';
+import { DataFormatError } from '../errors.js';
 
 /**
  * The embedded DuckDB of one process or worker thread: created on first use (a partition that
@@ -123,18 +124,38 @@ export async function querySchema(sql: string): Promise<Schema> {
  * memory running out, `error()`) exactly like one that is exhausted: it cannot read
  * `duckdb_result_error`. So a stream that ends is checked against a count of the same query,
  * which either raises the error the stream swallowed or shows the rows missing — never fewer rows
- * passed off as all of them. For Parquet the count reads only metadata; a CSV or JSON file is
- * parsed a second time.
+ * passed off as all of them; either way a {@link DataFormatError} says at which row the stream
+ * stopped, the likely causes and what to do. For Parquet the count reads only metadata; a CSV or
+ * JSON file is parsed a second time.
  */
 export async function* streamQueryAsArrow(sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
   const connection = await (await duckdb()).connect();
   try {
     const streamed = yield* streamQueryAsArrowOn(connection, sql, batchRows);
-    const counted = Number((await connection.runAndReadAll(`SELECT count(*)::BIGINT FROM (${sql})`)).getRows()[0]![0] as bigint);
-    if (counted !== streamed) throw new Error(`DuckDB stopped streaming the rows after ${streamed} of ${counted} without saying why (the reader failed midway)`);
+    let counted: number;
+    try {
+      counted = Number((await connection.runAndReadAll(`SELECT count(*)::BIGINT FROM (${sql})`)).getRows()[0]![0] as bigint);
+    } catch (error) {
+      throw streamStopped(streamed, `Counting the rows again failed with: ${(error as Error).message.trimEnd()}`, error);
+    }
+    if (counted !== streamed) throw streamStopped(streamed, `Counting them again found ${counted.toLocaleString('en')}; DuckDB did not say why it stopped.`);
   } finally {
     connection.closeSync();
   }
+}
+
+/**
+ * The error of a stream that ended before its rows did: where it stopped, the likely causes and
+ * what to do, then what DuckDB said. The rows streamed are a lower bound of where it failed: a
+ * failed chunk's rows are not streamed.
+ */
+function streamStopped(streamed: number, detail: string, cause?: unknown): DataFormatError {
+  return new DataFormatError(
+    `DuckDB stopped streaming the rows after ${streamed.toLocaleString('en')} of them (it failed at or after that row), ` +
+      "likely at a line longer than the CSV reader's max_line_size — fix that line of the file — " +
+      `or by running out of memory under executionOptions.memoryLimitMb — raise it. ${detail}`,
+    cause !== undefined ? { cause } : undefined,
+  );
 }
 
 /** {@link streamQueryAsArrow} on a connection the caller owns, without its check; returns the rows streamed. */

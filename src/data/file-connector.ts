@@ -203,8 +203,22 @@ export class FileConnector extends TableConnector {
   }
 
   private unreadable(error: unknown): DataFormatError {
-    return new DataFormatError(`cannot read ${this.path} as a table: ${(error as Error).message}`, { cause: error });
+    return new DataFormatError(`cannot read ${this.path} as a table: ${clipLines((error as Error).message)}`, { cause: error });
   }
+}
+
+/** Longest line of DuckDB's message kept in an error's. */
+const MESSAGE_LINE_CHARS = 1_000;
+
+/**
+ * A message with its long lines cut: DuckDB quotes the line of a CSV it could not read ("Original
+ * Line: …"), which can be megabytes that would bury what the error says and fill the run's journal.
+ */
+function clipLines(message: string): string {
+  return message
+    .split('\n')
+    .map((line) => (line.length > MESSAGE_LINE_CHARS ? `${line.slice(0, MESSAGE_LINE_CHARS)}… (${line.length.toLocaleString('en')} characters)` : line))
+    .join('\n');
 }
 
 function arrowBytesOf(table: Table): number {
