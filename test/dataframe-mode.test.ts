@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DPF, DPFRun, InvalidOptionError, PartitionStatus, RunStatus, SourceError } from 'dpf';
@@ -259,6 +259,56 @@ describe('DataFrame mode', () => {
     const byRowid = await runDataFrame({ partitionBy: 'rowid', source: 'SELECT i % 2 AS rowid, i FROM range(10) t(i)' }, SEE);
     expect(Object.keys(byRowid.seen).sort()).toEqual(['0', '1']);
     expect(byRowid.seen['1']).toMatchObject({ rows: 5, fields: ['rowid:Int64', 'i:Int64'] });
+  });
+
+  // Big partitions: their partition columns are not written with their rows; each worker builds
+  // them from the key. They must equal what DuckDB's conversion gives a column that is not a key.
+  it.each([
+    ['VARCHAR', "CASE WHEN i % 3 = 0 THEN NULL ELSE 'k' || (i % 3) END"],
+    ['BIGINT', 'CASE WHEN i % 3 = 0 THEN NULL ELSE (i % 3) - 5 END'],
+    ['INTEGER', '(i % 3)::INTEGER'],
+    ['DOUBLE', '(i % 3) / 8'],
+    ['BOOLEAN', 'CASE WHEN i % 3 = 0 THEN NULL ELSE (i % 3) = 1 END'],
+    ['DATE', "DATE '1969-12-30' + (i % 3)::INTEGER"],
+    ['TIMESTAMP', "TIMESTAMP '2024-01-01 00:00:00.123456' + (i % 3) * INTERVAL 1 HOUR"],
+    ['TIMESTAMPTZ', "TIMESTAMPTZ '2024-01-01 00:00:00.5+00' + (i % 3) * INTERVAL 1 DAY"],
+    ['DECIMAL(18,3)', '((i % 3) / 8)::DECIMAL(18,3)'],
+    ['DECIMAL(38,10)', '((i % 3) - 1)::DECIMAL(38,10) / 3'],
+    ['TIME', "TIME '10:00:00.5' + (i % 3) * INTERVAL 1 MINUTE"],
+    ['BLOB', "('x' || (i % 3))::BLOB"],
+  ])('gives big partitions their %s partition column as DuckDB gives any column of it', async (_, key) => {
+    const { seen, status, stage } = await runDataFrame(
+      { partitionBy: 'k', source: `SELECT i, ${key} AS k, ${key} AS copy FROM range(15000) t(i)` },
+      `
+      const table = await data.toArrow();
+      const k = table.getChild('k'), copy = table.getChild('copy');
+      const text = (v) => JSON.stringify(v, (_, x) => typeof x === 'bigint' ? String(x) : x instanceof Uint8Array ? Array.from(x) : x);
+      let differ = 0;
+      for (let r = 0; r < table.numRows; r++) if (text(k.get(r)) !== text(copy.get(r))) differ++;
+      await context.uploadToStage({ fields: table.schema.fields.map((f) => f.name), type: String(k.type), copyType: String(copy.type), nulls: k.nullCount, copyNulls: copy.nullCount, differ, n: table.numRows }, 'seen.json');
+    `,
+    );
+    expect(status).toBe(RunStatus.SUCCESS);
+    const partitions = Object.values(seen) as Array<Record<string, unknown>>;
+    expect(partitions).toHaveLength(3);
+    for (const partition of partitions) {
+      expect(partition).toMatchObject({ fields: ['i', 'k', 'copy'], type: partition.copyType, nulls: partition.copyNulls, differ: 0, n: 5000 });
+    }
+    // The rows were written without their partition column: this is the path under test.
+    const manifest = JSON.parse(await readFile(join(stage, 'df/_dpf/input/1/manifest.json'), 'utf8')) as { keys?: { columns: unknown } };
+    expect(manifest.keys?.columns).toEqual([{ name: 'k', index: 1 }]);
+  });
+
+  it('builds the columns of a composite key where they stand among the others', async () => {
+    const source = "SELECT 'r' || (i % 2) AS region, i, (i % 3) AS store, i * 2 AS twice FROM range(30000) t(i)";
+    const { seen, stage } = await runDataFrame({ partitionBy: ['store', 'region'], source }, SEE);
+    expect(Object.keys(seen)).toHaveLength(6);
+    const first = seen['store=2/region=r1'] as Record<string, unknown>;
+    expect(first.fields).toEqual(['region:Utf8', 'i:Int64', 'store:Int64', 'twice:Int64']);
+    expect(first.first).toMatchObject({ region: 'r1', store: 2 });
+    expect((first.first as { i: number }).i % 6).toBe(5);
+    const manifest = JSON.parse(await readFile(join(stage, 'df/_dpf/input/1/manifest.json'), 'utf8')) as { keys?: { columns: unknown } };
+    expect(manifest.keys?.columns).toEqual([{ name: 'store', index: 2 }, { name: 'region', index: 0 }]);
   });
 
   it('runs only the listed partitionIds of a new run', async () => {

@@ -1,4 +1,5 @@
-import type { RecordBatch, Schema } from 'apache-arrow';
+import type * as Arrow from 'apache-arrow';
+import type { Data, Field, RecordBatch, Schema, Table, Vector } from 'apache-arrow';
 import { StageDamagedError } from '../errors.js';
 import { FORMATS, parseStored, type StoredHeader } from '../model/stored-json.js';
 import { joinStagePath, type Stage } from '../stage/stage.js';
@@ -19,6 +20,13 @@ export interface InputManifest extends StoredHeader<'input'> {
   segments: Array<{ file: string; firstRow: number; rows: number; bytes: number }>;
   /** Every row is written (a run's input is written while its first partitions already run). */
   complete: boolean;
+  /**
+   * The partition columns, when they are not in the segments: an Arrow IPC file of the partition
+   * keys in the rows' order, with each key's row count after its key columns, and where each
+   * column goes among the segments' columns. Each partition's rows get their key columns from
+   * its key's row (constant-column.ts).
+   */
+  keys?: { file: string; columns: Array<{ name: string; index: number }> };
 }
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -55,6 +63,21 @@ export class SegmentWriter {
     private readonly folder: string,
     private readonly onWritten: (rows: number) => void = () => undefined,
   ) {}
+
+  /**
+   * Writes the partition keys (`batches`: the key columns, then anything, then each key's row
+   * count as the last column) and records that the segments leave the key columns out; they go at
+   * `columns[i].index` of a batch's columns. Called before any segment.
+   */
+  async writeKeys(batches: readonly RecordBatch[], columns: Array<{ name: string; index: number }>): Promise<void> {
+    const { RecordBatchStreamWriter } = await loadArrow();
+    const file = 'keys.arrows';
+    const path = joinStagePath(this.folder, file);
+    if ((await this.stage.create(path, RecordBatchStreamWriter.writeAll(batches as RecordBatch[]).toUint8Array(true))) === undefined) {
+      throw new Error(`${this.stage.describe(path)} already exists: another driver wrote this run's input`);
+    }
+    this.manifest.keys = { file, columns };
+  }
 
   async add(batch: RecordBatch): Promise<void> {
     if (batch.numRows === 0) return;
@@ -132,16 +155,18 @@ export class InputReader {
   /** Decoded segments, least recently used first, with their sizes once loaded. */
   private readonly segments = new Map<string, { loaded: Promise<LoadedSegment>; bytes: number }>();
   private cachedBytes = 0;
+  private keys: Promise<PartitionKeys> | undefined;
 
   constructor(
     private readonly stage: Stage,
     private readonly folder: string,
   ) {}
 
-  /** The rows `[start, start + count)` as batches (slices of the stored ones, not copies). */
+  /** The rows `[start, start + count)` as batches (slices of the stored ones, not copies; their partition columns built). */
   async *rows(start: number, count: number): AsyncGenerator<RecordBatch> {
     const end = start + count;
     const manifest = await this.manifestWith(end);
+    const keys = manifest.keys === undefined ? undefined : await this.partitionKeys(manifest);
     for (const segment of manifest.segments) {
       const segmentEnd = segment.firstRow + segment.rows;
       if (segmentEnd <= start || segment.firstRow >= end) continue;
@@ -153,7 +178,8 @@ export class InputReader {
         if (batchEnd <= start || batchStart >= end) continue;
         const from = Math.max(start, batchStart) - batchStart;
         const to = Math.min(end, batchEnd) - batchStart;
-        yield from === 0 && to === batch.numRows ? batch : sliceBatch(batch, from, to);
+        const rows = from === 0 && to === batch.numRows ? batch : sliceBatch(batch, from, to);
+        yield keys === undefined ? rows : keys.withKeys(rows, start);
       }
     }
   }
@@ -173,10 +199,25 @@ export class InputReader {
     return Math.round(bytes);
   }
 
-  /** The schema of the input (all segments share it). */
+  /** The schema of the input (all segments share it), with its partition columns. */
   async schema(): Promise<Schema> {
     const manifest = await this.readManifest();
-    return (await this.segment(manifest.segments[0]!.file)).schema;
+    const stored = (await this.segment(manifest.segments[0]!.file)).schema;
+    return manifest.keys === undefined ? stored : (await this.partitionKeys(manifest)).schemaOf(stored);
+  }
+
+  /** The partition keys of an input whose segments leave the partition columns out, read once. */
+  private partitionKeys(manifest: InputManifest): Promise<PartitionKeys> {
+    this.keys ??= (async () => {
+      const { file, columns } = manifest.keys!;
+      const path = joinStagePath(this.folder, file);
+      const object = await this.stage.get(path);
+      const where = this.stage.describe(path);
+      if (object === undefined) throw new StageDamagedError(where, `${where} is missing: ${DAMAGED_INPUT}`);
+      const [arrow, { constantColumn }] = await Promise.all([loadArrow(), import('./constant-column.js')]);
+      return new PartitionKeys(arrow, arrow.tableFromIPC(object.bytes), columns, constantColumn);
+    })();
+    return this.keys;
   }
 
   /** The manifest, read again if rows up to `end` were written since this worker last looked (the driver only sends partitions already written). */
@@ -245,5 +286,68 @@ export class InputReader {
       row += batch.numRows;
     }
     return { batches: table.batches, starts, schema: table.schema, bytes: object.bytes.length };
+  }
+}
+
+/** The partition keys of an input, and how a batch of a partition's rows gets its partition columns. */
+class PartitionKeys {
+  /** Row at which each key's rows start. */
+  private readonly starts: Float64Array;
+  /** The key columns, by where they go among a batch's columns. */
+  private readonly columns: Array<{ field: Field; index: number; values: Vector }>;
+  private readonly schemas = new WeakMap<Schema, Schema>();
+
+  constructor(
+    private readonly arrow: typeof Arrow,
+    table: Table,
+    columns: Array<{ name: string; index: number }>,
+    private readonly constantColumn: (source: Vector, row: number, length: number) => Data,
+  ) {
+    // The keys file holds the key columns first, in the manifest's order.
+    this.columns = columns
+      .map(({ name, index }, i) => ({ field: table.schema.fields[i]!.clone({ name }), index, values: table.getChildAt(i)! }))
+      .sort((a, b) => a.index - b.index);
+    const counts = table.getChildAt(table.numCols - 1)!;
+    this.starts = new Float64Array(table.numRows);
+    let start = 0;
+    for (let row = 0; row < table.numRows; row++) {
+      this.starts[row] = start;
+      start += Number(counts.get(row) as bigint);
+    }
+  }
+
+  /** The stored schema with the partition columns where they belong. */
+  schemaOf(stored: Schema): Schema {
+    let schema = this.schemas.get(stored);
+    if (schema === undefined) {
+      const fields = [...stored.fields];
+      // In increasing order of their places, each goes where it ends up.
+      for (const { field, index } of this.columns) fields.splice(index, 0, field);
+      schema = new this.arrow.Schema(fields, stored.metadata);
+      this.schemas.set(stored, schema);
+    }
+    return schema;
+  }
+
+  /** A batch of rows from `start` on, all of one partition, with its partition columns. */
+  withKeys(batch: RecordBatch, start: number): RecordBatch {
+    const row = this.keyRow(start);
+    const schema = this.schemaOf(batch.schema);
+    const children = [...batch.data.children];
+    for (const { index, values } of this.columns) children.splice(index, 0, this.constantColumn(values, row, batch.numRows));
+    const { makeData, RecordBatch: Batch, Struct } = this.arrow;
+    return new Batch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+  }
+
+  /** The key whose rows hold `start`: the last key starting at or before it. */
+  private keyRow(start: number): number {
+    let low = 0;
+    let high = this.starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.starts[middle]! <= start) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { type DataType, Type, type Vector } from 'apache-arrow';
+import { type DataType, type RecordBatch, Type, type Vector } from 'apache-arrow';
 import { SegmentWriter } from '../data/input-segments.js';
 import { holdingOwnHandles } from '../data/open-file-handles.js';
 import { loadDuckDBEngine } from '../data/lazy-modules.js';
@@ -85,8 +85,8 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
       );
       await connection.run(`USE ${database}`);
     }
-    const { readBack, ...planned } = await plan(connection, request);
-    return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, readBack, planned.rows, stage, folder, onWritten, signal), dispose } };
+    const { readBack, keyColumns, ...planned } = await plan(connection, request);
+    return { ...planned, input: { write: (stage, folder, onWritten, signal) => writeSortedInput(connection, readBack, keyColumns, planned.rows, stage, folder, onWritten, signal), dispose } };
   } catch (error) {
     await dispose();
     throw error;
@@ -100,8 +100,20 @@ export async function planDataFramePartitions(request: DataFramePlanRequest): Pr
  */
 const HIDDEN_ROWID = 'dpf_source_rowid';
 
-/** The plan, and the select list that reads the sorted table's rows back with the source's column names. */
-async function plan(connection: DuckDBConnection, request: DataFramePlanRequest): Promise<Omit<DataFramePlan, 'input'> & { readBack: string }> {
+/** The rows a partition has on average from which its partition columns are not written (two DuckDB chunks). */
+const KEYS_LEFT_OUT_FROM_ROWS_PER_PARTITION = 4096;
+
+/** Partition columns left out of the written rows: the keys (their columns first) and where each column goes. */
+interface KeyColumns {
+  batches: RecordBatch[];
+  columns: Array<{ name: string; index: number }>;
+}
+
+/**
+ * The plan; the select list that reads the sorted table's rows back to be written, with the
+ * source's column names; and the partition columns left out of them, if they are.
+ */
+async function plan(connection: DuckDBConnection, request: DataFramePlanRequest): Promise<Omit<DataFramePlan, 'input'> & { readBack: string; keyColumns: KeyColumns | undefined }> {
   const source = await relationOf(connection, request.source);
   const columns = await describeRelation(connection, source);
   const relation = source.relation;
@@ -119,11 +131,20 @@ async function plan(connection: DuckDBConnection, request: DataFramePlanRequest)
   const stored = (name: string): string => (name.toLowerCase() === 'rowid' ? HIDDEN_ROWID : name);
   const select = kept.map((name) => (stored(name) === name ? sqlIdentifier(name) : `${sqlIdentifier(name)} AS ${HIDDEN_ROWID}`)).join(', ');
   await run(connection, `CREATE TEMP TABLE ${SORTED} AS SELECT ${select} FROM ${relation} AS source ORDER BY ${sortBy}`, 'The source cannot be read');
-  const hidden = kept.find((name) => stored(name) !== name);
-  const readBack = hidden === undefined ? '*' : `* RENAME (${HIDDEN_ROWID} AS ${sqlIdentifier(hidden)})`;
-
   const storedKeys = partitionBy.map(stored);
-  const keys = await distinctKeys(connection, storedKeys, storedKeys.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', '));
+  const { keys, batches } = await distinctKeys(connection, storedKeys, storedKeys.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', '));
+  // The partition columns are the same on every row of a partition: where partitions are big,
+  // they are left out of the written rows (converting and storing them costs the driver as much
+  // as any column: W2's origin strings, 62 of 210 ms) and each worker builds them from the keys
+  // file — unless they are of a type a worker cannot build from the key's bytes. Small partitions
+  // keep them: building them costs a worker per partition what it saves the driver per row (W1's
+  // 100-row partitions: +40 ms). At least one other column is written.
+  const { isConstantBuildable } = await import('../data/constant-column.js');
+  const others = kept.filter((name) => !partitionBy.includes(name));
+  const rows = keys.reduce((sum, key) => sum + key.rows, 0);
+  const leaveKeysOut = others.length > 0 && keys.length > 0 && rows >= KEYS_LEFT_OUT_FROM_ROWS_PER_PARTITION * keys.length && partitionBy.every((_, i) => isConstantBuildable(batches[0]!.schema.fields[i]!.type));
+  const readBack = (leaveKeysOut ? others : kept).map((name) => (stored(name) === name ? sqlIdentifier(name) : `${HIDDEN_ROWID} AS ${sqlIdentifier(name)}`)).join(', ');
+  const keyColumns = leaveKeysOut ? { batches, columns: partitionBy.map((name) => ({ name, index: kept.indexOf(name) })) } : undefined;
   const ids = uniqueIds(keys.map((key) => partitionIdOf(partitionBy, key.texts)));
   const encoding = { keepSlashes: partitionBy.length > 1, caseInsensitive: request.caseInsensitive };
   let start = 0;
@@ -139,7 +160,7 @@ async function plan(connection: DuckDBConnection, request: DataFramePlanRequest)
     return partition;
   });
   const partitions = request.partitionIds === undefined ? all : choosePartitions(all, request.partitionIds);
-  return { partitions, partitionBy, rows: start, columns: named === undefined ? undefined : kept.filter((name) => named.includes(name)), readBack };
+  return { partitions, partitionBy, rows: start, columns: named === undefined ? undefined : kept.filter((name) => named.includes(name)), readBack, keyColumns };
 }
 
 interface DistinctKey {
@@ -148,7 +169,8 @@ interface DistinctKey {
   rows: number;
 }
 
-async function distinctKeys(connection: DuckDBConnection, partitionBy: readonly string[], order: string): Promise<DistinctKey[]> {
+/** Every key with its row count, and the result it came in (its key columns first, the count last). */
+async function distinctKeys(connection: DuckDBConnection, partitionBy: readonly string[], order: string): Promise<{ keys: DistinctKey[]; batches: RecordBatch[] }> {
   const keyColumns = partitionBy.map(sqlIdentifier);
   const texts = keyColumns.map((column, i) => `CAST(${column} AS VARCHAR) AS dpf_text_${i}`);
   const sql = `SELECT ${keyColumns.join(', ')}, ${texts.join(', ')}, count(*)::BIGINT AS dpf_rows FROM ${SORTED} GROUP BY ALL ORDER BY ${order}`;
@@ -156,7 +178,8 @@ async function distinctKeys(connection: DuckDBConnection, partitionBy: readonly 
   const { queryAsArrowOn } = await loadDuckDBEngine();
   const width = partitionBy.length;
   const keys: DistinctKey[] = [];
-  for (const batch of await queryAsArrowOn(connection, sql, BATCH_ROWS)) {
+  const batches = await queryAsArrowOn(connection, sql, BATCH_ROWS);
+  for (const batch of batches) {
     const values = partitionBy.map((_, c) => keyValues(batch.getChildAt(c)!));
     const textColumns = partitionBy.map((_, c) => batch.getChildAt(width + c)!);
     const rows = batch.getChildAt(2 * width)!;
@@ -168,7 +191,7 @@ async function distinctKeys(connection: DuckDBConnection, partitionBy: readonly 
       });
     }
   }
-  return keys;
+  return { keys, batches };
 }
 
 /** A key column's values as partition keys: number, bigint, string, boolean, Date or null. */
@@ -196,9 +219,19 @@ function keyValues(vector: Vector): PartitionKey[] {
 const FIRST_SLICE_ROWS = BATCH_ROWS;
 const SLICE_BYTES = 16 * 1024 * 1024;
 
-async function writeSortedInput(connection: DuckDBConnection, readBack: string, total: number, stage: Stage, folder: string, onWritten: (rows: number) => void, signal: AbortSignal): Promise<void> {
+async function writeSortedInput(
+  connection: DuckDBConnection,
+  readBack: string,
+  keyColumns: KeyColumns | undefined,
+  total: number,
+  stage: Stage,
+  folder: string,
+  onWritten: (rows: number) => void,
+  signal: AbortSignal,
+): Promise<void> {
   const { materializedBatchesOn } = await loadDuckDBEngine();
   const writer = new SegmentWriter(stage, folder, onWritten);
+  if (keyColumns !== undefined) await writer.writeKeys(keyColumns.batches, keyColumns.columns);
   let sliceRows = FIRST_SLICE_ROWS;
   for (let start = 0; start < total; ) {
     const end = Math.min(total, start + sliceRows);
