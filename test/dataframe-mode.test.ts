@@ -299,6 +299,14 @@ describe('DataFrame mode', () => {
     expect(manifest.keys?.columns).toEqual([{ name: 'k', index: 1 }]);
   });
 
+  it('writes the partition columns with the rows of small partitions (building them would cost each partition more)', async () => {
+    const { seen, stage } = await runDataFrame({ partitionBy: 'k', source: "SELECT 'k' || (i % 50) AS k, i FROM range(15000) t(i)" }, SEE);
+    expect(Object.keys(seen)).toHaveLength(50);
+    expect(seen['k7']).toMatchObject({ rows: 300, fields: ['k:Utf8', 'i:Int64'] });
+    const manifest = JSON.parse(await readFile(join(stage, 'df/_dpf/input/1/manifest.json'), 'utf8')) as { keys?: unknown };
+    expect(manifest.keys).toBeUndefined();
+  });
+
   it('builds the columns of a composite key where they stand among the others', async () => {
     const source = "SELECT 'r' || (i % 2) AS region, i, (i % 3) AS store, i * 2 AS twice FROM range(30000) t(i)";
     const { seen, stage } = await runDataFrame({ partitionBy: ['store', 'region'], source }, SEE);

@@ -49,12 +49,8 @@ export async function withReadConnection<T>(fn: (connection: DuckDBConnection) =
  * a result bigger than it expected is made (DuckDB's own copy is let go with the result).
  */
 export async function* queryAsArrow(sql: string, batchRows: number): AsyncGenerator<RecordBatch> {
-  const connection = idle.pop() ?? (await (await duckdb()).connect());
-  try {
-    yield* await materializedBatchesOn(connection, sql, batchRows);
-  } finally {
-    idle.push(connection);
-  }
+  // A materialised result does not need its connection once it is made: the connection goes back at once.
+  yield* await withReadConnection((connection) => materializedBatchesOn(connection, sql, batchRows));
 }
 
 /** {@link queryAsArrow} on a connection the caller owns. */

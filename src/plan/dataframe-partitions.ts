@@ -133,18 +133,9 @@ async function plan(connection: DuckDBConnection, request: DataFramePlanRequest)
   await run(connection, `CREATE TEMP TABLE ${SORTED} AS SELECT ${select} FROM ${relation} AS source ORDER BY ${sortBy}`, 'The source cannot be read');
   const storedKeys = partitionBy.map(stored);
   const { keys, batches } = await distinctKeys(connection, storedKeys, storedKeys.map((column) => `${sqlIdentifier(column)} NULLS LAST`).join(', '));
-  // The partition columns are the same on every row of a partition: where partitions are big,
-  // they are left out of the written rows (converting and storing them costs the driver as much
-  // as any column: W2's origin strings, 62 of 210 ms) and each worker builds them from the keys
-  // file — unless they are of a type a worker cannot build from the key's bytes. Small partitions
-  // keep them: building them costs a worker per partition what it saves the driver per row (W1's
-  // 100-row partitions: +40 ms). At least one other column is written.
-  const { isConstantBuildable } = await import('../data/constant-column.js');
-  const others = kept.filter((name) => !partitionBy.includes(name));
-  const rows = keys.reduce((sum, key) => sum + key.rows, 0);
-  const leaveKeysOut = others.length > 0 && keys.length > 0 && rows >= KEYS_LEFT_OUT_FROM_ROWS_PER_PARTITION * keys.length && partitionBy.every((_, i) => isConstantBuildable(batches[0]!.schema.fields[i]!.type));
-  const readBack = (leaveKeysOut ? others : kept).map((name) => (stored(name) === name ? sqlIdentifier(name) : `${HIDDEN_ROWID} AS ${sqlIdentifier(name)}`)).join(', ');
-  const keyColumns = leaveKeysOut ? { batches, columns: partitionBy.map((name) => ({ name, index: kept.indexOf(name) })) } : undefined;
+  const keyColumns = await leftOutKeyColumns(partitionBy, kept, keys, batches);
+  const written = keyColumns === undefined ? kept : kept.filter((name) => !partitionBy.includes(name));
+  const readBack = written.map((name) => (stored(name) === name ? sqlIdentifier(name) : `${HIDDEN_ROWID} AS ${sqlIdentifier(name)}`)).join(', ');
   const ids = uniqueIds(keys.map((key) => partitionIdOf(partitionBy, key.texts)));
   const encoding = { keepSlashes: partitionBy.length > 1, caseInsensitive: request.caseInsensitive };
   let start = 0;
@@ -161,6 +152,23 @@ async function plan(connection: DuckDBConnection, request: DataFramePlanRequest)
   });
   const partitions = request.partitionIds === undefined ? all : choosePartitions(all, request.partitionIds);
   return { partitions, partitionBy, rows: start, columns: named === undefined ? undefined : kept.filter((name) => named.includes(name)), readBack, keyColumns };
+}
+
+/**
+ * The partition columns are the same on every row of a partition: where partitions are big, they
+ * are left out of the written rows (converting and storing them costs the driver as much as any
+ * column: W2's origin strings, 62 of 210 ms) and each worker builds them from the keys file —
+ * unless they are of a type a worker cannot build from the key's bytes. Small partitions keep
+ * them: building them costs a worker per partition what it saves the driver per row (W1's 100-row
+ * partitions: +40 ms). At least one other column is written.
+ */
+async function leftOutKeyColumns(partitionBy: readonly string[], kept: readonly string[], keys: readonly DistinctKey[], batches: RecordBatch[]): Promise<KeyColumns | undefined> {
+  if (keys.length === 0 || kept.every((name) => partitionBy.includes(name))) return undefined;
+  const rows = keys.reduce((sum, key) => sum + key.rows, 0);
+  if (rows < KEYS_LEFT_OUT_FROM_ROWS_PER_PARTITION * keys.length) return undefined;
+  const { isConstantBuildable } = await import('../data/constant-column.js');
+  if (!partitionBy.every((_, i) => isConstantBuildable(batches[0]!.schema.fields[i]!.type))) return undefined;
+  return { batches, columns: partitionBy.map((name) => ({ name, index: kept.indexOf(name) })) };
 }
 
 interface DistinctKey {
