@@ -7,7 +7,9 @@ import { join, resolve } from 'node:path';
 import { prewarmWorkers } from './execute/local-pool.js';
 import { checkQueueOption } from './execute/queue/queue-connection.js';
 import { shareModule } from './execute/module-identity.js';
-import type { DataFrameInput, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
+import type { JsonValue } from './model/json-value.js';
+import type { DataFrameInput, LayerReference, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
+import { checkRunArgs } from './run-args.js';
 import { readInputManifest } from './data/input-segments.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
 import { choosePartitions } from './plan/partition.js';
@@ -80,6 +82,16 @@ export interface StageRunOptions {
   onExistingArtifacts?: OnExistingArtifacts;
   /** How partitions are executed. */
   executionOptions?: ExecutionOptions;
+  /**
+   * Parameters for the function, read as `context.args` in every partition: JSON data (plain
+   * objects, arrays, strings, finite numbers, booleans, null), checked before any work — a
+   * function, a class instance, a `bigint` or `NaN` is refused naming where it is. Kept with the
+   * run: a resume or a rerun of its partitions calls the function with the same args (give them
+   * again or leave them out; other args are refused, as they would mix two parameter sets in
+   * one run), and `DPFRun.args` reports them.
+   * @example `{ args: { maxDepth: 6, features: ['price', 'volume'] } }`
+   */
+  args?: unknown;
 }
 
 /** Options of {@link DPF.run}. */
@@ -121,10 +133,20 @@ export interface DataFrameRunOptions {
   onExistingArtifacts?: OnExistingArtifacts;
   /** How partitions are executed. */
   executionOptions?: ExecutionOptions;
+  /**
+   * Parameters for the function, read as `context.args` in every partition: JSON data (plain
+   * objects, arrays, strings, finite numbers, booleans, null), checked before any work — a
+   * function, a class instance, a `bigint` or `NaN` is refused naming where it is. Kept with the
+   * run: a resume or a rerun of its partitions calls the function with the same args (give them
+   * again or leave them out; other args are refused, as they would mix two parameter sets in
+   * one run), and `DPFRun.args` reports them.
+   * @example `{ args: { maxDepth: 6, features: ['price', 'volume'] } }`
+   */
+  args?: unknown;
 }
 
-const STAGE_RUN_KEYS = ['stageLocation', 'runId', 'filePattern', 'partitionIds', 'onExistingArtifacts', 'executionOptions'] as const;
-const DATAFRAME_RUN_KEYS = ['partitionBy', 'orderBy', 'columns', 'source', 'database', 'runId', 'partitionIds', 'onExistingArtifacts', 'executionOptions'] as const;
+const STAGE_RUN_KEYS = ['stageLocation', 'runId', 'filePattern', 'partitionIds', 'onExistingArtifacts', 'executionOptions', 'args'] as const;
+const DATAFRAME_RUN_KEYS = ['partitionBy', 'orderBy', 'columns', 'source', 'database', 'runId', 'partitionIds', 'onExistingArtifacts', 'executionOptions', 'args'] as const;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
@@ -143,6 +165,8 @@ export class DPF {
   private readonly stageLocation: string;
   private readonly session: SessionTarget;
   private loaded: Promise<PartitionFunction> | undefined;
+  /** A run of a layer on top (see {@link DPF.layered}). */
+  private layer: LayerReference | undefined;
   private readonly queue: { url: string; name: string } | undefined;
   /** Queue runs: the module with its path in the project and content hash (see prepareQueue). */
   private shared: ModuleReference | undefined;
@@ -158,6 +182,21 @@ export class DPF {
     this.stageLocation = stageLocation(checked.stage, 'stage');
     this.queue = checked.queue === undefined ? undefined : checkQueueOption(checked.queue);
     this.session = sessionTarget(checked.sessionDatabase, this.stageLocation, this.queue !== undefined);
+  }
+
+  /**
+   * @internal A DPF whose workers call a layer's wrapper around the function (the many-model
+   * layer, models/): the layer is recorded with the module, so resumes and workers elsewhere use it too.
+   */
+  static layered(module: PartitionModule, options: DPFOptions, layer: LayerReference): DPF {
+    const dpf = new DPF(module, options);
+    dpf.layer = layer;
+    return dpf;
+  }
+
+  /** What workers call: the module, with the run's args and the layer. */
+  private called(common: CommonOptions): ModuleReference {
+    return { ...(this.shared ?? this.module), ...(common.args !== undefined ? { args: common.args } : {}), ...(this.layer !== undefined ? { layer: this.layer } : {}) };
   }
 
   /**
@@ -221,7 +260,7 @@ export class DPF {
       const follower = await RunFollower.load(stage, layout, existing);
       // What was asked must be what the run was planned with: a resume never quietly uses another partitionBy, source or function.
       const asked = checked.source === undefined ? undefined : describeSource(checkSource(checked.source, database));
-      checkResumeMatches(existing, follower.state.start?.module, { mode: 'dataframe', partitionBy, source: asked ?? (existing.input as DataFrameInput).source, rows: 0, ...(columns !== undefined ? { columns } : {}) }, this.module);
+      checkResumeMatches(existing, follower.state.start?.module, { mode: 'dataframe', partitionBy, source: asked ?? (existing.input as DataFrameInput).source, rows: 0, ...(columns !== undefined ? { columns } : {}) }, this.called(common));
       // A DataFrame run: checkResumeMatches refused any other.
       const planned = existing.input as DataFrameInput;
       const stored = follower.partitions;
@@ -269,7 +308,7 @@ export class DPF {
       runId: common.runId,
       input,
       folderEncoding: { keepSlashes, caseInsensitive: stage.caseInsensitive },
-      module: this.shared ?? this.module,
+      module: this.called(common),
       options: common.executionOptions,
       session: this.session,
       partitions,
@@ -312,6 +351,7 @@ export class DPF {
 
 interface CommonOptions {
   runId: string;
+  args: JsonValue | undefined;
   onExistingArtifacts: OnExistingArtifacts;
   partitionIds: readonly string[] | undefined;
   executionOptions: ReturnType<typeof resolveExecutionOptions>;
@@ -326,7 +366,7 @@ function checkCommonOptions(checked: Record<string, unknown>, idsAre: string): C
   if (partitionIds !== undefined && (!Array.isArray(partitionIds) || !partitionIds.every((id) => typeof id === 'string'))) {
     throw new InvalidOptionError('partitionIds', `expected an array of ${idsAre}`);
   }
-  return { runId, onExistingArtifacts, partitionIds: partitionIds as readonly string[] | undefined, executionOptions: resolveExecutionOptions(checked.executionOptions) };
+  return { runId, args: checkRunArgs(checked.args), onExistingArtifacts, partitionIds: partitionIds as readonly string[] | undefined, executionOptions: resolveExecutionOptions(checked.executionOptions) };
 }
 
 function checkColumns(value: unknown, option: string, expected: string): string[] {

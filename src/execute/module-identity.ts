@@ -49,7 +49,7 @@ export async function localModule(module: ModuleReference, root: string): Promis
         'deploy the same version of the project to every worker, then restart this one',
     );
   }
-  return { url: pathToFileURL(path).href, exportName: module.exportName, shared };
+  return { ...module, url: pathToFileURL(path).href };
 }
 
 async function fileHash(path: string): Promise<string> {

@@ -44,7 +44,15 @@ export interface PartitionLog {
  * }
  * ```
  */
-export interface PartitionContext {
+export interface PartitionContext<Args = unknown> {
+  /**
+   * The run's `args` (an option of `run()` and `runFromStage()`): JSON parameters for the
+   * function, the same in every partition, kept with the run so resumes and reruns get them
+   * too. Frozen: a change would leak into the next partition of the worker. Undefined when the
+   * run has none.
+   * @example `export default (data: DataConnector, context: PartitionContext<{ depth: number }>) => train(data, context.args.depth)`
+   */
+  readonly args: Args;
   /** The partition's id: the file path relative to the input location, or the key as text. */
   readonly partitionId: string;
   /** The partition's typed key (DataFrame mode); the id in stage mode. */

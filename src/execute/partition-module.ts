@@ -3,11 +3,15 @@ import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { DataConnector } from '../data/data-connector.js';
 import { InvalidOptionError, ModuleLoadError } from '../errors.js';
-import type { ModuleReference } from '../model/run-spec.js';
+import type { JsonValue } from '../model/json-value.js';
+import type { LayerReference, ModuleReference } from '../model/run-spec.js';
 import type { PartitionContext } from './partition-context.js';
 
-/** The user's code: called once per partition with its data and its context. */
-export type PartitionFunction = (data: DataConnector, context: PartitionContext) => unknown;
+/**
+ * The user's code: called once per partition with its data and its context. `Args` types
+ * `context.args` (the run's `args` option).
+ */
+export type PartitionFunction<Args = unknown> = (data: DataConnector, context: PartitionContext<Args>) => unknown;
 
 /** What `new DPF(module)` accepts: a path or URL, or one with the export to use. */
 export type PartitionModule = string | URL | { module: string | URL; exportName?: string };
@@ -48,10 +52,41 @@ function toPath(location: unknown): string {
 }
 
 /**
- * Imports the module and returns its partition function. A TypeScript module is compiled on the
- * fly by tsx (scoped to this import), so it runs with no build step on every supported Node.
+ * Imports the module and returns the function workers call for each partition: its partition
+ * function, or — a run of a layer on top (`reference.layer`, the many-model layer) — the layer's
+ * wrapper around it. A TypeScript module is compiled on the fly by tsx (scoped to this import), so
+ * it runs with no build step on every supported Node.
  */
 export async function loadPartitionFunction(reference: ModuleReference): Promise<PartitionFunction> {
+  const fn = await importPartitionFunction(reference);
+  return reference.layer === undefined ? fn : wrapInLayer(fn, reference.layer);
+}
+
+/** What a layer module exports (see LayerReference). */
+interface LayerModule {
+  wrapPartitionFunction(fn: PartitionFunction, options: JsonValue): PartitionFunction | Promise<PartitionFunction>;
+}
+
+const LAYER_MODULE = /^[a-z]+(?:\/[a-z][a-z-]*)+$/;
+
+/**
+ * The layer's wrapper around `fn`. A layer is one of dpf's own modules, found next to this one
+ * (in dist/ as `.js`, in src/ as `.ts`), never a path of the run's choosing.
+ */
+async function wrapInLayer(fn: PartitionFunction, layer: LayerReference): Promise<PartitionFunction> {
+  if (!LAYER_MODULE.test(layer.module)) throw new ModuleLoadError(`The run names the layer "${layer.module}", which is not one of dpf's; was it written by another version of dpf?`);
+  const own = new URL(import.meta.url);
+  const url = new URL(`../${layer.module}${extname(own.pathname)}`, own);
+  let module: LayerModule;
+  try {
+    module = (await import(url.href)) as LayerModule;
+  } catch (error) {
+    throw new ModuleLoadError(`The run's layer ${layer.module} cannot be loaded from this dpf (${fileURLToPath(url)}): ${(error as Error).message}; is the same version of dpf installed?`, { cause: error });
+  }
+  return module.wrapPartitionFunction(fn, layer.options);
+}
+
+async function importPartitionFunction(reference: ModuleReference): Promise<PartitionFunction> {
   const path = fileURLToPath(reference.url);
   let namespace: Record<string, unknown>;
   try {

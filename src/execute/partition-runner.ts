@@ -25,6 +25,8 @@ export interface RunnerEnvironment {
   stage: Stage;
   layout: RunLayout;
   fn: PartitionFunction;
+  /** The run's `args` (frozen), given to every attempt as `context.args`. */
+  args: unknown;
   timeoutMs: number | undefined;
   /** The run's uid and the driver's epoch, recorded with session commits. */
   runUid: string;
@@ -334,6 +336,7 @@ export class PartitionAttempt {
     log.error = (...args: unknown[]) => capture.write('log', `ERROR ${formatLogArguments(args)}`);
     const signal = (): AbortSignal => this.signal();
     return {
+      args: this.environment.args,
       partitionId: task.id,
       get signal(): AbortSignal {
         return signal();

@@ -26,6 +26,7 @@ import { alreadyReported, type AttemptResult, PartitionAttempt, type RunnerEnvir
 import { loadPartitionFunction } from './partition-module.js';
 import type { AbortMessage, DriverMessage, SessionTarget, TaskOutcome, WorkerMessage, WorkerSetup } from './protocol.js';
 import { importForRun } from './run-environment.js';
+import { frozenArgs } from '../run-args.js';
 
 /**
  * Outcomes are sent together unless this long has passed since the last report: each report
@@ -159,6 +160,7 @@ async function setUp(driver: Channel, setup: WorkerSetup): Promise<void> {
       stage,
       layout,
       fn: attributed(fn, setup.runId, () => current),
+      args: frozenArgs(setup.module.args),
       timeoutMs: setup.timeoutMs,
       runUid: setup.runUid,
       epoch: setup.epoch,

@@ -1,3 +1,4 @@
+import type { JsonValue } from './json-value.js';
 import type { StoredHeader } from './stored-json.js';
 
 /**
@@ -39,7 +40,11 @@ export interface FolderEncoding {
   caseInsensitive: boolean;
 }
 
-/** Which module and export hold the partition function; plain data, sent to every worker. */
+/**
+ * What workers call for each partition: which module and export hold the partition function, and
+ * what it is called with. Plain data, sent to every worker, and recorded in every start record —
+ * so a restored, resumed or rerun run calls the same function the same way.
+ */
 export interface ModuleReference {
   /** `file:` URL of the module. */
   url: string;
@@ -47,6 +52,20 @@ export interface ModuleReference {
   exportName: string;
   /** Queue runs: the module as workers on other machines find it (see execute/module-identity.ts). */
   shared?: SharedModule;
+  /** The run's `args`: the function reads them as `context.args`. */
+  args?: JsonValue;
+  /** A layer of dpf's on top of the function (the many-model layer): it calls the function, then does its part. */
+  layer?: LayerReference;
+}
+
+/**
+ * A layer that wraps the partition function in every worker: a module of dpf's own (a path
+ * relative to dpf's root, without extension, such as `models/training-layer`) whose
+ * `wrapPartitionFunction(fn, options)` returns the function workers call, and the layer's options.
+ */
+export interface LayerReference {
+  module: string;
+  options: JsonValue;
 }
 
 /** A queue run's module: its path relative to the project root (`/`-separated) and its content's SHA-256. */

@@ -8,6 +8,7 @@ import { RunAbandonedError, RunNotFoundError } from '../errors.js';
 import { DRIVER_HANDED_OVER, SUBMITTED_NOTE } from '../model/lease.js';
 import type { JournalRecord, PartitionRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
+import type { ModuleReference } from '../model/run-spec.js';
 import { openStage } from '../stage/open-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
@@ -179,6 +180,16 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /** The queue a queue run's partitions go through (its Redis without a password, and the queue's name); undefined for a run on one machine. */
   get queue(): Readonly<QueueTarget> | undefined {
     return this.state.start?.queue;
+  }
+
+  /** The run's `args` (what its function reads as `context.args`), as its latest driver ran it; undefined when it has none. */
+  get args(): unknown {
+    return this.state.start?.module?.args;
+  }
+
+  /** @internal What the run's workers call (its module, args and layer), as its latest driver ran it. */
+  get called(): ModuleReference | undefined {
+    return this.state.start?.module;
   }
 
   /** @internal The run's uid (tells it from an earlier run of the same id that was overwritten). */

@@ -21,6 +21,7 @@ import { storedQueueTarget } from '../execute/queue/queue-connection.js';
 import { RunFollower } from './run-follower.js';
 import { encodePartitions, readRunSpec } from './run-spec.js';
 import { clearUnrecordedFiles } from './unrecorded-files.js';
+import { canonical, sameArgs } from '../run-args.js';
 
 /** What to do when the stage already holds a run with the same runId. */
 export type OnExistingArtifacts = 'error' | 'overwrite' | 'resume';
@@ -171,7 +172,10 @@ async function resumeRun(request: RunRequest, layout: RunLayout, spec: RunSpec, 
   const follower = await RunFollower.load(stage, layout, spec);
   // A lease deleted by hand restarts at epoch 1: the journal's epochs must keep rising.
   if (lease.epoch <= follower.state.epoch) await lease.raiseEpoch(follower.state.epoch + 1);
-  checkResumeMatches(spec, follower.state.start?.module, request.input, request.module);
+  const previousModule = follower.state.start?.module;
+  checkResumeMatches(spec, previousModule, request.input, request.module);
+  // A resume or rerun that gives no args calls the function with the run's.
+  if (request.module.args === undefined && previousModule?.args !== undefined) request = { ...request, module: { ...request.module, args: previousModule.args } };
   const previousSession = follower.state.start?.session;
   if (previousSession !== undefined && !sameSessionDatabase(previousSession, request.session)) {
     throw new InvalidOptionError(
@@ -388,9 +392,26 @@ export function checkResumeMatches(spec: RunSpec, previousModule: ModuleReferenc
       refuse('source', `was planned from the source ${before.source}, not ${input.source}`, 'give the same source, or leave it out (a resumed run reads the input it planned)');
     }
   }
-  if (previousModule !== undefined && (previousModule.url !== module.url || previousModule.exportName !== module.exportName)) {
+  if (previousModule === undefined) return;
+  if (previousModule.url !== module.url || previousModule.exportName !== module.exportName) {
     refuse('module', `runs the function ${describeModule(previousModule)}, not ${describeModule(module)}`, 'to rerun its partitions with a fix, fix that module and resume with it');
   }
+  if (module.args !== undefined && !sameArgs(previousModule.args, module.args)) {
+    refuse('args', `was started with args ${canonical(previousModule.args)}, not ${canonical(module.args)}`, 'give the same args or leave them out (the run keeps its own)');
+  }
+  if (previousModule.layer?.module !== module.layer?.module) {
+    refuse('module', `is ${describeLayer(previousModule.layer)}, not ${describeLayer(module.layer)}`, `resume it the way it was started (${describeLayer(previousModule.layer)})`);
+  }
+  if (previousModule.layer !== undefined && !sameArgs(previousModule.layer.options, module.layer!.options)) {
+    refuse('module', `was started with the layer options ${canonical(previousModule.layer.options)}, not ${canonical(module.layer!.options)}`, 'give the same options (a serde, the training runs) as when it started');
+  }
+}
+
+function describeLayer(layer: ModuleReference['layer']): string {
+  if (layer === undefined) return 'a run of DPF';
+  if (layer.module === 'models/training-layer') return 'a run of ManyModelTraining';
+  if (layer.module === 'models/inference-layer') return 'a run of ManyModelInference';
+  return `a run of the layer ${layer.module}`;
 }
 
 /**
