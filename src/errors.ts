@@ -250,3 +250,21 @@ export class RecordsTypeError extends SerializationError {
     this.kinds = kinds;
   }
 }
+
+/**
+ * The many-model layer has no model where one is needed: an inference partition whose key no
+ * training run has a DONE model for (with `onMissingModel: 'error'`), or `getModel` of a partition
+ * that did not train. Not retried: another attempt finds the same models.
+ */
+export class ModelNotFoundError extends DPFError {
+  readonly retryable = false;
+}
+
+/**
+ * A model cannot be saved or loaded by its `ModelSerde`: a training function that returned
+ * nothing, a value the serde cannot write (bytes expected), a serde workers cannot find. Not
+ * retried: another attempt returns the same.
+ */
+export class ModelSerdeError extends DPFError {
+  readonly retryable = false;
+}

@@ -12,6 +12,8 @@ export type { PartitionEvent } from './run/run-state.js';
 export type { OnExistingArtifacts } from './run/start-run.js';
 export type { StageInput, DataFrameInput } from './run/run-spec.js';
 export { RunStatus, PartitionStatus } from './status.js';
+export { ManyModelTraining, TrainingRun, type ManyModelTrainingOptions, type PartitionModel } from './models/many-model-training.js';
+export { jsonSerde, bytesSerde, type ModelSerde, type ModelLoader, type JsonSerdeOptions, type BytesSerdeOptions } from './models/model-serde.js';
 export type { ExecutionOptions } from './execution-options.js';
 export type { DataConnector, BatchOptions, ColumnValues } from './data/data-connector.js';
 export type { PartitionContext, PartitionLog, UploadOptions, DownloadOptions } from './execute/partition-context.js';
@@ -49,6 +51,8 @@ export {
   PartitionCancelledError,
   PartitionTooLargeError,
   WorkerCrashError,
+  ModelNotFoundError,
+  ModelSerdeError,
   type PartitionErrorOptions,
   type SerializedError,
 } from './errors.js';

@@ -59,12 +59,13 @@ function toPath(location: unknown): string {
  */
 export async function loadPartitionFunction(reference: ModuleReference): Promise<PartitionFunction> {
   const fn = await importPartitionFunction(reference);
-  return reference.layer === undefined ? fn : wrapInLayer(fn, reference.layer);
+  return reference.layer === undefined ? fn : wrapInLayer(fn, reference.layer, moduleExports(await loadModuleExports(reference)));
 }
 
 /** What a layer module exports (see LayerReference). */
 interface LayerModule {
-  wrapPartitionFunction(fn: PartitionFunction, options: JsonValue): PartitionFunction | Promise<PartitionFunction>;
+  /** `exports`: the function module's exports (where a layer finds what the user gave it, such as a serde). */
+  wrapPartitionFunction(fn: PartitionFunction, options: JsonValue, exports: Readonly<Record<string, unknown>>): PartitionFunction | Promise<PartitionFunction>;
 }
 
 const LAYER_MODULE = /^[a-z]+(?:\/[a-z][a-z-]*)+$/;
@@ -73,7 +74,7 @@ const LAYER_MODULE = /^[a-z]+(?:\/[a-z][a-z-]*)+$/;
  * The layer's wrapper around `fn`. A layer is one of dpf's own modules, found next to this one
  * (in dist/ as `.js`, in src/ as `.ts`), never a path of the run's choosing.
  */
-async function wrapInLayer(fn: PartitionFunction, layer: LayerReference): Promise<PartitionFunction> {
+async function wrapInLayer(fn: PartitionFunction, layer: LayerReference, exports: Record<string, unknown>): Promise<PartitionFunction> {
   if (!LAYER_MODULE.test(layer.module)) throw new ModuleLoadError(`The run names the layer "${layer.module}", which is not one of dpf's; was it written by another version of dpf?`);
   const own = new URL(import.meta.url);
   const url = new URL(`../${layer.module}${extname(own.pathname)}`, own);
@@ -83,22 +84,12 @@ async function wrapInLayer(fn: PartitionFunction, layer: LayerReference): Promis
   } catch (error) {
     throw new ModuleLoadError(`The run's layer ${layer.module} cannot be loaded from this dpf (${fileURLToPath(url)}): ${(error as Error).message}; is the same version of dpf installed?`, { cause: error });
   }
-  return module.wrapPartitionFunction(fn, layer.options);
+  return module.wrapPartitionFunction(fn, layer.options, exports);
 }
 
 async function importPartitionFunction(reference: ModuleReference): Promise<PartitionFunction> {
+  const namespace = await loadModuleExports(reference);
   const path = fileURLToPath(reference.url);
-  let namespace: Record<string, unknown>;
-  try {
-    if (TYPESCRIPT_EXTENSIONS.has(extname(path))) {
-      const { tsImport } = await import('tsx/esm/api');
-      namespace = (await tsImport(reference.url, import.meta.url)) as Record<string, unknown>;
-    } else {
-      namespace = (await import(reference.url)) as Record<string, unknown>;
-    }
-  } catch (error) {
-    throw new ModuleLoadError(`Importing the partition module ${path} failed: ${(error as Error).message}`, { cause: error });
-  }
   const fn = findExport(namespace, reference.exportName);
   if (typeof fn !== 'function') {
     const exported = Object.keys(namespace).filter((name) => typeof findExport(namespace, name) === 'function');
@@ -109,6 +100,46 @@ async function importPartitionFunction(reference: ModuleReference): Promise<Part
     );
   }
   return fn as PartitionFunction;
+}
+
+/** Each module's exports, imported once per process (a module's top level runs once, as Node's own imports do). */
+const imported = new Map<string, Promise<Record<string, unknown>>>();
+
+/**
+ * The partition module's namespace, imported once per process. A TypeScript module is compiled on
+ * the fly by tsx, scoped to this import.
+ */
+export function loadModuleExports(reference: ModuleReference): Promise<Record<string, unknown>> {
+  let loading = imported.get(reference.url);
+  if (loading === undefined) {
+    loading = importModule(reference.url);
+    imported.set(reference.url, loading);
+    loading.catch(() => imported.delete(reference.url));
+  }
+  return loading;
+}
+
+async function importModule(url: string): Promise<Record<string, unknown>> {
+  const path = fileURLToPath(url);
+  let namespace: Record<string, unknown>;
+  try {
+    if (TYPESCRIPT_EXTENSIONS.has(extname(path))) {
+      const { tsImport } = await import('tsx/esm/api');
+      namespace = (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+    } else {
+      namespace = (await import(url)) as Record<string, unknown>;
+    }
+  } catch (error) {
+    throw new ModuleLoadError(`Importing the partition module ${path} failed: ${(error as Error).message}`, { cause: error });
+  }
+  return namespace;
+}
+
+/** A module's exports by name, as {@link loadModuleExports} gives them, with a CommonJS module's unwrapped from `default`. */
+export function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
+  const wrapped = namespace.default;
+  const names = new Set([...Object.keys(namespace), ...(wrapped !== null && typeof wrapped === 'object' ? Object.keys(wrapped) : [])]);
+  return Object.fromEntries([...names].map((name) => [name, findExport(namespace, name)]));
 }
 
 // A CommonJS module (or TypeScript compiled as CommonJS) arrives with its exports under `default`.

@@ -341,6 +341,12 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     return { details, matching };
   }
 
+  /** @internal One partition's details, read from the stage now (a restored run's journal is read again), or undefined when the run has no partition of that id. */
+  async currentDetails(partitionId: string): Promise<SinglePartitionDetails | undefined> {
+    await this.refresh();
+    return this.partitionDetails(partitionId);
+  }
+
   /** @internal One partition's details (as last observed), or undefined when the run has no partition of that id. */
   partitionDetails(partitionId: string): SinglePartitionDetails | undefined {
     const index = this.partitions.findIndex((partition) => partition.id === partitionId);

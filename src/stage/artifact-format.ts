@@ -31,6 +31,12 @@ const TEXT_EXTENSIONS = new Set(['.txt', '.log', '.md']);
 /** Formats read through DuckDB, which wants a file. */
 const READ_AS_TABLE_FROM_FILE = new Set(['.parquet', '.csv', '.tsv']);
 
+/** Whether an artifact of this name is kept as raw bytes, both ways (its extension names no format of dpf's). */
+export function keepsRawBytes(name: string): boolean {
+  const extension = extname(name).toLowerCase();
+  return !['.json', '.ndjson', '.jsonl', '.arrow', '.feather', '.arrows'].includes(extension) && !READ_AS_TABLE_FROM_FILE.has(extension) && !TEXT_EXTENSIONS.has(extension);
+}
+
 /** Writes a value to a local file in the format its name's extension chooses. */
 export async function writeArtifactFile(value: unknown, name: string, path: string): Promise<void> {
   const bytes = await encodeArtifact(value, name);
