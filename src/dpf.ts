@@ -10,6 +10,7 @@ import { shareModule } from './execute/module-identity.js';
 import type { JsonValue } from './model/json-value.js';
 import type { DataFrameInput, LayerReference, ModuleReference, RunSpec, SessionTarget } from './model/run-spec.js';
 import { checkRunArgs } from './run-args.js';
+import { RUN_ID } from './model/run-id.js';
 import { readInputManifest } from './data/input-segments.js';
 import { checkSource, type DataFrameSource, describeSource } from './plan/dataframe-source.js';
 import { choosePartitions } from './plan/partition.js';
@@ -147,7 +148,6 @@ export interface DataFrameRunOptions {
 
 const STAGE_RUN_KEYS = ['stageLocation', 'runId', 'filePattern', 'partitionIds', 'onExistingArtifacts', 'executionOptions', 'args'] as const;
 const DATAFRAME_RUN_KEYS = ['partitionBy', 'orderBy', 'columns', 'source', 'database', 'runId', 'partitionIds', 'onExistingArtifacts', 'executionOptions', 'args'] as const;
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /**
  * A Distributed Partition Function: one function, run over every partition of a dataset in

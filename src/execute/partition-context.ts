@@ -12,11 +12,52 @@ export interface UploadOptions {
   writeFunction?: WriteFunction;
 }
 
-/** Options of {@link PartitionContext.downloadFromStage}. */
+/**
+ * Options of {@link PartitionContext.downloadFromStage}: where to read from — by default what
+ * this attempt uploaded; a partition of another run by its id (`runId`, `partitionId`); or a
+ * folder of the stage (`stagePath`). `stagePath` cannot be given with `runId` or `partitionId`
+ * (an InvalidOptionError names them).
+ *
+ * @example
+ * ```ts
+ * // This partition's model, trained by the run 'train' over the same partitions.
+ * const model = await context.downloadFromStage('model.json', { runId: 'train' });
+ * // Another partition's, by its id as that run names it — however its folder is encoded.
+ * const other = await context.downloadFromStage('model.json', { runId: 'train', partitionId: 'A|B' });
+ * // A shared file, by its folder.
+ * const lookup = await context.downloadFromStage('airports.json', { stagePath: 'shared' });
+ * ```
+ */
 export interface DownloadOptions<T> {
   /**
-   * The stage folder to read from, relative to the stage's root — for example another run's
-   * partition (`'train-2024/ATL'`) or a shared folder (`'models'`).
+   * The run to read a partition's artifact from (its runId, on this DPF's stage). The partition
+   * must be DONE there: its artifacts are the ones its DONE record names. Errors: a run the
+   * stage does not have is a RunNotFoundError; a partition it does not have, one not DONE, or
+   * one without that artifact is an ArtifactNotFoundError saying which (and what it has).
+   *
+   * It cannot be the calling run itself — what another partition of a running run holds
+   * depends on the order partitions run (an InvalidOptionError says so); leave out `runId` and
+   * `partitionId` to read what this attempt uploaded.
+   * @example `{ runId: 'train-2024' }`: this partition's artifact in the run `train-2024`
+   */
+  runId?: string;
+  /**
+   * The partition of `runId` to read from, by its id as that run names it (its
+   * `getPartitionDetails()` key; `context.partitionId` there): a DataFrame key as text (a
+   * composite key as `region=EU/store=Berlin`), or a stage-mode file path relative to the input
+   * location. Its folder is looked up in that run's partition list, so keys with `|`, `/`, `%`
+   * or any Unicode need no encoding by hand. Needs `runId` (see there why).
+   * @defaultValue this partition's own id (the many-model case: "this partition's model")
+   */
+  partitionId?: string;
+  /**
+   * A folder of the stage to read from, relative to its root: a shared folder (`'models/v1'`)
+   * or another run's partition folder, `{runId}/{folder}` — the partition's
+   * `details.stagePath`. A run's folder followed by a partition id that is no partition's
+   * folder (`'train/A|B'`, whose folder is `A%7CB`; `'train/region=EU/store=Berlin'`) names
+   * that partition too. A folder always names its own partition, so the rare id that is also
+   * another partition's folder (an id `A%7CB` next to `A|B`) is read by `{ runId,
+   * partitionId }` only — the way to prefer for partitions of runs.
    * @defaultValue this partition's folder in this run
    */
   stagePath?: string;
@@ -71,7 +112,11 @@ export interface PartitionContext<Args = unknown> {
    * returns successfully; a failed attempt leaves none.
    */
   uploadToStage(value: unknown, filename: string, options?: UploadOptions): Promise<void>;
-  /** Reads an artifact back: by default this partition's, or one under `stagePath`. */
+  /**
+   * Reads an artifact back: by default what this attempt uploaded; with `{ runId, partitionId }`
+   * a partition's artifact in another run (a model its training run saved); with `stagePath`
+   * a file under a folder of the stage. See {@link DownloadOptions}.
+   */
   downloadFromStage<T = unknown>(filename: string, options?: DownloadOptions<T>): Promise<T>;
   /**
    * Runs `fn` with a SQL session on the DPF's `sessionDatabase` (a DuckDB file by default, or

@@ -15,6 +15,7 @@ import { refsPresent } from '../stage/stored-ref.js';
 import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { AttemptSession, type SessionProvider } from './attempt-session.js';
+import { downloadSource } from './download-source.js';
 import { beginCapture, type CapturedLog, endCapture, formatLogArguments, LogCapture } from './log-capture.js';
 import type { PartitionContext, PartitionLog } from './partition-context.js';
 import type { PartitionFunction } from './partition-module.js';
@@ -346,7 +347,7 @@ export class PartitionAttempt {
       attempt: task.attempt,
       log,
       uploadToStage: (value, filename, options) => this.track(`uploadToStage("${String(filename)}")`, this.artifacts.upload(value, filename, options?.writeFunction)),
-      downloadFromStage: (filename, options) => this.artifacts.download(filename, options?.stagePath, options?.readFunction),
+      downloadFromStage: async (filename, options) => this.artifacts.download(filename, downloadSource(options, { runId: this.environment.layout.runId, partitionId: task.id }), options?.readFunction),
       withSession: (fn) => this.track('withSession', this.session.withSession(fn)),
     };
   }

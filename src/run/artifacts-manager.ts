@@ -2,9 +2,10 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ArtifactNotFoundError } from '../errors.js';
 import type { ArtifactRef } from '../model/refs.js';
-import { decodeArtifact, type ReadFunction, readArtifactFile, withTemporaryFile } from '../stage/artifact-format.js';
+import type { ReadFunction } from '../stage/artifact-format.js';
 import { checkArtifactName } from '../stage/artifact-name.js';
 import { localFileError, writeLocalFile } from '../stage/local-file.js';
+import { readArtifactRef } from '../stage/read-artifact.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { readStoredRef, storedRefAsFile } from '../stage/stored-ref.js';
@@ -37,17 +38,7 @@ export class ArtifactsManager {
 
   /** Reads an artifact, by its extension's default format or with `readFunction(localPath)`. */
   async get<T = unknown>(name: string, readFunction?: ReadFunction<T>): Promise<T> {
-    const ref = this.find(name);
-    if (readFunction === undefined && !/\.(parquet|csv|tsv)$/i.test(name)) {
-      return (await decodeArtifact(await readStoredRef(this.stage, ref, this.what(name)), name, `${this.what(name)} (${this.stage.describe(ref.key)})`)) as T;
-    }
-    if (readFunction !== undefined && ref.offset !== undefined) return withTemporaryFile(await readStoredRef(this.stage, ref, this.what(name)), name, readFunction);
-    const copy = await storedRefAsFile(this.stage, ref, name, this.what(name));
-    try {
-      return readFunction !== undefined ? await readFunction(copy.path) : ((await readArtifactFile(copy.path, name)) as T);
-    } finally {
-      await copy.release();
-    }
+    return readArtifactRef(this.stage, this.find(name), name, this.what(name), readFunction);
   }
 
   /** Copies an artifact into a local folder (created if missing); returns the file's path. */

@@ -530,7 +530,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     const state = this.state.partitions[index]!;
     // Nothing runs under a driver that is gone: what it left RUNNING waits for a resume.
     const status = abandoned && state.status === PartitionStatus.RUNNING ? PartitionStatus.PENDING : state.status;
-    return new PartitionDetails(partition.id, state, this.stage, this.layout, status);
+    return new PartitionDetails(partition.id, partition.folder, state, this.stage, this.layout, status);
   }
 }
 

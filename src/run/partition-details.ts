@@ -1,6 +1,6 @@
 import type { SerializedError } from '../errors.js';
 import type { RunLayout } from '../stage/run-layout.js';
-import type { Stage } from '../stage/stage.js';
+import { joinStagePath, type Stage } from '../stage/stage.js';
 import { readStoredRef } from '../stage/stored-ref.js';
 import type { PartitionStatus } from '../status.js';
 import { ArtifactsManager } from './artifacts-manager.js';
@@ -9,6 +9,14 @@ import type { PartitionState } from './run-state.js';
 /** Everything known about one partition of a run (Snowflake DPF's `SinglePartitionDetails`). */
 export interface SinglePartitionDetails {
   readonly partitionId: string;
+  /**
+   * The partition's folder relative to the stage's root, `{runId}/{folder}` — the id encoded
+   * into a name every stage accepts (`train/A%7CB` for the key `A|B`). Pass it as `stagePath` to
+   * `downloadFromStage`, or join it to the stage's location for tools outside dpf; the files
+   * that are the partition's artifacts are the ones `artifacts` lists (an artifact may be packed
+   * with others, or kept in a sub-folder, so list it rather than the folder).
+   */
+  readonly stagePath: string;
   readonly status: PartitionStatus;
   /** Attempts made so far (across resumed runs too). */
   readonly attempts: number;
@@ -30,6 +38,7 @@ export interface SinglePartitionDetails {
 
 /** A snapshot of one partition's state, with its log and artifacts on the stage. */
 export class PartitionDetails implements SinglePartitionDetails {
+  readonly stagePath: string;
   readonly status: PartitionStatus;
   readonly attempts: number;
   readonly error: SerializedError | undefined;
@@ -42,12 +51,15 @@ export class PartitionDetails implements SinglePartitionDetails {
 
   constructor(
     readonly partitionId: string,
+    /** The partition's folder inside the run (the partition list's). */
+    folder: string,
     state: PartitionState,
     private readonly stage: Stage,
     layout: RunLayout,
     /** The status to report, when it is not the journal's (a partition left RUNNING by a driver that is gone). */
     status: PartitionStatus = state.status,
   ) {
+    this.stagePath = joinStagePath(layout.runId, folder);
     this.status = status;
     this.attempts = state.attempts;
     this.error = state.error;

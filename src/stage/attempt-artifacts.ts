@@ -7,17 +7,36 @@ import { checkArtifactName } from './artifact-name.js';
 import { PACK_LIMIT_BYTES } from './artifact-pack.js';
 import type { RunLayout } from './run-layout.js';
 import { joinStagePath, type Stage } from './stage.js';
-import { readStoredRef, storedRefAsFile } from './stored-ref.js';
+import { readArtifactRef } from './read-artifact.js';
 
-/** Finds the artifacts of other runs' partitions (for `downloadFromStage` with a `stagePath`). */
+/**
+ * Finds the artifacts of other runs' partitions (for `downloadFromStage` with a `stagePath` or a
+ * `runId`, and for readers of a run's models): run/run-indexes.ts. Each method names `operation`
+ * (default `downloadFromStage`) in its errors.
+ */
 export interface ArtifactFinder {
   /**
-   * The artifact `name` of the run partition whose folder is `folder` (`{runId}/{partition}`);
+   * The artifact `name` of the run partition whose folder is `folder` (`{runId}/{partition
+   * folder}`, or `{runId}/{partition id}` when no partition of that run has that folder);
    * undefined when `folder` is not a partition of a run (a plain folder of the stage). Throws
    * ArtifactNotFoundError when it is one that is not DONE or has no such artifact.
    */
-  find(folder: string, name: string): Promise<ArtifactRef | undefined>;
+  find(folder: string, name: string, operation?: string): Promise<ArtifactRef | undefined>;
+  /**
+   * The artifact `name` of partition `partitionId` of run `runId`. Throws RunNotFoundError when
+   * the stage has no such run, and ArtifactNotFoundError when the run has no such partition, the
+   * partition is not DONE, or it has no artifact `name` (each message says which, and what it has).
+   * Read the reference with readArtifactRef (stage/read-artifact.ts), storedRefAsFile or
+   * readStoredRef (stage/stored-ref.ts).
+   */
+  findByPartition(runId: string, partitionId: string, name: string, operation?: string): Promise<ArtifactRef>;
 }
+
+/**
+ * Where a download reads from: this attempt's own uploads (undefined), a folder of the stage, or
+ * a partition of another run by its id.
+ */
+export type ArtifactSource = undefined | { stagePath: string } | { runId: string; partitionId: string };
 
 /**
  * The artifacts one attempt of one partition uploads. Until the function has returned they are
@@ -111,32 +130,32 @@ export class AttemptArtifacts {
   }
 
   /**
-   * Reads an artifact: this attempt's own upload of that name, or, with `stagePath` (a folder
+   * Reads an artifact: this attempt's own upload of that name; with `stagePath` (a folder
    * relative to the stage root, such as another run's partition or a shared `models/`), the
-   * artifact or file there.
+   * artifact or file there; with `runId` and `partitionId`, that partition's artifact.
    */
-  async download<T>(name: string, stagePath: string | undefined, readFunction: ReadFunction<T> | undefined): Promise<T> {
+  async download<T>(name: string, source: ArtifactSource, readFunction: ReadFunction<T> | undefined): Promise<T> {
     checkArtifactName(name, 'downloadFromStage');
-    if (stagePath === undefined) {
+    if (source === undefined) {
       const bytes = this.packed.get(name);
       if (bytes !== undefined) return readBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name, readFunction);
       const local = this.files.get(name);
-      if (local === undefined) throw new ArtifactNotFoundError(`downloadFromStage: this attempt has not uploaded "${name}"; give stagePath to read another partition's or a shared file`);
+      if (local === undefined) {
+        throw new ArtifactNotFoundError(`downloadFromStage: this attempt has not uploaded "${name}"; give { runId, partitionId } to read another run's partition, or stagePath for a shared file`);
+      }
       return readFunction !== undefined ? await readFunction(local) : ((await readArtifactFile(local, name)) as T);
     }
+    if ('runId' in source) {
+      const ref = await this.finder.findByPartition(source.runId, source.partitionId, name);
+      return readArtifactRef(this.stage, ref, name, `the artifact "${name}" of partition "${source.partitionId}" of run "${source.runId}"`, readFunction);
+    }
+    const { stagePath } = source;
     if (stagePath.split(/[\\/]/).includes('..')) {
       throw new ArtifactNameError(`downloadFromStage: stagePath "${stagePath}" must stay inside the stage; give a folder relative to its root`);
     }
     const folder = stagePath.replace(/^\/+|\/+$/g, '');
-    const what = `"${name}" under ${stagePath}`;
     const ref: ArtifactRef = (await this.finder.find(folder, name)) ?? (await this.plainObject(joinStagePath(folder, name)));
-    if (readFunction === undefined && !needsFile(name)) return (await decodeArtifact(await readStoredRef(this.stage, ref, what), name, `${what} (${this.stage.describe(ref.key)})`)) as T;
-    const copy = await storedRefAsFile(this.stage, ref, name, what);
-    try {
-      return readFunction !== undefined ? await readFunction(copy.path) : ((await readArtifactFile(copy.path, name)) as T);
-    } finally {
-      await copy.release();
-    }
+    return readArtifactRef(this.stage, ref, name, `"${name}" under ${stagePath}`, readFunction);
   }
 
   /** Deletes what {@link AttemptArtifacts.store} wrote (the attempt failed after it). */
@@ -175,11 +194,6 @@ export class AttemptArtifacts {
       );
     }
   }
-}
-
-/** Formats DuckDB reads from a file. */
-function needsFile(name: string): boolean {
-  return /\.(parquet|csv|tsv)$/i.test(name);
 }
 
 async function readBytes<T>(bytes: Buffer, name: string, readFunction: ReadFunction<T> | undefined): Promise<T> {
