@@ -82,7 +82,7 @@ describe('ManyModelTraining', () => {
 
   it('fails a partition whose function returns nothing, saying so, without retrying it', async () => {
     const dir = await tempDir();
-    const training = new ManyModelTraining(await lineModule(dir), { stage: join(dir, 'stage') });
+    const training = new ManyModelTraining<{ slope: number }>(await lineModule(dir), { stage: join(dir, 'stage') });
     const run = await training.run({ partitionBy: 'k', source: SOURCE, runId: 'empty', args: { empty: '1' }, executionOptions: { maxRetries: 2, retryBackoffMs: 1 } });
     expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
     const failed = run.run.partitionDetails('1')!;
