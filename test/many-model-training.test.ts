@@ -13,7 +13,7 @@ import {
   type ModelSerde,
 } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { duckdb, runNodeScript, tempDir, writeFiles } from './helpers.js';
+import { duckdb, ROOT, runNodeScript, tempDir, writeFiles } from './helpers.js';
 
 /** y = slope·x + intercept per key, exactly: key k has slope k + 1 and intercept 10·k. */
 const SOURCE = 'SELECT k, x::DOUBLE AS x, ((k + 1) * x + 10 * k)::DOUBLE AS y FROM range(4) t(k), range(20) s(x)';
@@ -164,5 +164,45 @@ describe('ManyModelTraining', () => {
     expect(() => jsonSerde({ filename: '../m.json' })).toThrow(InvalidOptionError);
     expect(() => new ManyModelTraining(join(dir, 'plain.mjs'), { stage, serde: { filename: 'x' } as unknown as ModelSerde })).toThrow(/serde: expected a ModelSerde/);
     expect(ModelSerdeError).toBeDefined();
+  });
+});
+
+describe('ManyModelTraining with an mljs model on real data', () => {
+  it('fits one SimpleLinearRegression per symbol of vega-datasets stocks.csv, equal to DuckDB regr_slope/regr_intercept', async () => {
+    const dir = await tempDir();
+    const stocks = join(ROOT, 'node_modules/vega-datasets/data/stocks.csv');
+    const source = `SELECT symbol, date_diff('month', DATE '2000-01-01', date)::DOUBLE AS t, price
+      FROM read_csv('${stocks}', header = true, dateformat = '%b %d %Y', columns = {'symbol': 'VARCHAR', 'date': 'DATE', 'price': 'DOUBLE'})`;
+    await writeFiles(dir, {
+      'train.ts': `
+        import { jsonSerde, type DataConnector, type PartitionContext } from 'dpf';
+        import { SimpleLinearRegression } from 'ml-regression-simple-linear';
+        export const serde = jsonSerde({ loader: SimpleLinearRegression });
+        export default async function train(data: DataConnector, context: PartitionContext<{ holdout: number }>) {
+          const { t, price } = await data.toColumns();
+          const n = t.length - context.args.holdout;
+          return new SimpleLinearRegression(Array.from(t as Float64Array).slice(0, n), Array.from(price as Float64Array).slice(0, n));
+        }
+      `,
+    });
+    const run = await new ManyModelTraining<{ slope: number; intercept: number; predict(x: number): number }>(join(dir, 'train.ts'), { stage: join(dir, 'stage') }).run({
+      partitionBy: 'symbol',
+      orderBy: 't',
+      source,
+      runId: 'stocks',
+      args: { holdout: 12 },
+    });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const expected = await duckdb<{ symbol: string; slope: number; intercept: number }>(`
+      SELECT symbol, regr_slope(price, t) AS slope, regr_intercept(price, t) AS intercept FROM (
+        SELECT *, row_number() OVER (PARTITION BY symbol ORDER BY t DESC) AS back FROM (${source})) WHERE back > 12 GROUP BY symbol`);
+    expect(expected).toHaveLength(5);
+    for (const { symbol, slope, intercept } of expected) {
+      const model = await run.getModel(symbol);
+      expect(model.constructor.name).toBe('SimpleLinearRegression');
+      expect(Math.abs(model.slope - slope)).toBeLessThan(1e-9);
+      expect(Math.abs(model.intercept - intercept)).toBeLessThan(1e-9);
+      expect(model.predict(130)).toBeCloseTo(slope * 130 + intercept, 6);
+    }
   });
 });
