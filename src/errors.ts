@@ -155,6 +155,29 @@ export class SerializationError extends DPFError {}
 /** A partition's file cannot be read as a table (unknown extension or unreadable content). */
 export class DataFormatError extends DPFError {}
 
+/**
+ * `data.toFeatures()` cannot make numbers of a partition's columns: `reason` says why —
+ * `'missing'`: columns asked for that the partition lacks (the message lists the ones it has);
+ * `'not-numeric'`: columns that are dates, strings or other non-numbers (the message gives their
+ * Arrow types and how to convert them); `'null'`: a null or NaN at `row` (0-based, in the
+ * partition) with `nulls: 'error'`. `columns` names the columns. Not retried: another attempt
+ * reads the same data.
+ */
+export class FeatureColumnError extends DataFormatError {
+  readonly reason: 'missing' | 'not-numeric' | 'null';
+  readonly columns: readonly string[];
+  /** With `reason: 'null'`: the partition's row (0-based) where the first null is. */
+  readonly row: number | undefined;
+  /** Not retried: another attempt reads the same columns and values. */
+  readonly retryable = false;
+  constructor(reason: 'missing' | 'not-numeric' | 'null', columns: readonly string[], message: string, row?: number) {
+    super(message);
+    this.reason = reason;
+    this.columns = columns;
+    this.row = row;
+  }
+}
+
 /** Options for {@link PartitionError}. */
 export interface PartitionErrorOptions extends ErrorOptions {
   /**

@@ -16,6 +16,7 @@ export { ManyModelTraining, TrainingRun, type ManyModelTrainingOptions, type Par
 export { jsonSerde, bytesSerde, type ModelSerde, type ModelLoader, type JsonSerdeOptions, type BytesSerdeOptions } from './models/model-serde.js';
 export type { ExecutionOptions } from './execution-options.js';
 export type { DataConnector, BatchOptions, ColumnValues } from './data/data-connector.js';
+export type { FeatureOptions, Features, FeatureDtype, FeatureArray, FeatureNulls } from './data/features.js';
 export type { PartitionContext, PartitionLog, UploadOptions, DownloadOptions } from './execute/partition-context.js';
 export type { SqlSession } from './execute/sql-session.js';
 export type { PartitionFunction, PartitionModule } from './execute/partition-module.js';
@@ -46,6 +47,7 @@ export {
   RecordsTypeError,
   SourceError,
   DataFormatError,
+  FeatureColumnError,
   PartitionError,
   PartitionTimeoutError,
   PartitionCancelledError,

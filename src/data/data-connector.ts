@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
+import type { FeatureDtype, FeatureOptions, Features } from './features.js';
 
 /** A column of {@link DataConnector.toColumns}: a typed array for numbers, a plain array otherwise. */
 export type ColumnValues =
@@ -63,6 +64,22 @@ export interface DataConnector {
    * {@link DataConnector.toRecords}; other columns are plain arrays.
    */
   toColumns(): Promise<Record<string, ColumnValues>>;
+  /**
+   * Numeric columns as a row-major matrix and a target vector, what JavaScript ML libraries take
+   * (`features.toArrays()` for mljs's `train(x, y)`; `features.data`, a `Float64Array` or
+   * `Float32Array`, for TensorFlow.js or ONNX Runtime). Integers, floats, decimals and booleans
+   * become numbers (see {@link FeatureOptions.features}); the columns are checked before any row
+   * is read — a missing or non-numeric one fails with a `FeatureColumnError` that names it — and a
+   * null fails too, or drops its row with `nulls: 'drop'`. Only the matrix is held whole (the
+   * rows are read batch by batch; a Parquet file's other columns not at all); it must fit in the
+   * worker's memory like {@link DataConnector.toArrow}'s table.
+   *
+   * @example
+   * ```ts
+   * const { data: x, target: y, numRows, numFeatures } = await data.toFeatures({ features: ['price', 'promo'], target: 'units' });
+   * ```
+   */
+  toFeatures<D extends FeatureDtype = 'float64'>(options: FeatureOptions<D>): Promise<Features<D>>;
   /** How many rows the partition has (from file metadata where the format keeps it). */
   numRows(): Promise<number>;
   /** The partition's Arrow schema, without reading its rows. */

@@ -10,6 +10,7 @@ import { csvBufferBytes } from './duckdb-settings.js';
 import { duckdbReader, type TableFormat, tableFormatOf } from './file-format.js';
 import { loadArrow, loadDuckDBEngine } from './lazy-modules.js';
 import { arrowBudgetBytes, checkFitsInMemory, type WholeRead } from './memory-budget.js';
+import { sqlIdentifier } from './sql.js';
 import type { Columnar } from './table-values.js';
 
 /** Rows per Arrow batch when none is asked for: big enough to amortise, small enough to stay bounded. */
@@ -118,6 +119,30 @@ export class FileConnector extends TableConnector {
     this.rowsRead = rows;
   }
 
+
+  protected override get description(): string {
+    return this.path;
+  }
+
+  /** Known without reading the rows: counted before, or from a Parquet file's metadata. */
+  protected override async knownRows(): Promise<number | undefined> {
+    if (this.cachedRows !== undefined) return this.cachedRows;
+    return this.format() === 'parquet' ? this.numRows() : undefined;
+  }
+
+  /** DuckDB reads only `columns` (of Parquet, only their column chunks); an Arrow file is read whole, batch by batch. */
+  protected override async *columnBatches(columns: readonly string[]): AsyncGenerator<RecordBatch> {
+    const format = this.format();
+    const path = await this.localPath();
+    if (format === 'arrow') {
+      yield* readArrowBatches(path);
+      return;
+    }
+    const { queryAsArrow, streamQueryAsArrow } = await loadDuckDBEngine();
+    const sql = `SELECT ${columns.map(sqlIdentifier).join(', ')} FROM ${this.reader(format, path)}`;
+    const size = (await stat(path)).size;
+    yield* this.readFailingClearly(size <= MATERIALIZE_BYTES ? queryAsArrow(sql, DEFAULT_BATCH_ROWS) : streamQueryAsArrow(sql, DEFAULT_BATCH_ROWS));
+  }
 
   async numRows(): Promise<number> {
     if (this.cachedRows !== undefined) return this.cachedRows;

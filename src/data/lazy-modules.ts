@@ -7,6 +7,7 @@
 import type * as Arrow from 'apache-arrow';
 import type * as ArrowToDuckDB from './arrow-to-duckdb.js';
 import type * as DuckDBEngine from './duckdb-engine.js';
+import type * as FeaturesModule from './features.js';
 import type * as TableValues from './table-values.js';
 
 function once<T>(load: () => Promise<T>): () => Promise<T> {
@@ -18,3 +19,4 @@ export const loadArrow = once((): Promise<typeof Arrow> => import('apache-arrow'
 export const loadDuckDBEngine = once((): Promise<typeof DuckDBEngine> => import('./duckdb-engine.js'));
 export const loadTableValues = once((): Promise<typeof TableValues> => import('./table-values.js'));
 export const loadArrowToDuckDB = once((): Promise<typeof ArrowToDuckDB> => import('./arrow-to-duckdb.js'));
+export const loadFeatures = once((): Promise<typeof FeaturesModule> => import('./features.js'));

@@ -6,9 +6,10 @@ import { loadArrow } from './lazy-modules.js';
 
 /**
  * What a worker may hold when a partition is read whole (`toArrow()`, `toRecords()`,
- * `toColumns()`). A read that would not fit is refused before it is made: its attempt fails with
- * a {@link PartitionTooLargeError} that points to `batches()`, and the worker lives on to run the
- * next partition — instead of dying of the read, which would blame a "worker crash".
+ * `toColumns()`, the matrix of `toFeatures()`). A read that would not fit is refused before it is
+ * made: its attempt fails with a {@link PartitionTooLargeError} that points to `batches()`, and
+ * the worker lives on to run the next partition — instead of dying of the read, which would
+ * blame a "worker crash".
  *
  * Two kinds of memory are counted, because two different things happen when they run out:
  * - the Arrow data: ArrayBuffers outside V8's heap, which no heap limit stops (a 2 GB `toArrow()`
@@ -25,7 +26,7 @@ import { loadArrow } from './lazy-modules.js';
  * exceed the limit, and then the worker dies as before.
  */
 
-export type WholeRead = 'toArrow' | 'toRecords' | 'toColumns';
+export type WholeRead = 'toArrow' | 'toRecords' | 'toColumns' | 'toFeatures';
 
 /** How big a partition is, read whole. */
 export interface PartitionSize {
@@ -72,7 +73,7 @@ export async function checkFitsInMemory(what: string, read: WholeRead, size: Par
 async function heapBytesOf(read: WholeRead, rows: number, schema: Schema): Promise<number> {
   const columns = schema.fields.length;
   if (read === 'toRecords') return rows * (RECORD_BYTES + columns * 2 * SLOT_BYTES);
-  if (read === 'toArrow') return 0;
+  if (read === 'toArrow' || read === 'toFeatures') return 0;
   const { Type } = await loadArrow();
   const plain = schema.fields.filter((field) => field.type.typeId !== Type.Int && field.type.typeId !== Type.Float).length;
   return rows * plain * SLOT_BYTES;

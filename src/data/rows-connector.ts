@@ -69,6 +69,18 @@ export class RowsConnector extends TableConnector {
     return this.rows;
   }
 
+  protected override get description(): string {
+    return `partition "${this.partitionId}"`;
+  }
+
+  protected override async knownRows(): Promise<number> {
+    return this.rows;
+  }
+
+  protected override columnBatches(): AsyncIterable<RecordBatch> {
+    return this.input.rows(this.start, this.rows);
+  }
+
   schema(): Promise<Schema> {
     return this.input.schema();
   }

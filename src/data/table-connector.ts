@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { RecordBatch, Schema, Table } from 'apache-arrow';
 import type { BatchOptions, ColumnValues, DataConnector } from './data-connector.js';
-import { loadTableValues } from './lazy-modules.js';
+import type { FeatureDtype, FeatureOptions, Features } from './features.js';
+import { loadFeatures, loadTableValues } from './lazy-modules.js';
 import type { WholeRead } from './memory-budget.js';
 import type { Columnar } from './table-values.js';
 
@@ -34,6 +35,27 @@ export abstract class TableConnector implements DataConnector {
     const columnar = await this.columnar('toColumns');
     return (await loadTableValues()).tableToColumns(columnar);
   }
+
+  async toFeatures<D extends FeatureDtype = 'float64'>(options: FeatureOptions<D>): Promise<Features<D>> {
+    const { readFeatures } = await loadFeatures();
+    const features = await readFeatures(options, {
+      what: this.description,
+      schema: () => this.schema(),
+      knownRows: () => this.knownRows(),
+      batches: (columns) => this.columnBatches(columns),
+    });
+    this.rowsRead = features.numRows + features.droppedRows;
+    return features as Features<D>;
+  }
+
+  /** The partition, as errors name it. */
+  protected abstract readonly description: string;
+
+  /** The partition's rows when they are known without reading them. */
+  protected abstract knownRows(): Promise<number | undefined>;
+
+  /** The partition's batches, holding at least `columns` (a reader that can leaves the others out). */
+  protected abstract columnBatches(columns: readonly string[]): AsyncIterable<RecordBatch>;
 
   /**
    * The data as columns for `read` — a Table, or a single batch where building a Table would
