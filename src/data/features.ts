@@ -102,15 +102,13 @@ export interface FeatureSource {
 }
 
 /** How a column's values become numbers. */
-type Conversion = 'number' | 'int64' | 'uint64' | 'decimal' | 'bool' | 'float16';
+type Conversion = 'int' | 'float' | 'int64' | 'uint64' | 'decimal' | 'bool' | 'float16';
 
 interface PlannedColumn {
   name: string;
   conversion: Conversion;
   /** A decimal's scale. */
   scale: number;
-  /** Whether its values can be NaN although valid (floats). */
-  canBeNaN: boolean;
 }
 
 /**
@@ -144,10 +142,13 @@ export async function readFeatures(options: FeatureOptions, source: FeatureSourc
       matrix.grow(capacity);
     }
     const at = matrix.rows;
-    features.forEach((column, c) => fillColumn(vectorOf(batch, column), column, matrix.data, at * width + c, width));
-    if (target !== undefined) fillColumn(vectorOf(batch, target), target, matrix.target!, at, 1);
-    const mayHaveNulls = columns.some((column) => column.canBeNaN || vectorOf(batch, column).nullCount > 0);
-    if (!mayHaveNulls) matrix.accept(rows, rowsRead);
+    // Rows are looked at one by one only when a column wrote a NaN (a null, or a float's own).
+    let wroteNaN = false;
+    features.forEach((column, c) => {
+      if (fillColumn(vectorOf(batch, column), column, matrix.data, at * width + c, width)) wroteNaN = true;
+    });
+    if (target !== undefined && fillColumn(vectorOf(batch, target), target, matrix.target!, at, 1)) wroteNaN = true;
+    if (!wroteNaN) matrix.accept(rows, rowsRead);
     else if (request.nulls === 'drop') matrix.acceptComplete(rows, rowsRead);
     else {
       const bad = matrix.firstIncompleteRow(rows);
@@ -233,18 +234,18 @@ function notNumericSentence(fields: readonly Field[]): string {
 
 function planColumn(field: Field): PlannedColumn | undefined {
   const type = field.type as DataType;
-  const column = (conversion: Conversion, canBeNaN = false, scale = 0): PlannedColumn => ({ name: field.name, conversion, scale, canBeNaN });
+  const column = (conversion: Conversion, scale = 0): PlannedColumn => ({ name: field.name, conversion, scale });
   switch (type.typeId) {
     case Type.Int: {
       const { bitWidth, isSigned } = type as unknown as { bitWidth: number; isSigned: boolean };
-      return bitWidth === 64 ? column(isSigned ? 'int64' : 'uint64') : column('number');
+      return bitWidth === 64 ? column(isSigned ? 'int64' : 'uint64') : column('int');
     }
     case Type.Float: {
       const half = (type as unknown as { precision: number }).precision === 0;
-      return column(half ? 'float16' : 'number', true);
+      return column(half ? 'float16' : 'float');
     }
     case Type.Decimal:
-      return column('decimal', false, (type as unknown as { scale: number }).scale);
+      return column('decimal', (type as unknown as { scale: number }).scale);
     case Type.Bool:
       return column('bool');
     default:
@@ -261,25 +262,40 @@ function vectorOf(batch: RecordBatch, column: PlannedColumn): Vector {
 
 type Matrix = Float64Array | Float32Array;
 
-/** Writes a column's values, from `at` on every `stride`-th slot of `out`; a null becomes NaN. */
-function fillColumn(vector: Vector, column: PlannedColumn, out: Matrix, at: number, stride: number): void {
+/**
+ * Writes a column's values, from `at` on every `stride`-th slot of `out`; a null becomes NaN.
+ * Returns whether it wrote a NaN.
+ */
+function fillColumn(vector: Vector, column: PlannedColumn, out: Matrix, at: number, stride: number): boolean {
   let position = at;
+  let wroteNaN = false;
   for (const data of vector.data as Data[]) {
-    fillData(data, column, out, position, stride);
+    if (fillData(data, column, out, position, stride)) wroteNaN = true;
     position += data.length * stride;
   }
+  return wroteNaN;
 }
 
 const TWO_TO_32 = 4294967296;
 
-function fillData(data: Data, column: PlannedColumn, out: Matrix, at: number, stride: number): void {
+function fillData(data: Data, column: PlannedColumn, out: Matrix, at: number, stride: number): boolean {
   const length = data.length;
+  let wroteNaN = false;
   // apache-arrow slices a Data's values to its rows (index 0 is its first row), except a boolean's
   // bits and the null bitmap, which stay whole: their bit for row i is at offset + i.
   switch (column.conversion) {
-    case 'number': {
+    case 'int': {
       const values = data.values as ArrayLike<number>;
       for (let i = 0, o = at; i < length; i++, o += stride) out[o] = values[i]!;
+      break;
+    }
+    case 'float': {
+      const values = data.values as Float32Array | Float64Array;
+      for (let i = 0, o = at; i < length; i++, o += stride) {
+        const value = values[i]!;
+        if (value !== value) wroteNaN = true;
+        out[o] = value;
+      }
       break;
     }
     case 'int64':
@@ -302,16 +318,22 @@ function fillData(data: Data, column: PlannedColumn, out: Matrix, at: number, st
     }
     case 'float16': {
       const vector = makeVector(data);
-      for (let i = 0, o = at; i < length; i++, o += stride) out[o] = (vector.get(i) as number | null) ?? NaN;
+      for (let i = 0, o = at; i < length; i++, o += stride) {
+        const value = (vector.get(i) as number | null) ?? NaN;
+        if (value !== value) wroteNaN = true;
+        out[o] = value;
+      }
       break;
     }
   }
   if (data.nullCount > 0) {
+    wroteNaN = true;
     const validity = data.nullBitmap!;
     for (let i = 0, o = at, bit = data.offset; i < length; i++, o += stride, bit++) {
       if (((validity[bit >> 3]! >> (bit & 7)) & 1) === 0) out[o] = NaN;
     }
   }
+  return wroteNaN;
 }
 
 /**
@@ -507,13 +529,14 @@ function nullError(
   const isNaNAt = (column: PlannedColumn): boolean =>
     column === target ? Number.isNaN(matrix.target![at]) : Number.isNaN(matrix.data[at * features.length + features.indexOf(column)]);
   const column = columns.find(isNaNAt)!;
-  const kind = vectorOf(batch, column).isValid(rowInBatch) ? 'a NaN' : 'a null';
+  const isNull = !vectorOf(batch, column).isValid(rowInBatch);
   const row = rowsBefore + rowInBatch;
+  const fill = isNull ? `COALESCE("${column.name}", 0)` : `CASE WHEN isnan("${column.name}") THEN 0 ELSE "${column.name}" END`;
   return new FeatureColumnError(
     'null',
     [column.name],
-    `${what}: column "${column.name}" has ${kind} at row ${row} (0-based), and toFeatures() was asked for nulls: 'error'. ` +
-      `Pass nulls: 'drop' to leave such rows out (features.droppedRows counts them), or fill them in where the rows come from (in SQL, COALESCE(${column.name}, 0)).`,
+    `${what}: column "${column.name}" has ${isNull ? 'a null' : 'a NaN'} at row ${row} (0-based), and toFeatures() was asked for nulls: 'error'. ` +
+      `Pass nulls: 'drop' to leave such rows out (features.droppedRows counts them), or fill them in where the rows come from (in SQL, ${fill}).`,
     row,
   );
 }
