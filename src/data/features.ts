@@ -461,15 +461,15 @@ class GrowingMatrix {
   /** The features, its buffers cut to the rows kept when they are bigger. */
   finish(features: readonly string[], rowsRead: number): Features {
     const { rows, width } = this;
-    const fit = <T extends Matrix | Uint32Array>(array: T, length: number): T => (array.length === length ? array : (array.slice(0, length) as T));
+    const trimmedTo = <T extends Matrix | Uint32Array>(array: T, length: number): T => (array.length === length ? array : (array.slice(0, length) as T));
     return new FeatureMatrix(
-      fit(this.data, rows * width),
+      trimmedTo(this.data, rows * width),
       rows,
       [...features],
-      this.target !== undefined ? fit(this.target, rows) : undefined,
+      this.target !== undefined ? trimmedTo(this.target, rows) : undefined,
       this.dtype,
       rowsRead - rows,
-      this.sourceRows !== undefined ? fit(this.sourceRows, rows) : undefined,
+      this.sourceRows !== undefined ? trimmedTo(this.sourceRows, rows) : undefined,
     );
   }
 
