@@ -90,11 +90,18 @@ describe('ManyModelInference', () => {
     expect(rows).toHaveLength(12);
     for (const row of rows) expect(row).toEqual({ partition_id: row.partition_id, x: row.x, predicted: expect.closeTo(line(Number(row.partition_id), row.x), 9), model_run_id: 'lines' });
     expect(await run.modelSource('2')).toEqual({ runId: 'lines', partitionId: '2', fallback: false });
-    // The same rows are in the session database's table, once each.
-    const table = await duckdb<{ k: string; n: bigint; runs: string }>(
-      `ATTACH '${join(stage, 'dpf.duckdb')}' AS s (READ_ONLY); SELECT count(*) AS n, string_agg(DISTINCT model_run_id) AS runs FROM s.scored`,
-    );
-    expect(table).toEqual([{ n: 12n, runs: 'lines' }]);
+    // The same rows are in the session database's table, once each, with the run and partition
+    // first; running the inference again over the same run id replaces them rather than adding.
+    const scoredTable = async () =>
+      duckdb<{ n: bigint; runs: string; partitions: bigint; columns: string }>(
+        `ATTACH '${join(stage, 'dpf.duckdb')}' AS s (READ_ONLY); SELECT count(*) AS n, string_agg(DISTINCT model_run_id) AS runs, count(DISTINCT (run_id, partition_id)) AS partitions, ` +
+          `(SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_catalog = 's' AND table_name = 'scored') AS columns FROM s.scored`,
+      );
+    const expected = [{ n: 12n, runs: 'lines', partitions: 4n, columns: 'run_id,partition_id,x,predicted,model_run_id' }];
+    expect(await scoredTable()).toEqual(expected);
+    const again = await inference.run({ partitionBy: 'k', source: `${NEW_SOURCE} WHERE k < 4`, runId: 'scores', onExistingArtifacts: 'overwrite' });
+    expect(await again.wait()).toBe(RunStatus.SUCCESS);
+    expect(await scoredTable()).toEqual(expected);
     // A restored run (any process) says the same.
     const restored = await InferenceRun.restoreFrom('scores', stage);
     expect(await predictions(restored)).toEqual(rows);
@@ -224,6 +231,15 @@ describe('ManyModelInference', () => {
     const means = await duckdb<{ k: number; mean: number }>(`SELECT k::INTEGER AS k, avg(y) AS mean FROM (${TRAINING_SOURCE}) GROUP BY k`);
     const rows = await predictions(run);
     for (const { k, mean } of means) expect(rows.filter((row) => row.partition_id === String(k)).map((row) => row.predicted)).toEqual([mean, mean, mean]);
+  });
+
+  it('fails a partition whose predictions carry a column dpf adds, naming it', async () => {
+    const { dir, stage, train: trainModule } = await project();
+    await train(stage, trainModule, 'lines');
+    await writeFile(join(dir, 'clash.mjs'), "export { serde } from './model.mjs';\nexport default async (data, model, context) => [{ partition_id: context.partitionId, predicted: 1 }];\n");
+    const run = await new ManyModelInference(join(dir, 'clash.mjs'), { stage, trainingRunId: 'lines' }).run({ partitionBy: 'k', source: 'SELECT 1 AS k, 2.0 AS x', runId: 'clash' });
+    expect(await run.wait()).toBe(RunStatus.FAILURE);
+    expect(run.run.partitionDetails('1')!.error).toMatchObject({ name: 'SerializationError', message: expect.stringMatching(/column "partition_id", one of those dpf adds.*rename that column/) });
   });
 
   it('refuses a training run still in progress', async () => {

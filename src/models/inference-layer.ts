@@ -5,7 +5,7 @@ import type { PartitionFunction } from '../execute/partition-module.js';
 import type { JsonValue } from '../model/json-value.js';
 import { ModelCache } from './model-cache.js';
 import { builtinOf, type ModelSerde, resolveSerde, type SerdeReference } from './model-serde.js';
-import { MODEL_SOURCE_ARTIFACT, type ModelSource, PREDICTIONS_ARTIFACT, predictionsTable } from './predictions.js';
+import { MODEL_SOURCE_ARTIFACT, type ModelSource, PREDICTIONS_ARTIFACT, predictionsTable, replacePredictions } from './predictions.js';
 
 /**
  * The function of a ManyModelInference run: a partition's data, the model trained for it, and the
@@ -48,17 +48,18 @@ export function wrapPartitionFunction(fn: PartitionFunction, options: JsonValue,
   const models = new ModelFinder(serde, layer);
   return async (data: DataConnector, context: PartitionContext) => {
     const found = await models.find(context);
+    let table: Awaited<ReturnType<typeof predictionsTable>>;
     if (found === undefined) {
       context.log(`no training run has a model for partition "${context.partitionId}" (${layer.trainingRuns.join(', ')}); skipped, as onMissingModel: 'skip' says`);
       await context.uploadToStage({ runId: null, partitionId: null, fallback: false } satisfies ModelSource, MODEL_SOURCE_ARTIFACT);
-      return;
+    } else {
+      const predictions = await score(data, found.model, context);
+      await context.uploadToStage(found.source, MODEL_SOURCE_ARTIFACT);
+      table = await predictionsTable(predictions, found.source.runId!, context.partitionId);
+      if (table !== undefined) await context.uploadToStage(table, PREDICTIONS_ARTIFACT);
     }
-    const predictions = await score(data, found.model, context);
-    await context.uploadToStage(found.source, MODEL_SOURCE_ARTIFACT);
-    const table = await predictionsTable(predictions, found.source.runId!, context.partitionId);
-    if (table === undefined) return;
-    await context.uploadToStage(table, PREDICTIONS_ARTIFACT);
-    if (layer.predictionsTable !== null) await context.withSession((session) => session.append(layer.predictionsTable!, table));
+    const name = layer.predictionsTable;
+    if (name !== null) await context.withSession((session) => replacePredictions(session, name, context.runId, context.partitionId, table));
   };
 }
 

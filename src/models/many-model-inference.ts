@@ -47,8 +47,11 @@ export interface ManyModelInferenceOptions<M> extends DPFOptions {
   modelRuns?: Readonly<Record<string, string>>;
   /**
    * A table of the session database (`context.withSession`) every partition's predictions are
-   * also appended to, in the attempt's transaction: a failed attempt leaves no row, a retried one
-   * none twice. Created from the first predictions' columns when it does not exist.
+   * also written to, with the inference run's `run_id` and the `partition_id` first — replacing
+   * that run's earlier rows of the partition, in the attempt's transaction: a failed attempt
+   * leaves no row, and a retry, a resume or an `'overwrite'` rerun none twice. Created from the
+   * first predictions' columns when it does not exist. A plain name (letters, digits, `_`), in
+   * the database's default schema.
    */
   predictionsTable?: string;
   /**
@@ -106,7 +109,7 @@ export class ManyModelInference<M = unknown> {
     this.trainingRuns = checkTrainingRuns(trainingRunId);
     this.policy = checkPolicy(onMissingModel ?? 'error');
     this.modelRuns = checkModelRuns(modelRuns ?? {}, this.trainingRuns);
-    this.predictionsTable = predictionsTable === undefined ? null : checkString(predictionsTable, 'predictionsTable');
+    this.predictionsTable = predictionsTable === undefined ? null : checkTableName(predictionsTable);
     this.cacheModels = cacheModels === undefined ? 16 : checkInteger(cacheModels, 'cacheModels', 0);
     this.dpfOptions = dpfOptions;
     // Checks the stage and the other options now, as new DPF() does.
@@ -265,6 +268,14 @@ function checkTrainingRuns(value: unknown): readonly string[] {
   }
   if (new Set(ids).size !== ids.length) throw new InvalidOptionError('trainingRunId', `names a run twice (${ids.join(', ')}); give each training run once`);
   return ids as string[];
+}
+
+function checkTableName(value: unknown): string {
+  const name = checkString(value, 'predictionsTable');
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new InvalidOptionError('predictionsTable', `"${name}" is not a plain table name; use letters, digits and _ (the table goes to the session database's default schema)`);
+  }
+  return name;
 }
 
 function checkPolicy(value: unknown): MissingModelPolicy {
