@@ -45,6 +45,27 @@ describe('the README', () => {
   });
 });
 
+describe("the README's many-models example", () => {
+  it('is shown as it is, and trains, inspects, scores, retrains and scores ONNX models on stocks.csv', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    for (const file of ['train.ts', 'score.ts', 'main.ts', 'onnx.ts']) {
+      const source = await readFile(join(ROOT, 'examples/many-models', file), 'utf8');
+      expect(readme, `README shows examples/many-models/${file}`).toContain('```ts\n' + source + '```');
+    }
+    const cwd = await tempDir();
+    const result = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/many-models/main.ts')], { cwd, encoding: 'utf8', timeout: 120_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('training: SUCCESS');
+    expect(result.stdout).toMatch(/trend lines of 5 symbols equal DuckDB's regr_slope\/regr_intercept: true/);
+    expect(result.stdout).toContain('scoring: SUCCESS');
+    // Twelve held-out months per symbol, each scored by the first training run's model.
+    for (const symbol of ['AAPL', 'AMZN', 'GOOG', 'IBM', 'MSFT']) expect(result.stdout).toMatch(new RegExp(`'${symbol}' +│ 12 +│ [0-9.]+ +│ 'stocks-train'`));
+    expect(result.stdout).toMatch(/GOOG: 'stocks-retrain'/);
+    expect(result.stdout).toMatch(/AAPL: 'stocks-train'/);
+    expect(result.stdout).toContain('ONNX scoring: SUCCESS (60 predictions)');
+  });
+});
+
 describe('the README\'s reference', () => {
   it('names the columns the view `partitions` of run.query really has', async () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
