@@ -105,6 +105,7 @@ describe('downloadFromStage by run and partition id', () => {
         stagePathAndPartitionId: await d('model.json', { stagePath: 'train/plain', partitionId: 'plain' }),
         siblingOfThisRun: await d('model.json', { partitionId: 'plain' }),
         thisRun: await d('model.json', { runId: 'errors', partitionId: 'x' }),
+        stagePathIntoThisRun: await d('model.json', { stagePath: '/errors/x/' }),
         badRunId: await d('model.json', { runId: '../train', partitionId: 'plain' }),
         misspelt: await d('model.json', { runid: 'train' }),
         notAnId: await d('model.json', { runId: 'train', partitionId: 7 }),
@@ -124,6 +125,8 @@ describe('downloadFromStage by run and partition id', () => {
     expect(errors.stagePathAndPartitionId).toMatchObject({ error: 'InvalidOptionError', option: 'downloadFromStage.stagePath', message: expect.stringContaining('cannot be given with partitionId') });
     expect(errors.siblingOfThisRun).toMatchObject({ error: 'InvalidOptionError', option: 'downloadFromStage.partitionId', message: expect.stringContaining('names a partition of this run, "errors", which is still running') });
     expect(errors.thisRun).toMatchObject({ error: 'InvalidOptionError', option: 'downloadFromStage.runId', message: expect.stringContaining('"errors" is this run') });
+    // A folder of the running run is refused as its partitions are: what it holds depends on the order partitions run.
+    expect(errors.stagePathIntoThisRun).toMatchObject({ error: 'InvalidOptionError', option: 'downloadFromStage.stagePath', message: expect.stringContaining('"/errors/x/" is a folder of this run, "errors", which is still running') });
     expect(errors.badRunId).toMatchObject({ error: 'InvalidOptionError', option: 'downloadFromStage.runId', message: expect.stringContaining('"../train"') });
     expect(errors.misspelt).toMatchObject({ error: 'InvalidOptionError', option: 'downloadFromStage.runid', message: expect.stringContaining('did you mean `runId`?') });
     expect(errors.notAnId).toMatchObject({ error: 'InvalidOptionError', option: 'downloadFromStage.partitionId', message: expect.stringContaining('got 7') });

@@ -4,6 +4,11 @@ import type { ArtifactSource } from '../stage/attempt-artifacts.js';
 import { checkOptionsObject, describe } from '../validate.js';
 import type { DownloadOptions } from './partition-context.js';
 
+/** Why a partition of the running run cannot be read, and what to do instead. */
+const ORDER_DEPENDENT =
+  'what another of its partitions holds depends on the order partitions run, so it cannot be read. Give the runId of another run (a training run whose models to use, say); ' +
+  'to read what this attempt uploaded, leave out runId, partitionId and stagePath';
+
 const DOWNLOAD_KEYS = ['stagePath', 'runId', 'partitionId', 'readFunction'] as const;
 
 /**
@@ -29,6 +34,12 @@ export function downloadSource(options: DownloadOptions<unknown> | undefined, se
   }
   if (stagePath !== undefined) {
     if (typeof stagePath !== 'string') throw new InvalidOptionError('downloadFromStage.stagePath', `expected a folder relative to the stage's root, got ${describe(stagePath)}`);
+    if (stagePath.split(/[\\/]/).find((segment) => segment !== '') === self.runId) {
+      throw new InvalidOptionError(
+        'downloadFromStage.stagePath',
+        `"${stagePath}" is a folder of this run, "${self.runId}", which is still running: ${ORDER_DEPENDENT}`,
+      );
+    }
     return { stagePath };
   }
   if (runId === undefined && partitionId === undefined) return undefined;
@@ -38,9 +49,7 @@ export function downloadSource(options: DownloadOptions<unknown> | undefined, se
   if (runId === undefined || runId === self.runId) {
     throw new InvalidOptionError(
       runId === undefined ? 'downloadFromStage.partitionId' : 'downloadFromStage.runId',
-      `${runId === undefined ? 'without runId names a partition of this run' : `"${self.runId}" is this run`}, "${self.runId}", which is still running: ` +
-        "what another of its partitions holds depends on the order partitions run, so it cannot be read. Give the runId of another run (a training run whose models to use, say); " +
-        'to read what this attempt uploaded, leave out runId and partitionId',
+      `${runId === undefined ? 'without runId names a partition of this run' : `"${self.runId}" is this run`}, "${self.runId}", which is still running: ${ORDER_DEPENDENT}`,
     );
   }
   if (typeof runId !== 'string' || !RUN_ID.test(runId)) {

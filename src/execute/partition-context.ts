@@ -57,8 +57,9 @@ export interface DownloadOptions<T> {
    * folder (`'train/A|B'`, whose folder is `A%7CB`; `'train/region=EU/store=Berlin'`) names
    * that partition too. A folder always names its own partition, so the rare id that is also
    * another partition's folder (an id `A%7CB` next to `A|B`) is read by `{ runId,
-   * partitionId }` only — the way to prefer for partitions of runs.
-   * @defaultValue this partition's folder in this run
+   * partitionId }` only — the way to prefer for partitions of runs. A folder of the calling run
+   * itself is refused, as its partitions are by id (see `runId`).
+   * @defaultValue none: what this attempt uploaded
    */
   stagePath?: string;
   /** Reads the file from its local path yourself (Snowflake DPF's `read_function`). */
