@@ -57,6 +57,8 @@ export interface ManyModelInferenceOptions<M> extends DPFOptions {
   /**
    * How many models each worker keeps loaded, least recently used out: partitions that share a
    * model (a fallback, a retry) load it once per worker. 0 loads every partition's model anew.
+   * A model that leaves the cache is dropped for the garbage collector, not closed (an ONNX
+   * session's `release()` is not called): keep the cache small for models that hold much memory.
    * @defaultValue 16
    */
   cacheModels?: number;
