@@ -6,9 +6,10 @@ import { InvalidOptionError } from '../errors.js';
 import { loadModuleExports, moduleExports, type PartitionModule, resolveModuleReference } from '../execute/partition-module.js';
 import type { JsonValue } from '../model/json-value.js';
 import type { ModuleReference } from '../model/run-spec.js';
-import { DPFRun, type WaitOptions } from '../run/dpf-run.js';
+import type { DPFRun } from '../run/dpf-run.js';
 import { RunStatus } from '../status.js';
 import { checkInteger, checkOptionsObject, checkString, describe } from '../validate.js';
+import { LayerRun, restoreLayerRun } from './layer-run.js';
 import { INFERENCE_LAYER, type InferenceLayerOptions, type MissingModelPolicy } from './inference-layer.js';
 import { checkSerde, type ModelSerde, type SerdeReference, serdeReference } from './model-serde.js';
 import { MODEL_SOURCE_ARTIFACT, type ModelSource, PREDICTIONS_ARTIFACT } from './predictions.js';
@@ -184,25 +185,7 @@ export class ManyModelInference<M = unknown> {
 }
 
 /** A {@link ManyModelInference} run: the {@link DPFRun} (`run`), its predictions, and which model scored each partition. */
-export class InferenceRun {
-  constructor(
-    /** The run itself: progress, partition details, logs, `query` over its artifacts. */
-    readonly run: DPFRun,
-  ) {}
-
-  get runId(): string {
-    return this.run.runId;
-  }
-
-  get status(): RunStatus {
-    return this.run.status;
-  }
-
-  /** Waits for the run to end (see {@link DPFRun.wait}). */
-  wait(options?: WaitOptions): Promise<RunStatus> {
-    return this.run.wait(options);
-  }
-
+export class InferenceRun extends LayerRun {
   /**
    * Every DONE partition's predictions as one table: `partition_id`, the function's columns, and
    * `model_run_id`. `sql` may query them as the view `predictions` (and `partitions`, as in
@@ -226,22 +209,14 @@ export class InferenceRun {
 
   /** An inference run stored on a stage, from any process. */
   static async restoreFrom(runId: string, stage: string | URL): Promise<InferenceRun> {
-    const run = await DPFRun.restoreFrom(runId, stage);
-    const layer = run.called?.layer;
-    if (layer?.module !== INFERENCE_LAYER) {
-      throw new InvalidOptionError('runId', `run "${runId}" is not a ManyModelInference run (it ran ${layer === undefined ? 'a plain DPF function' : layer.module}); restore it with DPFRun.restoreFrom`);
-    }
-    return new InferenceRun(run);
+    return new InferenceRun(await restoreLayerRun(runId, stage, INFERENCE_LAYER, 'ManyModelInference'));
   }
 }
 
 /** A finished training run and the serde it recorded. */
 async function trainingRun(runId: string, stage: string | URL): Promise<{ run: DPFRun; serde: SerdeReference; module: string }> {
-  const run = await DPFRun.restoreFrom(runId, stage);
-  const layer = run.called?.layer;
-  if (layer?.module !== TRAINING_LAYER) {
-    throw new InvalidOptionError('trainingRunId', `run "${runId}" is not a ManyModelTraining run (it ran ${layer === undefined ? 'a plain DPF function' : layer.module}); give the id of a training run`);
-  }
+  const run = await restoreLayerRun(runId, stage, TRAINING_LAYER, 'ManyModelTraining', 'trainingRunId');
+  const layer = run.called!.layer!;
   if (run.status === RunStatus.IN_PROGRESS) {
     throw new InvalidOptionError(
       'trainingRunId',

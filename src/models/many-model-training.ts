@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { DPF, type DataFrameRunOptions, type DPFOptions, type StageRunOptions } from '../dpf.js';
-import { InvalidOptionError, ModelNotFoundError } from '../errors.js';
+import { ModelNotFoundError } from '../errors.js';
 import { loadModuleExports, moduleExports, type PartitionModule, resolveModuleReference } from '../execute/partition-module.js';
 import type { ModuleReference } from '../model/run-spec.js';
-import { DPFRun, type WaitOptions } from '../run/dpf-run.js';
+import type { DPFRun } from '../run/dpf-run.js';
+import { LayerRun, restoreLayerRun } from './layer-run.js';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
-import type { RunStatus } from '../status.js';
 import { checkOptionsObject } from '../validate.js';
 import { builtinOf, checkSerde, type ModelSerde, referenceJson, resolveSerde, serdeReference } from './model-serde.js';
 import { TRAINING_LAYER, type TrainingLayerOptions } from './training-layer.js';
@@ -100,25 +100,13 @@ export interface PartitionModel<M> {
  * A {@link ManyModelTraining} run: the {@link DPFRun} (`run`) and its models. Restore one from
  * any process with {@link TrainingRun.restoreFrom}.
  */
-export class TrainingRun<M = unknown> {
+export class TrainingRun<M = unknown> extends LayerRun {
   constructor(
-    /** The run itself: progress, partition details, logs, `query` over artifacts such as metrics. */
-    readonly run: DPFRun,
+    run: DPFRun,
     /** The serde the models are loaded with. */
     readonly serde: ModelSerde<M>,
-  ) {}
-
-  get runId(): string {
-    return this.run.runId;
-  }
-
-  get status(): RunStatus {
-    return this.run.status;
-  }
-
-  /** Waits for the run to end (see {@link DPFRun.wait}). */
-  wait(options?: WaitOptions): Promise<RunStatus> {
-    return this.run.wait(options);
+  ) {
+    super(run);
   }
 
   /**
@@ -161,13 +149,10 @@ export class TrainingRun<M = unknown> {
    * ```
    */
   static async restoreFrom<M = unknown>(runId: string, stage: string | URL, options: { serde?: ModelSerde<M> } = {}): Promise<TrainingRun<M>> {
-    const run = await DPFRun.restoreFrom(runId, stage);
-    const called = run.called;
-    if (called?.layer?.module !== TRAINING_LAYER) {
-      throw new InvalidOptionError('runId', `run "${runId}" is not a ManyModelTraining run (it ran ${called?.layer === undefined ? 'a plain DPF function' : called.layer.module}); restore it with DPFRun.restoreFrom`);
-    }
+    const run = await restoreLayerRun(runId, stage, TRAINING_LAYER, 'ManyModelTraining');
+    const called = run.called!;
     if (options.serde !== undefined) return new TrainingRun(run, checkSerde(options.serde, 'serde') as ModelSerde<M>);
-    const { serde: reference } = called.layer.options as unknown as TrainingLayerOptions;
+    const { serde: reference } = called.layer!.options as unknown as TrainingLayerOptions;
     const exports = reference.kind === 'export' ? moduleExports(await loadModuleExports(called)) : undefined;
     return new TrainingRun(run, resolveSerde(reference, exports, fileURLToPath(called.url)) as ModelSerde<M>);
   }
