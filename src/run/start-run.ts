@@ -403,7 +403,8 @@ export function checkResumeMatches(spec: RunSpec, previousModule: ModuleReferenc
     refuse('module', `is ${describeLayer(previousModule.layer)}, not ${describeLayer(module.layer)}`, `resume it the way it was started (${describeLayer(previousModule.layer)})`);
   }
   if (previousModule.layer !== undefined && !sameArgs(previousModule.layer.options, module.layer!.options)) {
-    refuse('module', `was started with the layer options ${canonical(previousModule.layer.options)}, not ${canonical(module.layer!.options)}`, 'give the same options (a serde, the training runs) as when it started');
+    const layerName = describeLayer(previousModule.layer).replace(/^a run of (the layer )?/, '');
+    refuse('module', `was started with the ${layerName} options ${canonical(previousModule.layer.options)}, not ${canonical(module.layer!.options)}`, `give the same ${layerName} options as when it started`);
   }
 }
 
