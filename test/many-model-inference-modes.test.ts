@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { InferenceRun} from 'dpf';
+import { InvalidOptionError, ManyModelInference, ManyModelTraining, PartitionStatus, RunStatus } from 'dpf';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
+
+/** The model and its serde, shared by the training and scoring modules. */
+const MODEL_MODULE = `
+import { jsonSerde } from 'dpf';
+export class Line {
+  constructor(slope, intercept) { this.slope = slope; this.intercept = intercept; }
+  predict(x) { return this.slope * x + this.intercept; }
+  toJSON() { return { slope: this.slope, intercept: this.intercept }; }
+  static load(json) { return new Line(json.slope, json.intercept); }
+}
+export const serde = jsonSerde({ loader: Line });
+`;
+
+const TRAIN_MODULE = `
+import { Line } from './model.mjs';
+export { serde } from './model.mjs';
+export default async function train(data) {
+  const { x, y } = await data.toColumns();
+  const n = x.length;
+  const mx = x.reduce((a, b) => a + b, 0) / n, my = y.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0, sxx = 0;
+  for (let i = 0; i < n; i++) { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) ** 2; }
+  return new Line(sxy / sxx, my - (sxy / sxx) * mx);
+}
+`;
+
+/**
+ * Scores each row and appends the partition to `calls.txt`; fails the partition named by
+ * `args.failUnlessMarker` until a file `marker` exists next to the module.
+ */
+const SCORE_MODULE = `
+import { appendFileSync, existsSync } from 'node:fs';
+export { serde } from './model.mjs';
+export default async function score(data, model, context) {
+  appendFileSync(new URL('./calls.txt', import.meta.url), context.partitionId + '\\n');
+  if (context.args?.failUnlessMarker === context.partitionId && !existsSync(new URL('./marker', import.meta.url))) throw new Error('scoring service down');
+  const { x } = await data.toColumns();
+  return Array.from(x, (value) => ({ x: value, predicted: model.predict(value) }));
+}
+`;
+
+const TRAINING_SOURCE = 'SELECT k, x::DOUBLE AS x, ((k + 1) * x + 10 * k)::DOUBLE AS y FROM range(4) t(k), range(20) s(x)';
+const NEW_SOURCE = 'SELECT k, x::DOUBLE AS x FROM range(4) t(k), range(100, 103) s(x)';
+const line = (k: number, x: number): number => (k + 1) * x + 10 * k;
+
+async function project(): Promise<{ dir: string; stage: string; train: string; score: string }> {
+  const dir = await tempDir();
+  await writeFile(join(dir, 'model.mjs'), MODEL_MODULE);
+  await writeFile(join(dir, 'train.mjs'), TRAIN_MODULE);
+  await writeFile(join(dir, 'score.mjs'), SCORE_MODULE);
+  return { dir, stage: join(dir, 'stage'), train: join(dir, 'train.mjs'), score: join(dir, 'score.mjs') };
+}
+
+async function predictions(run: InferenceRun): Promise<{ partition_id: string; x: number; predicted: number; model_run_id: string }[]> {
+  const table = await run.predictions('SELECT partition_id, x, predicted, model_run_id FROM predictions ORDER BY partition_id, x');
+  return table.toArray().map((row) => row.toJSON());
+}
+
+/** Writes one CSV per store: `slope·x + intercept` rows (with y when `withY`). */
+async function csvFiles(dir: string, stores: Record<string, [number, number]>, xs: number[], withY: boolean): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, [slope, intercept]] of Object.entries(stores)) {
+    const rows = xs.map((x) => (withY ? `${x},${slope * x + intercept}` : `${x}`));
+    await writeFile(join(dir, name), `${withY ? 'x,y' : 'x'}\n${rows.join('\n')}\n`);
+  }
+}
+
+describe('ManyModelInference run other ways', () => {
+  it('scores files in stage mode with the model trained on the file of the same name, and follows onMissingModel for a new file', async () => {
+    const { dir, stage, train, score } = await project();
+    const trainDir = join(dir, 'train-files');
+    const newDir = join(dir, 'new-files');
+    await csvFiles(trainDir, { 'a.csv': [2, 1], 'b.csv': [-1, 5] }, [0, 1, 2, 3, 4, 5], true);
+    await csvFiles(newDir, { 'a.csv': [0, 0], 'b.csv': [0, 0], 'c.csv': [0, 0] }, [10, 11], false);
+    const training = await new ManyModelTraining(train, { stage }).runFromStage({ stageLocation: trainDir, filePattern: '*.csv', runId: 'stores' });
+    expect(await training.wait()).toBe(RunStatus.SUCCESS);
+
+    const strict = await new ManyModelInference(score, { stage, trainingRunId: 'stores' }).runFromStage({ stageLocation: newDir, filePattern: '*.csv', runId: 'strict' });
+    expect(await strict.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    const details = await strict.run.getPartitionDetails();
+    expect(details['c.csv']).toMatchObject({ status: PartitionStatus.FAILED, error: { message: expect.stringMatching(/no model for partition "c\.csv"/) } });
+
+    const run = await new ManyModelInference(score, { stage, trainingRunId: 'stores', onMissingModel: { fallback: 'a.csv' } }).runFromStage({ stageLocation: newDir, filePattern: '*.csv', runId: 'scored' });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const rows = await predictions(run);
+    const expected = { 'a.csv': (x: number) => 2 * x + 1, 'b.csv': (x: number) => -x + 5, 'c.csv': (x: number) => 2 * x + 1 } as Record<string, (x: number) => number>;
+    expect(rows).toHaveLength(6);
+    for (const row of rows) expect(row).toEqual({ partition_id: row.partition_id, x: row.x, predicted: expect.closeTo(expected[row.partition_id]!(row.x), 9), model_run_id: 'stores' });
+    expect(await run.modelSource('b.csv')).toEqual({ runId: 'stores', partitionId: 'b.csv', fallback: false });
+    expect(await run.modelSource('c.csv')).toEqual({ runId: 'stores', partitionId: 'a.csv', fallback: true });
+  });
+
+  it('scores in child processes with process isolation', async () => {
+    const { stage, train, score } = await project();
+    const training = await new ManyModelTraining(train, { stage }).run({ partitionBy: 'k', source: TRAINING_SOURCE, runId: 'lines' });
+    expect(await training.wait()).toBe(RunStatus.SUCCESS);
+    const run = await new ManyModelInference(score, { stage, trainingRunId: 'lines' }).run({ partitionBy: 'k', source: NEW_SOURCE, runId: 'isolated', executionOptions: { isolation: 'process' } });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const rows = await predictions(run);
+    expect(rows).toHaveLength(12);
+    for (const row of rows) expect(row.predicted).toBeCloseTo(line(Number(row.partition_id), row.x), 9);
+    expect(await run.modelSource('3')).toEqual({ runId: 'lines', partitionId: '3', fallback: false });
+  });
+
+  it('resumes a run to score only the partition that failed, and refuses a resume with other inference options', async () => {
+    const { dir, stage, train, score } = await project();
+    const training = await new ManyModelTraining(train, { stage }).run({ partitionBy: 'k', source: TRAINING_SOURCE, runId: 'lines' });
+    expect(await training.wait()).toBe(RunStatus.SUCCESS);
+    const inference = new ManyModelInference(score, { stage, trainingRunId: 'lines' });
+    const first = await inference.run({ partitionBy: 'k', source: NEW_SOURCE, runId: 'scores', args: { failUnlessMarker: '2' } });
+    expect(await first.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    expect((await first.run.getPartitionDetails())['2']).toMatchObject({ status: PartitionStatus.FAILED });
+    const calls = async (): Promise<string[]> => (await readFile(join(dir, 'calls.txt'), 'utf8')).trim().split('\n').sort();
+    // Partition 2 may be tried more than once (retries); each of the others once.
+    expect((await calls()).filter((id) => id !== '2')).toEqual(['0', '1', '3']);
+
+    await writeFile(join(dir, 'calls.txt'), '');
+    await appendFile(join(dir, 'marker'), '');
+    const resumed = await inference.run({ partitionBy: 'k', source: NEW_SOURCE, runId: 'scores', onExistingArtifacts: 'resume', partitionIds: ['2'] });
+    expect(await resumed.wait()).toBe(RunStatus.SUCCESS);
+    expect(await calls()).toEqual(['2']);
+    const rows = await predictions(resumed);
+    expect(rows).toHaveLength(12);
+    for (const row of rows) expect(row.predicted).toBeCloseTo(line(Number(row.partition_id), row.x), 9);
+
+    const other = await new ManyModelTraining(train, { stage }).run({ partitionBy: 'k', source: TRAINING_SOURCE, runId: 'lines2' });
+    expect(await other.wait()).toBe(RunStatus.SUCCESS);
+    for (const options of [{ trainingRunId: 'lines2' }, { trainingRunId: 'lines', onMissingModel: 'skip' as const }]) {
+      const attempt = async (): Promise<unknown> =>
+        new ManyModelInference(score, { stage, ...options }).run({ partitionBy: 'k', source: NEW_SOURCE, runId: 'scores', onExistingArtifacts: 'resume', partitionIds: ['2'] });
+      await expect(attempt()).rejects.toThrow(InvalidOptionError);
+      await expect(attempt()).rejects.toThrow(/run "scores" was started with the ManyModelInference options .*give the same ManyModelInference options/);
+    }
+    expect(existsSync(join(stage, 'scores'))).toBe(true);
+  });
+});
