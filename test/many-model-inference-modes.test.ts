@@ -3,8 +3,10 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InferenceRun} from 'dpf';
 import { InvalidOptionError, ManyModelInference, ManyModelTraining, PartitionStatus, RunStatus } from 'dpf';
-import { describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorker } from './support/queue-workers.js';
+import { type RedisTestServer, startRedisServer } from './support/redis-server.js';
+import { POSTGRES_URL, postgres, tempDir, uniqueName } from './helpers.js';
 
 /** The model and its serde, shared by the training and scoring modules. */
 const MODEL_MODULE = `
@@ -32,14 +34,15 @@ export default async function train(data) {
 `;
 
 /**
- * Scores each row and appends the partition to `calls.txt`; fails the partition named by
- * `args.failUnlessMarker` until a file `marker` exists next to the module.
+ * Scores each row and appends the partition to `calls.txt`
+ * (and its process id to `pids.txt`); fails the partition named by `args.failUnlessMarker` until a file `marker` exists next to the module.
  */
 const SCORE_MODULE = `
 import { appendFileSync, existsSync } from 'node:fs';
 export { serde } from './model.mjs';
 export default async function score(data, model, context) {
   appendFileSync(new URL('./calls.txt', import.meta.url), context.partitionId + '\\n');
+  appendFileSync(new URL('./pids.txt', import.meta.url), process.pid + '\\n');
   if (context.args?.failUnlessMarker === context.partitionId && !existsSync(new URL('./marker', import.meta.url))) throw new Error('scoring service down');
   const { x } = await data.toColumns();
   return Array.from(x, (value) => ({ x: value, predicted: model.predict(value) }));
@@ -98,7 +101,7 @@ describe('ManyModelInference run other ways', () => {
   });
 
   it('scores in child processes with process isolation', async () => {
-    const { stage, train, score } = await project();
+    const { dir, stage, train, score } = await project();
     const training = await new ManyModelTraining(train, { stage }).run({ partitionBy: 'k', source: TRAINING_SOURCE, runId: 'lines' });
     expect(await training.wait()).toBe(RunStatus.SUCCESS);
     const run = await new ManyModelInference(score, { stage, trainingRunId: 'lines' }).run({ partitionBy: 'k', source: NEW_SOURCE, runId: 'isolated', executionOptions: { isolation: 'process' } });
@@ -107,6 +110,10 @@ describe('ManyModelInference run other ways', () => {
     expect(rows).toHaveLength(12);
     for (const row of rows) expect(row.predicted).toBeCloseTo(line(Number(row.partition_id), row.x), 9);
     expect(await run.modelSource('3')).toEqual({ runId: 'lines', partitionId: '3', fallback: false });
+    // The layer and the function ran in child processes, not in this one.
+    const pids = new Set((await readFile(join(dir, 'pids.txt'), 'utf8')).trim().split('\n'));
+    expect(pids.size).toBeGreaterThan(0);
+    expect(pids.has(String(process.pid))).toBe(false);
   });
 
   it('resumes a run to score only the partition that failed, and refuses a resume with other inference options', async () => {
@@ -140,4 +147,45 @@ describe('ManyModelInference run other ways', () => {
     }
     expect(existsSync(join(stage, 'scores'))).toBe(true);
   });
+
+  it('trains and scores through the queue on dpf worker processes', async () => {
+    const { stage, train, score } = await project();
+    await startWorker(redis.url, { concurrency: 2 });
+    const executionOptions = { useHeadNode: false };
+    const training = await new ManyModelTraining(train, { stage, queue: redis.url }).run({ partitionBy: 'k', source: TRAINING_SOURCE, runId: 'lines', executionOptions });
+    expect(await training.wait()).toBe(RunStatus.SUCCESS);
+    const run = await new ManyModelInference(score, { stage, queue: redis.url, trainingRunId: 'lines' }).run({ partitionBy: 'k', source: NEW_SOURCE, runId: 'queued', executionOptions });
+    expect(await run.wait()).toBe(RunStatus.SUCCESS);
+    const rows = await predictions(run);
+    expect(rows).toHaveLength(12);
+    for (const row of rows) expect(row).toEqual({ partition_id: row.partition_id, x: row.x, predicted: expect.closeTo(line(Number(row.partition_id), row.x), 9), model_run_id: 'lines' });
+    expect(await run.modelSource('1')).toEqual({ runId: 'lines', partitionId: '1', fallback: false });
+  });
+
+  it('appends predictions to a predictionsTable in a PostgreSQL session database', async () => {
+    const { stage, train, score } = await project();
+    const table = uniqueName('scored');
+    const training = await new ManyModelTraining(train, { stage, sessionDatabase: POSTGRES_URL }).run({ partitionBy: 'k', source: TRAINING_SOURCE, runId: uniqueName('lines') });
+    expect(await training.wait()).toBe(RunStatus.SUCCESS);
+    try {
+      const inference = new ManyModelInference(score, { stage, sessionDatabase: POSTGRES_URL, trainingRunId: training.run.runId, predictionsTable: table });
+      const run = await inference.run({ partitionBy: 'k', source: NEW_SOURCE, runId: uniqueName('scores') });
+      expect(await run.wait()).toBe(RunStatus.SUCCESS);
+      // The table holds the function's columns and model_run_id (no partition_id: the rows say which partition only through the function's own columns).
+      const rows = await postgres<{ x: number; predicted: number; model_run_id: string }>(`SELECT x, predicted, model_run_id FROM ${table} ORDER BY predicted`);
+      const expected = [0, 1, 2, 3].flatMap((k) => [100, 101, 102].map((x) => ({ x, predicted: line(k, x) }))).sort((a, b) => a.predicted - b.predicted);
+      expect(rows).toHaveLength(12);
+      rows.forEach((row, i) => expect(row).toEqual({ x: expected[i]!.x, predicted: expect.closeTo(expected[i]!.predicted, 9), model_run_id: training.run.runId }));
+    } finally {
+      await postgres(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+});
+
+let redis: RedisTestServer;
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis.stop();
 });
