@@ -160,6 +160,9 @@ describe('ManyModelInference run other ways', () => {
     expect(rows).toHaveLength(12);
     for (const row of rows) expect(row).toEqual({ partition_id: row.partition_id, x: row.x, predicted: expect.closeTo(line(Number(row.partition_id), row.x), 9), model_run_id: 'lines' });
     expect(await run.modelSource('1')).toEqual({ runId: 'lines', partitionId: '1', fallback: false });
+    // A queue run has no session database unless given one: a predictionsTable is refused up front.
+    expect(() => new ManyModelInference(score, { stage, queue: redis.url, trainingRunId: 'lines', predictionsTable: 'scored' })).toThrow(InvalidOptionError);
+    expect(() => new ManyModelInference(score, { stage, queue: redis.url, trainingRunId: 'lines', predictionsTable: 'scored' })).toThrow(/predictionsTable.*queue run has no session database.*postgres:\/\//);
   });
 
   it('appends predictions to a predictionsTable in a PostgreSQL session database', async () => {

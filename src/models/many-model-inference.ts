@@ -7,6 +7,7 @@ import { loadModuleExports, moduleExports, type PartitionModule, resolveModuleRe
 import type { JsonValue } from '../model/json-value.js';
 import type { ModuleReference } from '../model/run-spec.js';
 import type { DPFRun } from '../run/dpf-run.js';
+import { isS3Location } from '../stage/s3-location.js';
 import { RunStatus } from '../status.js';
 import { checkInteger, checkOptionsObject, checkString, describe } from '../validate.js';
 import { LayerRun, restoreLayerRun } from './layer-run.js';
@@ -52,7 +53,8 @@ export interface ManyModelInferenceOptions<M> extends DPFOptions {
    * that run's earlier rows of the partition, in the attempt's transaction: a failed attempt
    * leaves no row, and a retry, a resume or an `'overwrite'` rerun none twice. Created from the
    * first predictions' columns when it does not exist. A plain name (letters, digits, `_`), in
-   * the database's default schema.
+   * the database's default schema. A queue run, or one on an S3 stage, needs a `sessionDatabase`
+   * its workers share (PostgreSQL).
    */
   predictionsTable?: string;
   /**
@@ -115,6 +117,12 @@ export class ManyModelInference<M = unknown> {
     this.predictionsTable = predictionsTable === undefined ? null : checkTableName(predictionsTable);
     this.cacheModels = cacheModels === undefined ? 16 : checkInteger(cacheModels, 'cacheModels', 0);
     this.dpfOptions = dpfOptions;
+    if (this.predictionsTable !== null && dpfOptions.sessionDatabase === undefined && (dpfOptions.queue !== undefined || isS3Location(dpfOptions.stage))) {
+      throw new InvalidOptionError(
+        'predictionsTable',
+        `a ${dpfOptions.queue !== undefined ? 'queue run' : 'run on an S3 stage'} has no session database by default to append predictions to; pass sessionDatabase (a postgres:// URL its workers share), or leave predictionsTable out`,
+      );
+    }
     // Checks the stage and the other options now, as new DPF() does.
     new DPF(module, dpfOptions);
   }
