@@ -5,6 +5,7 @@
  *
  *   npm run bench                       every workload, 5 runs each (M1: 3)
  *   npm run bench -- --only W1,O1       some of them
+ *   npm run bench -- --only M2          many models: ManyModelTraining and ManyModelInference next to plain dpf.run
  *   npm run bench -- --runs 3           fewer runs
  *   npm run bench -- --smoke            tiny sizes: checks the benchmark works, figures mean nothing
  *   npm run bench -- --only W1S3,T1S3   W1 and T1 with the stage on S3 (a local S3-compatible server)
@@ -21,6 +22,7 @@ import { parseArgs } from 'node:util';
 import type { BenchOptions, Result } from './harness.js';
 import { seconds } from './harness.js';
 import { m1 } from './workloads/m1-memory.js';
+import { m2 } from './workloads/m2-many-models.js';
 import { o1 } from './workloads/o1-overhead.js';
 import { q1, stopRedisServer } from './workloads/q1-queue.js';
 import { s1 } from './workloads/s1-scaling.js';
@@ -30,7 +32,7 @@ import { w1 } from './workloads/w1-mean-per-key.js';
 import { w1q, w2q } from './workloads/w1-w2-queue.js';
 import { w2, w2c } from './workloads/w2-flights-regression.js';
 
-const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, W2C: w2c, O1: o1, S1: s1, M1: m1, T1: t1, W1S3: w1s3, T1S3: t1s3, Q1: q1, W1Q: w1q, W2Q: w2q };
+const WORKLOADS: Record<string, (options: BenchOptions) => Promise<Result>> = { W1: w1, W2: w2, W2C: w2c, O1: o1, S1: s1, M1: m1, M2: m2, T1: t1, W1S3: w1s3, T1S3: t1s3, Q1: q1, W1Q: w1q, W2Q: w2q };
 
 const { values } = parseArgs({
   options: { only: { type: 'string' }, runs: { type: 'string' }, smoke: { type: 'boolean', default: false } },
