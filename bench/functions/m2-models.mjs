@@ -16,3 +16,17 @@ export async function trainByHand(data, context) {
   const { x, y } = await data.toColumns();
   await context.uploadToStage(new SimpleLinearRegression(x, y), 'model.json');
 }
+
+/** The inference function of ManyModelInference: the partition's model scores its rows; dpf saves them as predictions.parquet. */
+export async function score(data, model) {
+  const { x } = await data.toColumns();
+  return Array.from(x, (value) => ({ x: value, predicted: model.predict(value) }));
+}
+
+/** The same scoring in a plain DPF function: the model loaded by hand from the training run, the same predictions saved by hand. */
+export async function scoreByHand(data, context) {
+  const { trainingRunId } = context.args;
+  const model = SimpleLinearRegression.load(await context.downloadFromStage('model.json', { runId: trainingRunId, partitionId: context.partitionId }));
+  const { x } = await data.toColumns();
+  await context.uploadToStage(Array.from(x, (value) => ({ x: value, predicted: model.predict(value), model_run_id: trainingRunId })), 'predictions.parquet');
+}
