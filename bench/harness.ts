@@ -22,7 +22,7 @@ export interface Result {
   target: string;
   met: boolean | undefined;
   notes: string[];
-  /** Other tools doing the same workload in the same run (bench/peers.ts), printed as rows under this one. */
+  /** Rows printed under this one: other tools doing the same workload in the same run (bench/peers.ts), or other parts of the workload (M2 infer, M2 cache). */
   peers?: Result[];
 }
 

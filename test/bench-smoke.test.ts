@@ -11,6 +11,14 @@ describe('npm run bench', () => {
     expect(rows.map((row) => row.split(' | ')[0]!.slice(2))).toEqual(['W1', 'W2', 'W2C', 'O1', 'S1', 'M1', 'T1', 'Q1', 'W1Q', 'W2Q']);
     // The queue workloads measured dpf through the queue, not only their reference.
     for (const row of rows.slice(7)) expect(row, row).not.toContain('not built yet');
+    // M2: training, inference and the model cache measured (a ratio each), the layer's models and predictions equal to the plain run's.
+    for (const id of ['M2', 'M2 infer', 'M2 cache']) {
+      const row = result.stdout.split('\n').find((line) => line.startsWith(`| ${id} |`));
+      expect(row, result.stdout).toBeDefined();
+      expect(row!.split(' | ')[4], row).toMatch(/^\d+\.\d+×$/);
+    }
+    expect(result.stdout).toMatch(/M2 done in .*µs\/model over the plain run .*equal to DuckDB's regression to (\S+)/);
+    expect(Number(/equal to DuckDB's regression to (\S+)/.exec(result.stdout)![1])).toBeLessThanOrEqual(1e-9);
     // W2 (every column, and only the function's) checks its answers against DuckDB's; at smoke size they must still agree.
     for (const id of ['W2', 'W2C']) {
       const difference = new RegExp(`${id} done in .*max rel\\. diff (\\S+)`).exec(result.stdout);
