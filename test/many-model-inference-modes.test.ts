@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { InferenceRun} from 'dpf';
 import { InvalidOptionError, ManyModelInference, ManyModelTraining, PartitionStatus, RunStatus } from 'dpf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modelProject, scoredRows } from './support/many-models.js';
 import { startWorker } from './support/queue-workers.js';
 import { type RedisTestServer, startRedisServer } from './support/redis-server.js';
-import { POSTGRES_URL, postgres, tempDir, uniqueName } from './helpers.js';
+import { POSTGRES_URL, postgres, uniqueName } from './helpers.js';
 
 /** The model and its serde, shared by the training and scoring modules. */
 const MODEL_MODULE = `
@@ -53,18 +53,9 @@ const TRAINING_SOURCE = 'SELECT k, x::DOUBLE AS x, ((k + 1) * x + 10 * k)::DOUBL
 const NEW_SOURCE = 'SELECT k, x::DOUBLE AS x FROM range(4) t(k), range(100, 103) s(x)';
 const line = (k: number, x: number): number => (k + 1) * x + 10 * k;
 
-async function project(): Promise<{ dir: string; stage: string; train: string; score: string }> {
-  const dir = await tempDir();
-  await writeFile(join(dir, 'model.mjs'), MODEL_MODULE);
-  await writeFile(join(dir, 'train.mjs'), TRAIN_MODULE);
-  await writeFile(join(dir, 'score.mjs'), SCORE_MODULE);
-  return { dir, stage: join(dir, 'stage'), train: join(dir, 'train.mjs'), score: join(dir, 'score.mjs') };
-}
+const project = () => modelProject({ model: MODEL_MODULE, train: TRAIN_MODULE, score: SCORE_MODULE });
 
-async function predictions(run: InferenceRun): Promise<{ partition_id: string; x: number; predicted: number; model_run_id: string }[]> {
-  const table = await run.predictions('SELECT partition_id, x, predicted, model_run_id FROM predictions ORDER BY partition_id, x');
-  return table.toArray().map((row) => row.toJSON());
-}
+const predictions = scoredRows;
 
 /** Writes one CSV per store: `slope·x + intercept` rows (with y when `withY`). */
 async function csvFiles(dir: string, stores: Record<string, [number, number]>, xs: number[], withY: boolean): Promise<void> {

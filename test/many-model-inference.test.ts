@@ -3,7 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InferenceRun, InvalidOptionError, ManyModelInference, ManyModelTraining, ModelNotFoundError, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
-import { duckdb, tempDir } from './helpers.js';
+import { modelProject, scoredRows } from './support/many-models.js';
+import { duckdb } from './helpers.js';
 
 /** y = slope·x + intercept per key k of 0..3: slope k + 1, intercept 10·k. */
 const TRAINING_SOURCE = 'SELECT k, x::DOUBLE AS x, ((k + 1) * x + 10 * k)::DOUBLE AS y FROM range(4) t(k), range(20) s(x)';
@@ -58,24 +59,14 @@ export default async function score(data, model, context) {
 }
 `;
 
-async function project(): Promise<{ dir: string; stage: string; train: string; score: string }> {
-  const dir = await tempDir();
-  await writeFile(join(dir, 'model.mjs'), MODEL_MODULE);
-  await writeFile(join(dir, 'train.mjs'), TRAIN_MODULE);
-  await writeFile(join(dir, 'score.mjs'), SCORE_MODULE);
-  return { dir, stage: join(dir, 'stage'), train: join(dir, 'train.mjs'), score: join(dir, 'score.mjs') };
-}
+const project = () => modelProject({ model: MODEL_MODULE, train: TRAIN_MODULE, score: SCORE_MODULE });
 
 async function train(stage: string, module: string, runId: string, options: { partitionIds?: string[]; args?: Record<string, unknown> } = {}): Promise<RunStatus> {
   const run = await new ManyModelTraining(module, { stage }).run({ partitionBy: 'k', source: TRAINING_SOURCE, runId, ...options });
   return run.wait();
 }
 
-/** predictions() as plain rows, sorted by partition and x. */
-async function predictions(run: InferenceRun): Promise<{ partition_id: string; x: number; predicted: number; model_run_id: string }[]> {
-  const table = await run.predictions('SELECT partition_id, x, predicted, model_run_id FROM predictions ORDER BY partition_id, x');
-  return table.toArray().map((row) => row.toJSON());
-}
+const predictions = scoredRows;
 
 const line = (k: number, x: number, shift = 0): number => (k + 1) * x + 10 * k + shift;
 
