@@ -14,7 +14,7 @@ export class TrendEnsemble {
   ) {}
 
   /** `rows`: [t, month] per row (t: months since Jan 2000); `price`: the target. */
-  static fit(rows: number[][], price: number[], trees: number): TrendEnsemble {
+  static trainOn(rows: number[][], price: number[], trees: number): TrendEnsemble {
     const forest = new RandomForestRegression({ nEstimators: trees, seed: 42, maxFeatures: 1.0, noOOB: true, treeOptions: { maxDepth: 4 } });
     forest.train(rows, price);
     return new TrendEnsemble(
