@@ -195,6 +195,7 @@ describe('ManyModelInference', () => {
     await refused({ trainingRunId: ['lines', 'lines'] }, /names a run twice/);
     await refused({ onMissingModel: 'ignore' as never }, /onMissingModel.*'error', 'skip' or \{ fallback/);
     await refused({ cacheModels: -1 }, /cacheModels.*integer ≥ 0/);
+    await refused({ modelRuns: ['lines'] as never }, /modelRuns: expected an object of partition id → training run id/);
     // The training run's models are JSON; a bytes serde named otherwise cannot load them.
     await writeFile(join(dir, 'bytes-score.mjs'), `import { bytesSerde } from 'dpf';\nexport const serde = bytesSerde({ filename: 'model.onnx' });\nexport default () => [];\n`);
     await expect(new ManyModelInference(join(dir, 'bytes-score.mjs'), { stage, trainingRunId: 'lines' }).run({ partitionBy: 'k', source, runId: 'refused' })).rejects.toThrow(

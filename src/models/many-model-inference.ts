@@ -273,7 +273,10 @@ function checkPolicy(value: unknown): MissingModelPolicy {
 }
 
 function checkModelRuns(value: unknown, trainingRuns: readonly string[]): Readonly<Record<string, string>> {
-  const record = checkOptionsObject(value, 'modelRuns', Object.keys(value ?? {}));
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError('modelRuns', `expected an object of partition id → training run id, such as { 'store-7': 'train-v1' }, got ${describe(value)}`);
+  }
+  const record = value as Record<string, unknown>;
   for (const [partitionId, runId] of Object.entries(record)) {
     if (typeof runId !== 'string' || !trainingRuns.includes(runId)) {
       throw new InvalidOptionError(`modelRuns["${partitionId}"]`, `expected one of the training runs (${trainingRuns.join(', ')}), got ${describe(runId)}; add the run to trainingRunId`);
