@@ -29,7 +29,8 @@ export interface SinglePartitionDetails {
   readonly numRows: number | undefined;
   /**
    * The partition's log — every attempt's lines, with timestamps, in order — read from the stage;
-   * empty when it logged nothing. Rejects with StageDamagedError naming the file if part of it is gone.
+   * empty when it logged nothing. While the partition runs, its running attempt's lines so far
+   * follow (the last 256 KiB of them, as its worker last wrote them: once a second). Rejects with StageDamagedError naming the file if part of it is gone.
    */
   logs(): Promise<string>;
   /** The partition's artifacts. */
@@ -76,19 +77,21 @@ export class PartitionDetails implements SinglePartitionDetails {
     this.artifacts = new ArtifactsManager(stage, layout, partitionId, state.artifacts ?? []);
   }
 
-  /**
-   * @internal What the running attempt has logged so far (its last 256 KiB, written once a second
-   * by its worker: execute/live-log.ts), or undefined when the partition is not RUNNING or its
-   * attempt has written none yet.
-   */
-  async liveLog(): Promise<string | undefined> {
-    if (this.runningToken === undefined) return undefined;
-    const object = await this.stage.get(this.layout.liveLog(this.runningToken)).catch(() => undefined);
-    return object?.bytes.toString('utf8');
-  }
-
   async logs(): Promise<string> {
     const parts = await Promise.all(this.logRefs.map((ref) => readStoredRef(this.stage, ref, `the log of attempt ${ref.attempt} of partition "${this.partitionId}"`)));
+    const live = await this.liveLog();
+    if (live !== undefined) parts.push(live);
     return Buffer.concat(parts).toString('utf8');
+  }
+
+  /**
+   * What the running attempt has logged so far — its last 256 KiB, written once a second by its
+   * worker (execute/live-log.ts) — or undefined when the partition is not RUNNING or its attempt
+   * has written none yet.
+   */
+  private async liveLog(): Promise<Buffer | undefined> {
+    if (this.runningToken === undefined) return undefined;
+    const object = await this.stage.get(this.layout.liveLog(this.runningToken)).catch(() => undefined);
+    return object?.bytes;
   }
 }
