@@ -49,6 +49,12 @@ export class RunInProgressError extends DPFError {}
 export class RunNotFoundError extends DPFError {}
 
 /**
+ * `rerunFailed` found nothing to rerun: every partition of the run is DONE (or it has none), or
+ * the run never started, so it does not say how its partitions are run.
+ */
+export class NothingToRerunError extends DPFError {}
+
+/**
  * The driver of a run stopped reporting (it was killed or its machine went away) before the run
  * finished. Resume it with `onExistingArtifacts: 'resume'`.
  */

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readInputManifest } from '../data/input-segments.js';
 import { RunAbandonedError, RunNotFoundError } from '../errors.js';
 import { DRIVER_HANDED_OVER, SUBMITTED_NOTE } from '../model/lease.js';
-import type { JournalRecord, PartitionRecord } from '../model/journal.js';
+import type { JournalRecord, PartitionRecord, StartRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { ModuleReference } from '../model/run-spec.js';
 import { openStage } from '../stage/open-stage.js';
@@ -190,6 +190,14 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /** @internal What the run's workers call (its module, args and layer), as its latest driver ran it. */
   get called(): ModuleReference | undefined {
     return this.state.start?.module;
+  }
+
+  /**
+   * @internal How its latest driver ran it — module, execution options, session database
+   * (without credentials), queue — as its start record says; undefined before any start.
+   */
+  get lastStart(): Readonly<StartRecord> | undefined {
+    return this.state.start;
   }
 
   /** @internal The run's uid (tells it from an earlier run of the same id that was overwritten). */
