@@ -1,10 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, DPFRun, NothingToRerunError, PartitionStatus, rerunFailed, RunInProgressError, RunStatus } from 'dpf';
+import { DPF, DPFRun, ManyModelTraining, NothingToRerunError, PartitionStatus, rerunFailed, RunInProgressError, RunStatus, TrainingRun } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { countingModule, inputFiles, release } from './support/counting-run.js';
 import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
-import { tempDir, writeFiles } from './helpers.js';
+import { tempDir, writeFiles, writeModule } from './helpers.js';
 
 describe('rerunFailed', () => {
   it('stage mode: reruns the partitions that failed with the run’s function, args and options, keeping the DONE ones', async () => {
@@ -75,5 +75,29 @@ describe('rerunFailed', () => {
     const rerun = await rerunFailed('busy', stage);
     expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
     expect(Object.values(await rerun.getPartitionDetails()).every((details) => details.status === PartitionStatus.DONE)).toBe(true);
+  });
+
+  it('a ManyModelTraining run: the rerun trains through the same layer, so its models are saved as the others', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const fixed = JSON.stringify(join(dir, 'fixed'));
+    const module = await writeModule(
+      dir,
+      `const { x } = await data.toColumns();
+      if (context.partitionId === '2' && !fs.existsSync(${fixed})) throw new Error('not fixed yet');
+      return { key: context.partitionId, n: x.length, scale: context.args.scale };`,
+      { prelude: "import fs from 'node:fs';" },
+    );
+    const training = new ManyModelTraining<{ key: string; n: number; scale: number }>(module, { stage });
+    const source = 'SELECT k, x FROM range(3) t(k), range(5) s(x)';
+    const run = await training.run({ partitionBy: 'k', source, runId: 'models', args: { scale: 2 }, executionOptions: { maxRetries: 0 } });
+    expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    await fix(dir);
+
+    const rerun = await rerunFailed('models', stage);
+    expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
+    const restored = await TrainingRun.restoreFrom<{ key: string; n: number; scale: number }>('models', stage);
+    expect(await restored.getModel('2')).toEqual({ key: '2', n: 5, scale: 2 });
+    expect(await restored.getModel('0')).toEqual({ key: '0', n: 5, scale: 2 });
   });
 });
