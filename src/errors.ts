@@ -21,6 +21,9 @@ export class InvalidOptionError extends DPFError {
   }
 }
 
+/** `dpf export` refuses its output folder: one that is not empty (without --force), or a path that would lead outside it. */
+export class ExportError extends DPFError {}
+
 /** The partition function's module cannot be found, imported, or lacks the named export. */
 export class ModuleLoadError extends DPFError {}
 

@@ -399,7 +399,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
 
   /**
    * Runs SQL (DuckDB's dialect) over what the partitions uploaded. Each entry of `views` names a
-   * view over one artifact — a Parquet, CSV or JSON file every DONE partition uploaded under that
+   * view over one artifact — a Parquet, Arrow, CSV or JSON file every DONE partition uploaded under that
    * name — read as one table whose first column, `partition_id`, says which partition wrote the
    * row. The view `partitions` is always there: `partition_id`, `status`, `attempts`, `num_rows`,
    * `duration_ms`, `folder`.
@@ -417,6 +417,16 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     await this.refresh();
     const { queryRunResults } = await import('./results-query.js');
     return queryRunResults(this.stage, this.layout, this.partitions, this.state, sql, views);
+  }
+
+  /**
+   * @internal Writes one artifact name's table (as {@link DPFRun.query} reads it: `partition_id`
+   * first, then the rows of every DONE partition's artifact) to a Parquet file; returns its rows.
+   */
+  async exportTable(artifact: string, path: string): Promise<number> {
+    await this.refresh();
+    const { exportArtifactTable } = await import('./results-query.js');
+    return exportArtifactTable(this.stage, this.layout, this.partitions, this.state, artifact, path);
   }
 
   /**
