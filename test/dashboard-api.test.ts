@@ -2,13 +2,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, RunStatus } from 'dpf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArtifactPreview, PartitionsPage, PartitionView, RunsResponse, RunSummary } from '../src/dashboard/api-types.js';
+import type { ArtifactPreview, PartitionsPage, PartitionView, RunsResponse, RunSummary, Timeline } from '../src/dashboard/api-types.js';
 // The built server, as the CLI runs it (and as the runs here are made: the same dpf modules, so it sees this process's drivers alive).
 import { type Dashboard, startDashboard } from '../dist/dashboard/server.js';
 import { DashboardExposedError } from '../dist/errors.js';
 import { getJson, openEvents, send } from './support/dashboard-client.js';
 import { UNTIL_ABORTED, untilFile } from './support/barriers.js';
-import { listFiles, POSTGRES_URL, postgres, ROOT, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
+import { dpfCommand, listFiles, POSTGRES_URL, postgres, ROOT, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
+import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
 import { writeFinishedRun } from './support/written-run.js';
 
 /** A partition id, and a log line, that would be markup if a page put them in as HTML. */
@@ -261,6 +262,19 @@ describe('the dashboard API', () => {
     expect(JSON.parse(followed.received[0]!.data)).toBe(log.text);
   });
 
+  it('gives every attempt of a run on the timeline, retries included', async () => {
+    const timeline = await getJson<Timeline>(base, '/api/runs/frames/timeline');
+    expect(timeline.ids.slice().sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    const attempts = timeline.partition.map((partition, k) => ({ id: timeline.ids[partition], attempt: timeline.attempt[k], outcome: timeline.outcome[k], lane: timeline.lanes[timeline.lane[k]!] }));
+    const of = (id: string): string[] => attempts.filter((attempt) => attempt.id === id).sort((a, b) => a.attempt! - b.attempt!).map((attempt) => `${attempt.attempt} ${attempt.outcome}`);
+    expect(attempts).toHaveLength(10);
+    expect(of('k0')).toEqual(['1 DONE']);
+    expect(of('k1')).toEqual(['1 RETRIED', '2 DONE']);
+    expect(of('k3')).toEqual(['1 RETRIED', '2 RETRIED', '3 FAILED']);
+    for (const [k, start] of timeline.start.entries()) expect(timeline.end[k]).toBeGreaterThanOrEqual(start);
+    expect(attempts.every((attempt) => typeof attempt.lane === 'string')).toBe(true);
+  });
+
   it('gives markup in ids and logs back as plain JSON strings', async () => {
     const id = `${XSS}.csv`;
     const page = await send(base, partitionsPath('files', `q=${encodeURIComponent('onerror')}`));
@@ -420,6 +434,65 @@ describe('the dashboard with a live run', () => {
     } finally {
       await live.close();
     }
+  });
+});
+
+describe('the dashboard\'s rerun action', () => {
+  it('reruns an ended run\'s failed partitions on POST, and refuses a run with nothing to rerun', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const module = await fixableModule(dir, ['k1']);
+    const run = await new DPF(module, { stage }).run({ runId: 'fixable', partitionBy: 'k', source: "SELECT 'k' || (i % 3) AS k, i AS v FROM range(9) t(i)", executionOptions: { maxRetries: 0 } });
+    expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    const live = await startDashboard({ stage, port: 0 });
+    try {
+      expect((await getJson<RunSummary>(live.url, '/api/runs/fixable')).actions).toEqual({ cancel: false, rerunFailed: true });
+      expect((await send(live.url, '/api/runs/fixable/rerun-failed', { method: 'POST' })).status).toBe(403);
+      await fix(dir);
+      const answer = await send(live.url, '/api/runs/fixable/rerun-failed', { method: 'POST', headers: { 'X-DPF-Action': '1' } });
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({ runId: 'fixable', status: RunStatus.IN_PROGRESS });
+      expect((answer.json as { message: string }).message).toContain('1 partition(s) again');
+      await waitFor(async () => (await getJson<RunSummary>(live.url, '/api/runs/fixable')).status === RunStatus.SUCCESS, 30_000, 'the rerun to succeed');
+      expect(await executionCounts(dir)).toEqual({ k0: 1, k1: 2, k2: 1 });
+      expect(live.reruns).toEqual([]);
+      const nothing = await send(live.url, '/api/runs/fixable/rerun-failed', { method: 'POST', headers: { 'X-DPF-Action': '1' } });
+      expect(nothing.status).toBe(409);
+      expect((nothing.json as { error: string }).error).toContain('nothing to rerun');
+    } finally {
+      await live.close();
+    }
+  });
+});
+
+describe('dpf dashboard', () => {
+  it('serves the stage until SIGINT, on the port it prints', async () => {
+    const dir = await tempDir();
+    await writeFinishedRun(join(dir, 'stage'), 'written', 5, new Set([2]));
+    let printed = '';
+    let resolveUrl: (url: string) => void = () => undefined;
+    const urlPrinted = new Promise<string>((resolve) => (resolveUrl = resolve));
+    const script = `process.argv = [process.argv[0], 'dpf', 'dashboard', '--stage', ${JSON.stringify(join(dir, 'stage'))}, '--port', '0']; await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))});`;
+    const child = runNodeScript(script, {
+      onStdout: (text) => {
+        printed += text;
+        const url = /^dpf dashboard: (http:\/\/127\.0\.0\.1:\d+\/) \(stage .*\) — Ctrl-C stops it$/m.exec(printed)?.[1];
+        if (url !== undefined) resolveUrl(url);
+      },
+    });
+    const url = await urlPrinted;
+    const { runs } = await getJson<RunsResponse>(url, '/api/runs');
+    expect(runs).toMatchObject([{ runId: 'written', status: 'PARTIAL_FAILURE', counts: { DONE: 4, FAILED: 1 } }]);
+    child.kill('SIGINT');
+    const exit = await child.done;
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toBe('');
+  });
+
+  it('refuses to listen on a non-loopback address without a token', () => {
+    const refused = dpfCommand('dashboard', '--stage', ROOT, '--host', '0.0.0.0', '--port', '0');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('--token T (or set DPF_DASHBOARD_TOKEN)');
   });
 });
 

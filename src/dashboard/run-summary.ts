@@ -25,7 +25,8 @@ export function runSummary(run: DPFRun, now = Date.now()): RunSummary {
     warnings: run.warnings.map(redact),
     actions: {
       cancel: !ended,
-      rerunFailed: ended && counts.FAILED + counts.INTERNAL_ERROR + counts.CANCELLED + counts.PENDING > 0,
+      // What rerunFailed accepts: an ended run, or one whose driver is gone, with partitions not DONE.
+      rerunFailed: (ended || driver === 'gone') && counts.FAILED + counts.INTERNAL_ERROR + counts.CANCELLED + counts.PENDING > 0,
     },
   };
   const layer = called?.layer?.module;
