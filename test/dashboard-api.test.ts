@@ -11,6 +11,8 @@ import { UNTIL_ABORTED, untilFile } from './support/barriers.js';
 import { dpfCommand, listFiles, POSTGRES_URL, postgres, ROOT, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
 import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
 import { writeFinishedRun } from './support/written-run.js';
+import { startRedisServer } from './support/redis-server.js';
+import { Redis } from 'ioredis';
 
 /** A partition id, and a log line, that would be markup if a page put them in as HTML. */
 const XSS = '<img src=x onerror=alert(1)>';
@@ -433,6 +435,41 @@ describe('the dashboard with a live run', () => {
       expect((await getJson<RunSummary>(live.url, '/api/runs/held')).actions).toEqual({ cancel: false, rerunFailed: true });
     } finally {
       await live.close();
+    }
+  });
+});
+
+describe('the dashboard with a queue run', () => {
+  it('shows a run waiting on a password-protected queue as queued, without the password, and cancels it', async () => {
+    const redis = await startRedisServer();
+    try {
+      const admin = new Redis(redis.url);
+      await admin.config('SET', 'requirepass', PASSWORD);
+      admin.disconnect();
+      const queueUrl = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`;
+      const dir = await tempDir();
+      const stage = join(dir, 'stage');
+      await writeFiles(join(dir, 'input'), { 'a.csv': 'x\n1\n' });
+      const module = await writeModule(dir, '');
+      // No dpf worker takes it: it waits on its queue for one.
+      await new DPF(module, { stage, queue: queueUrl }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'queued', filePattern: '*.csv', executionOptions: { useHeadNode: false } });
+      const live = await startDashboard({ stage, port: 0 });
+      try {
+        const summary = await getJson<RunSummary>(live.url, '/api/runs/queued');
+        expect(summary).toMatchObject({ status: 'IN_PROGRESS', driver: 'queued', queue: `"dpf" at redis://127.0.0.1:${redis.port}`, actions: { cancel: true } });
+        for (const path of ['/api/runs', '/api/runs/queued', '/metrics', partitionsPath('queued', ''), partitionPath('queued', 'a.csv'), '/api/runs/queued/timeline']) {
+          expect((await send(live.url, path)).text, path).not.toContain(PASSWORD);
+        }
+        const cancelled = await send(live.url, '/api/runs/queued/cancel', { method: 'POST', headers: { 'X-DPF-Action': '1' } });
+        expect(cancelled.status).toBe(200);
+        expect(cancelled.json).toMatchObject({ status: RunStatus.CANCELLED });
+        expect(cancelled.text).not.toContain(PASSWORD);
+        expect((await DPFRun.restoreFrom('queued', stage)).status).toBe(RunStatus.CANCELLED);
+      } finally {
+        await live.close();
+      }
+    } finally {
+      await redis.stop();
     }
   });
 });

@@ -35,6 +35,7 @@ export function runSummary(run: DPFRun, now = Date.now()): RunSummary {
   if (finishedAt !== undefined) summary.finishedAt = finishedAt.getTime();
   const holder = run.driverLease;
   if (driver === 'alive' && holder !== undefined && holder.alive) summary.driverHolder = { pid: holder.pid, host: holder.host, renewedAt: holder.renewedAt };
+  if (run.queue !== undefined) summary.queue = redact(`"${run.queue.name}" at ${run.queue.url}`);
   if (called?.url !== undefined) summary.module = redact(called.url);
   return summary;
 }

@@ -237,15 +237,18 @@ function dashboardApp(context: AppContext): Hono {
       };
       context.streams.add(finish);
       stream.onAbort(finish);
-      let sent = 0;
+      let sent = '';
       try {
         for (;;) {
           const current = (await cache.get(runId))?.partitionDetails(partitionId);
           if (current === undefined || closed) break;
           const text = await current.logs();
-          if (text.length > sent) {
-            await stream.writeSSE({ event: 'log', data: JSON.stringify(redact(text.slice(sent))) });
-            sent = text.length;
+          // New text after what was sent. A running attempt's lines are its live tail until the
+          // attempt's own log replaces them: what differs is sent from where it differs.
+          const from = text.startsWith(sent) ? sent.length : commonPrefixLength(text, sent);
+          if (text.length > from) {
+            await stream.writeSSE({ event: 'log', data: JSON.stringify(redact(text.slice(from))) });
+            sent = text;
           }
           if (isFinalPartitionStatus(current.status)) {
             await stream.writeSSE({ event: 'end', data: JSON.stringify(current.status) });
@@ -310,6 +313,12 @@ function dashboardApp(context: AppContext): Hono {
     app.get(path, async (c) => c.body(new Uint8Array(await readStaticFile(file)), 200, { 'Content-Type': file.mediaType }));
   }
   return app;
+}
+
+function commonPrefixLength(a: string, b: string): number {
+  let k = 0;
+  while (k < a.length && k < b.length && a.charCodeAt(k) === b.charCodeAt(k)) k++;
+  return k;
 }
 
 /** The partitions table's query from a request's parameters, or what is wrong with them. */
