@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, RunStatus } from 'dpf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -311,6 +311,21 @@ describe('the dashboard API', () => {
     expect(script.text).toContain('uPlot');
     const style = await send(base, '/assets/vendor/uPlot.min.css');
     expect(style.headers['content-type']).toMatch(/^text\/css/);
+  });
+
+  it('serves the page\'s files at /assets/ and its index.html at /', async () => {
+    const folder = join(ROOT, 'assets', 'dashboard');
+    const names = (await listFiles(folder)).filter((name) => /\.(html|js|css)$/.test(name));
+    for (const name of names) {
+      const answer = await send(base, `/assets/${name}`);
+      expect(answer.status, name).toBe(200);
+      expect(answer.body.equals(await readFile(join(folder, name))), name).toBe(true);
+      expect(answer.headers['content-type'], name).toMatch(name.endsWith('.js') ? /^text\/javascript/ : name.endsWith('.css') ? /^text\/css/ : /^text\/html/);
+    }
+    const index = await send(base, '/');
+    if (names.includes('index.html')) expect(index.body.equals(await readFile(join(folder, 'index.html')))).toBe(true);
+    else expect(index.status).toBe(404);
+    expect((await send(base, '/assets/no-such-file.js')).status).toBe(404);
   });
 
   it('never answers with a file outside what the runs list: traversal in every route gives 400 or 404', async () => {

@@ -309,9 +309,20 @@ function dashboardApp(context: AppContext): Hono {
 
   app.get('/metrics', async (c) => c.body(dashboardMetrics(await cache.list()), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));
 
-  for (const [path, file] of files) {
-    app.get(path, async (c) => c.body(new Uint8Array(await readStaticFile(file)), 200, { 'Content-Type': file.mediaType }));
-  }
+  // The page's files by their URL path, looked up in the list made at start (never joined into a file path).
+  const serveFile = async (c: Context): Promise<Response> => {
+    let path: string;
+    try {
+      path = decodeURIComponent(c.req.path);
+    } catch {
+      return errorResponse(c, 400, 'a malformed path');
+    }
+    const file = files.get(path);
+    if (file === undefined) return errorResponse(c, 404, path === '/' ? "the dashboard's page is not installed (assets/dashboard/index.html); the API answers under /api/" : 'no such file');
+    return c.body(new Uint8Array(await readStaticFile(file)), 200, { 'Content-Type': file.mediaType });
+  };
+  app.get('/', serveFile);
+  app.get('/assets/*', serveFile);
   return app;
 }
 
