@@ -105,6 +105,8 @@ beforeAll(async () => {
     await new DPF(secretive, { stage, sessionDatabase: sessionUrl }).run({ runId: 'secretive', partitionBy: 'k', source: "SELECT * FROM (VALUES ('a'), ('b')) t(k)", executionOptions: { maxRetries: 0 } })
   ).wait();
 
+  // A folder that looks like a run and cannot be read.
+  await writeFiles(join(stage, 'broken', '_dpf'), { 'run.json': '{ not json' });
   await writeFinishedRun(stage, 'big', BIG, new Set(Array.from({ length: BIG / 7 }, (_, i) => i * 7)));
 
   dashboard = await startDashboard({ stage, port: 0 });
@@ -125,8 +127,10 @@ describe('the dashboard API', () => {
     expect(body.stage).toBe(stage);
     const runs = await runsOnStage();
     expect([...runs.keys()].sort()).toEqual(['big', 'files', 'frames', 'secretive']);
-    // Oldest first: the written run is dated 2024.
+    // Oldest first: the written run is dated 2024; the damaged one last.
     expect(body.runs[0]!.runId).toBe('big');
+    expect(body.runs).toHaveLength(5);
+    expect(body.runs.at(-1)).toEqual({ runId: 'broken', damaged: expect.stringContaining('run.json') });
     for (const [runId, summary] of runs) {
       const run = await DPFRun.restoreFrom(runId, stage);
       const progress = await run.getProgress();
