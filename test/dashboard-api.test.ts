@@ -445,6 +445,15 @@ describe('the dashboard with a live run', () => {
     const live = await startDashboard({ stage, port: 0 });
     try {
       await waitFor(async () => (await getJson<RunSummary>(live.url, '/api/runs/held')).counts.RUNNING > 0, 30_000, 'a partition running');
+      // Two clients of the run's events share one watch, which stops when both have gone.
+      const first = await openEvents(live.url, '/api/runs/held/events');
+      const second = await openEvents(live.url, '/api/runs/held/events');
+      await first.next((event) => event.event === 'summary', 'summary');
+      await second.next((event) => event.event === 'summary', 'summary');
+      expect(live.watchedRuns).toBe(1);
+      first.close();
+      second.close();
+      await waitFor(() => live.watchedRuns === 0, 30_000, 'the watch stopped');
       const host = new URL(live.url).host;
       const noHeader = await send(live.url, '/api/runs/held/cancel', { method: 'POST' });
       expect(noHeader.status).toBe(403);

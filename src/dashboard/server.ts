@@ -47,6 +47,8 @@ export interface Dashboard {
   port: number;
   /** The reruns the rerun-failed action started in this process that have not ended (they end with it). */
   readonly reruns: DPFRun[];
+  /** How many runs' event streams are watched now: one timer per run, whatever the number of its clients, stopped with the last. */
+  readonly watchedRuns: number;
   /** Stops listening and every timer (the reruns it started go on). */
   close(): Promise<void>;
 }
@@ -80,6 +82,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   return {
     url: `http://${shown}:${port}/`,
     port,
+    get watchedRuns() {
+      return events.watching;
+    },
     get reruns() {
       return [...reruns].filter((run) => run.status === RunStatus.IN_PROGRESS);
     },
