@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { countingModule, executions, inputFiles, release } from './support/counting-run.js';
 import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
-import { dpfCommand, exists, ROOT, tempDir, waitFor, writeFiles } from './helpers.js';
+import { dpfCommand, exists, listFiles, ROOT, tempDir, waitFor, writeFiles } from './helpers.js';
 
 describe('dpf run and dpf rerun --failed', () => {
   it('stage mode: a failing partition exits 1 naming it; rerun --failed after the fix exits 0, the DONE ones not run again', async () => {
@@ -253,5 +254,38 @@ describe('dpf status --json and dpf runs --json', () => {
       finishedAt: json.finishedAt,
     });
     expect(listed[1]).toMatchObject({ runId: 'second', status: 'SUCCESS', numPartitions: 1, counts: { DONE: 1 } });
+  });
+});
+
+describe("the README's dpf run, rerun, export and --json examples", () => {
+  it('run as shown, after the quick start', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const block = readme.split('Run from the shell')[1]!.split('```sh\n')[1]!.split('```')[0]!;
+    const lines = block.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(6);
+    const cwd = await tempDir();
+    const quickstart = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/quickstart/run.ts')], { cwd, encoding: 'utf8', timeout: 60_000 });
+    expect(quickstart.status, quickstart.stderr).toBe(0);
+    const results: Record<string, { status: number | null; stdout: string; stderr: string }> = {};
+    for (const line of lines) {
+      const command = line.replace('npm run dpf --', `node ${join(ROOT, 'dist/cli/main.js')}`).replace('examples/', `${ROOT}/examples/`);
+      const result = spawnSync('bash', ['-c', command], { cwd, encoding: 'utf8', timeout: 120_000 });
+      results[line.split('#')[0]!.trim()] = result;
+      // The quick start's run ended SUCCESS: its rerun has nothing to do, and says so.
+      if (line.includes(' rerun ')) {
+        expect(result.status, line).toBe(1);
+        expect(result.stderr, line).toContain('nothing to rerun');
+      } else {
+        expect(result.status, `${line}\n${result.stderr}`).toBe(0);
+      }
+    }
+    const byStore = await (await DPFRun.restoreFrom('by-store', join(cwd, 'stage'))).getPartitionDetails();
+    expect(Object.keys(byStore)).toEqual(['store-0', 'store-1', 'store-2']);
+    expect(await listFiles(join(cwd, 'results'))).toContain('berlin.csv/summary.json');
+    expect((await readdir(join(cwd, 'tables'))).sort()).toEqual(['sales.parquet', 'summary.parquet']);
+    const status = JSON.parse(Object.entries(results).find(([line]) => line.includes('status store-sales --json'))![1].stdout);
+    expect(status).toMatchObject({ runId: 'store-sales', status: 'SUCCESS', numPartitions: 3, counts: { DONE: 3 } });
+    const runs = JSON.parse(Object.entries(results).find(([line]) => line.endsWith('runs --json'))![1].stdout);
+    expect(runs.map((run: { runId: string }) => run.runId).sort()).toEqual(['by-store', 'store-sales']);
   });
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `dpf` command: look at runs on a stage from any shell, during or after the run.
+ * The `dpf` command: run partition functions, and look at runs on a stage from any shell, during or
+ * after the run.
  *
  *   dpf runs [--json]                        the runs on the stage: status, partition counts, times
  *   dpf status RUN_ID [--json]               the run (whether its driver is gone, how to resume it)
@@ -46,7 +47,7 @@ const DEFAULT_STAGE = './stage';
 
 const program = new Command()
   .name('dpf')
-  .description(`Inspect and control dpf runs stored on a stage (--stage, else $DPF_STAGE, else ${DEFAULT_STAGE}).`)
+  .description(`Run, inspect and control dpf runs stored on a stage (--stage, else $DPF_STAGE, else ${DEFAULT_STAGE}).`)
   .showHelpAfterError();
 
 function stageOption(what: string): Option {
