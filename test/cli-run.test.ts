@@ -133,9 +133,18 @@ describe('dpf run and dpf rerun --failed', () => {
     expect(resumed.status).toBe(0);
     expect(await executionCounts(dir)).toEqual({ 'p00.csv': 1, 'p01.csv': 2, 'p02.csv': 1 });
 
+    // DataFrame mode resumes from its planned input: --source may be left out.
+    const source = `SELECT * FROM (VALUES ('x', 1), ('y', 2)) t(k, v)`;
+    const frames = dpfCommand('run', module, '--run-id', 'frames', '--partition-by', 'k', '--source', source, '--stage', stage);
+    expect(frames.status).toBe(0);
+    const framesResumed = dpfCommand('run', module, '--run-id', 'frames', '--partition-by', 'k', '--resume', '--stage', stage);
+    expect(framesResumed.status).toBe(0);
+    expect(framesResumed.stdout).toMatch(/^run frames: SUCCESS — 2 partition\(s\): 2 DONE/);
+    expect((await executionCounts(dir)).x).toBe(1);
+
     const overwritten = run('--overwrite');
     expect(overwritten.status).toBe(0);
-    expect(await executionCounts(dir)).toEqual({ 'p00.csv': 2, 'p01.csv': 3, 'p02.csv': 2 });
+    expect(await executionCounts(dir)).toEqual({ 'p00.csv': 2, 'p01.csv': 3, 'p02.csv': 2, x: 1, y: 1 });
     const details = await (await DPFRun.restoreFrom('again', stage)).getPartitionDetails();
     expect(Object.values(details).map((partition) => partition.attempts)).toEqual([1, 1, 1]);
   });
@@ -185,6 +194,8 @@ describe('dpf run and dpf rerun --failed', () => {
     const refused = dpfCommand('rerun', 'live', '--failed', '--stage', stage);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/dpf: Run "live" is being executed right now by pid \d+ on .*dpf cancel live/);
+    const live = JSON.parse(dpfCommand('status', 'live', '--json', '--stage', stage).stdout);
+    expect(live).toMatchObject({ status: 'IN_PROGRESS', abandoned: false, driverAlive: true, driver: { pid: process.pid }, finishedAt: null, durationMs: null });
     await release(dir);
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
   });
