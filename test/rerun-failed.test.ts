@@ -129,9 +129,10 @@ describe('rerunFailed of a queue run', () => {
     const worker = await startWorker(redis.url);
     const run = await new DPF(module, { stage, queue: redis.url }).runFromStage({ stageLocation: input, filePattern: '*.csv', runId: 'queued', executionOptions: { useHeadNode: false, maxRetries: 0 } });
     expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    await expect(rerunFailed('queued', stage, { queueUrl: 'redis://127.0.0.1:1' })).rejects.toThrow(/^queueUrl: names redis:\/\/127\.0\.0\.1:1, and run "queued" went through the queue at redis:/);
     await fix(dir);
 
-    const rerun = await rerunFailed('queued', stage);
+    const rerun = await rerunFailed('queued', stage, { queueUrl: redis.url });
     expect(rerun.queue).toMatchObject({ name: 'dpf' });
     expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
     const ran = (await readFile(join(dir, 'ran.log'), 'utf8')).trim().split('\n').map((line) => line.split(' '));
