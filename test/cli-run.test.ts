@@ -5,7 +5,7 @@ import { DPF, DPFRun, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { countingModule, executions, inputFiles, release } from './support/counting-run.js';
 import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
-import { dpfCommand, exists, listFiles, ROOT, tempDir, waitFor, writeFiles } from './helpers.js';
+import { dpfCommand, duckdb, exists, listFiles, ROOT, tempDir, waitFor, writeFiles } from './helpers.js';
 
 describe('dpf run and dpf rerun --failed', () => {
   it('stage mode: a failing partition exits 1 naming it; rerun --failed after the fix exits 0, the DONE ones not run again', async () => {
@@ -79,6 +79,14 @@ describe('dpf run and dpf rerun --failed', () => {
     expect(composite.stdout).toMatch(/^run by-store-day: SUCCESS — 6 partition\(s\): 6 DONE/);
     expect(composite.stdout).toContain(`dpf export by-store-day --out DIR --stage ${stage}`);
     expect(Object.keys(await (await DPFRun.restoreFrom('by-store-day', stage)).getPartitionDetails())).toContain('store=c/day=3');
+
+    // A table of a DuckDB file.
+    const database = join(dir, 'shop.duckdb');
+    await duckdb(`ATTACH '${database}' AS shop; CREATE TABLE shop.sales AS SELECT * FROM ${source.slice('SELECT * FROM '.length)}`);
+    const fromTable = dpfCommand('run', module, '--run-id', 'from-table', '--partition-by', 'store', '--source', 'sales', '--database', database, '--stage', stage);
+    expect(fromTable.stderr).not.toContain('dpf:');
+    expect(fromTable.status).toBe(0);
+    expect(fromTable.stdout).toMatch(/^run from-table: SUCCESS — 3 partition\(s\): 3 DONE/);
   });
 
   it('refuses bad options before any work, naming the option', async () => {
