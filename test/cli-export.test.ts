@@ -20,7 +20,9 @@ async function artifactsModule(dir: string): Promise<string> {
     await context.uploadToStage(table, 'amounts.parquet');
     await context.uploadToStage(new Uint8Array([0, 1, 2, 255]), 'note.bin');
     await context.uploadToStage(new Uint8Array(200 * 1024).fill(7), 'big.bin');
+    if (context.args?.broken) await context.uploadToStage('', 'broken.json', { writeFunction: (_, path) => fs.writeFileSync(path, '{"not": json') });
   `,
+    { prelude: "import fs from 'node:fs';" },
   );
 }
 
@@ -154,5 +156,17 @@ describe('dpf export', () => {
     const notFolder = dpfCommand('export', 'results', '--out', file, '--stage', stage);
     expect(notFolder.status).toBe(1);
     expect(notFolder.stderr).toContain(`--out ${file} is a file, not a folder`);
+  });
+
+  it('--format parquet: an artifact that cannot be read as a table is named, the others are written, and it exits 1', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const made = await new DPF(await artifactsModule(dir), { stage }).run({ partitionBy: 'k', source: SOURCE, runId: 'broken', args: { broken: true }, executionOptions: { maxRetries: 0 } });
+    await made.wait();
+    const out = join(dir, 'tables');
+    const result = dpfCommand('export', 'broken', '--out', out, '--format', 'parquet', '--stage', stage);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^dpf export: broken\.json not written: .*broken\.json.* is not valid JSON/m);
+    expect((await readdir(out)).sort()).toEqual(['amounts.parquet', 'rows.arrow.parquet', 'rows.csv.parquet', 'summary.parquet']);
   });
 });

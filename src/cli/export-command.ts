@@ -1,6 +1,6 @@
 import { lstat, mkdir, readdir, realpath } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { DPFError, ExportError } from '../errors.js';
+import { ExportError } from '../errors.js';
 import type { DPFRun } from '../run/dpf-run.js';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
 import { isTableArtifact } from '../run/results-query.js';
@@ -79,9 +79,9 @@ async function exportTables(run: DPFRun, done: readonly SinglePartitionDetails[]
       written++;
       process.stdout.write(`wrote ${displayText(file)}: ${formatCount(rows)} row(s) from the ${displayText(name)} of ${formatCount(names.get(name)!)} partition(s)\n`);
     } catch (error) {
-      if (!(error instanceof DPFError)) throw error;
+      // One artifact's table that cannot be read (a CSV DuckDB cannot parse, a damaged file) does not stop the others.
       code = 1;
-      process.stdout.write(`failed ${displayText(name)}: ${displayText(error.message)}\n`);
+      process.stderr.write(`dpf export: ${displayText(name)} not written: ${displayText(error instanceof Error ? error.message : String(error))}\n`);
     }
   }
   process.stdout.write(`wrote ${formatCount(written)} table(s) of run ${run.runId} to ${out.path}\n`);
