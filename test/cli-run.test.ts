@@ -157,7 +157,10 @@ describe('dpf run and dpf rerun --failed', () => {
     expect(Object.values(details).map((partition) => partition.attempts)).toEqual([1, 1, 1]);
   });
 
-  it('SIGTERM cancels the run cleanly, keeping what finished, and exits non-zero; rerun --failed then finishes it', async () => {
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s cancels the run cleanly, keeping what finished, and exits non-zero; rerun --failed then finishes it', async (signal, code) => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 3);
     const stage = join(dir, 'stage');
@@ -173,12 +176,13 @@ describe('dpf run and dpf rerun --failed', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       await waitFor(async () => (await exists(join(stage, 'stopped/_dpf/run.json'))) && (await DPFRun.restoreFrom('stopped', stage)).statusCounts().get(PartitionStatus.DONE) === 1 && (await executions(dir)).length === 2, 30_000, 'one partition done, the next one running');
-      child.kill('SIGTERM');
-      expect(await exited).toBe(143);
+      child.kill(signal);
+      expect(await exited).toBe(code);
     } finally {
       child.kill('SIGKILL');
     }
-    expect(stderr).toContain('dpf run: SIGTERM: cancelling run "stopped"');
+    // Ctrl-C is announced by the run itself (DPFRun.wait), SIGTERM by the command.
+    expect(stderr).toContain(signal === 'SIGINT' ? 'run "stopped": interrupted; stopping it' : 'dpf run: SIGTERM: cancelling run "stopped"');
     expect(stdout).toMatch(/^run stopped: CANCELLED — 3 partition\(s\): 1 DONE, 2 CANCELLED/);
     expect(stdout).toContain(`dpf rerun stopped --failed --stage ${stage}`);
     const run = await DPFRun.restoreFrom('stopped', stage);
