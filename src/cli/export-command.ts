@@ -29,9 +29,8 @@ export async function exportCommand(run: DPFRun, flags: ExportFlags, stageFlag: 
   const out = await prepareOut(flags.out, flags.force === true);
   const done = run.selectPartitions(new Set([PartitionStatus.DONE]), Infinity).details;
   const notDone = run.numPartitions - done.length;
-  const left = notDone === 0 ? '' : `; ${formatCount(notDone)} partition(s) not DONE have no artifacts (\`dpf rerun ${run.runId} --failed${stageFlag}\` runs them)`;
   const code = flags.format === 'parquet' ? await exportTables(run, done, out) : await exportFiles(run, done, out);
-  if (left !== '') process.stdout.write(`${left.slice(2)}\n`);
+  if (notDone > 0) process.stdout.write(`${formatCount(notDone)} partition(s) not DONE have no artifacts (\`dpf rerun ${run.runId} --failed${stageFlag}\` runs them)\n`);
   return code;
 }
 
