@@ -1,6 +1,7 @@
 import { DPF, type DPFOptions } from './dpf.js';
 import type { ExecutionOptions } from './execution-options.js';
-import { NothingToRerunError, RunInProgressError } from './errors.js';
+import { InvalidOptionError, NothingToRerunError, RunInProgressError } from './errors.js';
+import { redactDatabaseUrl } from './execute/session-url.js';
 import type { ResolvedExecutionOptions, SessionTarget } from './model/run-spec.js';
 import { DPFRun } from './run/dpf-run.js';
 import { PartitionStatus, RunStatus } from './status.js';
@@ -62,7 +63,12 @@ export async function rerunFailed(runId: string, stage: string | URL, options: R
   const dpfOptions: DPFOptions = { stage: run.stageLocation };
   const sessionDatabase = options.sessionDatabase ?? recordedSessionDatabase(start.session);
   if (sessionDatabase !== undefined) dpfOptions.sessionDatabase = sessionDatabase;
-  if (start.queue !== undefined) dpfOptions.queue = { url: options.queueUrl ?? start.queue.url, name: start.queue.name };
+  if (start.queue !== undefined) {
+    if (options.queueUrl !== undefined && redactDatabaseUrl(options.queueUrl) !== start.queue.url) {
+      throw new InvalidOptionError('queueUrl', `names ${redactDatabaseUrl(options.queueUrl)}, and run "${runId}" went through the queue at ${start.queue.url}; give that one (with its password)`);
+    }
+    dpfOptions.queue = { url: options.queueUrl ?? start.queue.url, name: start.queue.name };
+  }
   const dpf = start.module.layer === undefined ? new DPF(module, dpfOptions) : DPF.layered(module, dpfOptions, start.module.layer);
   const common = {
     runId,

@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, PartitionStatus, RunStatus } from 'dpf';
 import { describe, expect, it } from 'vitest';
 import { countingModule, executions, inputFiles, release } from './support/counting-run.js';
 import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
-import { dpfCommand, exists, ROOT, tempDir, waitFor, writeFiles } from './helpers.js';
+import { dpfCommand, duckdb, exists, listFiles, ROOT, tempDir, waitFor, writeFiles } from './helpers.js';
 
 describe('dpf run and dpf rerun --failed', () => {
   it('stage mode: a failing partition exits 1 naming it; rerun --failed after the fix exits 0, the DONE ones not run again', async () => {
@@ -78,6 +79,14 @@ describe('dpf run and dpf rerun --failed', () => {
     expect(composite.stdout).toMatch(/^run by-store-day: SUCCESS — 6 partition\(s\): 6 DONE/);
     expect(composite.stdout).toContain(`dpf export by-store-day --out DIR --stage ${stage}`);
     expect(Object.keys(await (await DPFRun.restoreFrom('by-store-day', stage)).getPartitionDetails())).toContain('store=c/day=3');
+
+    // A table of a DuckDB file.
+    const database = join(dir, 'shop.duckdb');
+    await duckdb(`ATTACH '${database}' AS shop; CREATE TABLE shop.sales AS SELECT * FROM ${source.slice('SELECT * FROM '.length)}`);
+    const fromTable = dpfCommand('run', module, '--run-id', 'from-table', '--partition-by', 'store', '--source', 'sales', '--database', database, '--stage', stage);
+    expect(fromTable.stderr).not.toContain('dpf:');
+    expect(fromTable.status).toBe(0);
+    expect(fromTable.stdout).toMatch(/^run from-table: SUCCESS — 3 partition\(s\): 3 DONE/);
   });
 
   it('refuses bad options before any work, naming the option', async () => {
@@ -132,14 +141,26 @@ describe('dpf run and dpf rerun --failed', () => {
     expect(resumed.status).toBe(0);
     expect(await executionCounts(dir)).toEqual({ 'p00.csv': 1, 'p01.csv': 2, 'p02.csv': 1 });
 
+    // DataFrame mode resumes from its planned input: --source may be left out.
+    const source = `SELECT * FROM (VALUES ('x', 1), ('y', 2)) t(k, v)`;
+    const frames = dpfCommand('run', module, '--run-id', 'frames', '--partition-by', 'k', '--source', source, '--stage', stage);
+    expect(frames.status).toBe(0);
+    const framesResumed = dpfCommand('run', module, '--run-id', 'frames', '--partition-by', 'k', '--resume', '--stage', stage);
+    expect(framesResumed.status).toBe(0);
+    expect(framesResumed.stdout).toMatch(/^run frames: SUCCESS — 2 partition\(s\): 2 DONE/);
+    expect((await executionCounts(dir)).x).toBe(1);
+
     const overwritten = run('--overwrite');
     expect(overwritten.status).toBe(0);
-    expect(await executionCounts(dir)).toEqual({ 'p00.csv': 2, 'p01.csv': 3, 'p02.csv': 2 });
+    expect(await executionCounts(dir)).toEqual({ 'p00.csv': 2, 'p01.csv': 3, 'p02.csv': 2, x: 1, y: 1 });
     const details = await (await DPFRun.restoreFrom('again', stage)).getPartitionDetails();
     expect(Object.values(details).map((partition) => partition.attempts)).toEqual([1, 1, 1]);
   });
 
-  it('SIGTERM cancels the run cleanly, keeping what finished, and exits non-zero; rerun --failed then finishes it', async () => {
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s cancels the run cleanly, keeping what finished, and exits non-zero; rerun --failed then finishes it', async (signal, code) => {
     const dir = await tempDir();
     const input = await inputFiles(dir, 3);
     const stage = join(dir, 'stage');
@@ -155,12 +176,13 @@ describe('dpf run and dpf rerun --failed', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       await waitFor(async () => (await exists(join(stage, 'stopped/_dpf/run.json'))) && (await DPFRun.restoreFrom('stopped', stage)).statusCounts().get(PartitionStatus.DONE) === 1 && (await executions(dir)).length === 2, 30_000, 'one partition done, the next one running');
-      child.kill('SIGTERM');
-      expect(await exited).toBe(143);
+      child.kill(signal);
+      expect(await exited).toBe(code);
     } finally {
       child.kill('SIGKILL');
     }
-    expect(stderr).toContain('dpf run: SIGTERM: cancelling run "stopped"');
+    // Ctrl-C is announced by the run itself (DPFRun.wait), SIGTERM by the command.
+    expect(stderr).toContain(signal === 'SIGINT' ? 'run "stopped": interrupted; stopping it' : 'dpf run: SIGTERM: cancelling run "stopped"');
     expect(stdout).toMatch(/^run stopped: CANCELLED — 3 partition\(s\): 1 DONE, 2 CANCELLED/);
     expect(stdout).toContain(`dpf rerun stopped --failed --stage ${stage}`);
     const run = await DPFRun.restoreFrom('stopped', stage);
@@ -184,6 +206,8 @@ describe('dpf run and dpf rerun --failed', () => {
     const refused = dpfCommand('rerun', 'live', '--failed', '--stage', stage);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/dpf: Run "live" is being executed right now by pid \d+ on .*dpf cancel live/);
+    const live = JSON.parse(dpfCommand('status', 'live', '--json', '--stage', stage).stdout);
+    expect(live).toMatchObject({ status: 'IN_PROGRESS', abandoned: false, driverAlive: true, driver: { pid: process.pid }, finishedAt: null, durationMs: null });
     await release(dir);
     expect(await run.wait()).toBe(RunStatus.SUCCESS);
   });
@@ -254,4 +278,38 @@ describe('dpf status --json and dpf runs --json', () => {
     });
     expect(listed[1]).toMatchObject({ runId: 'second', status: 'SUCCESS', numPartitions: 1, counts: { DONE: 1 } });
   });
+});
+
+describe("the README's dpf run, rerun, export and --json examples", () => {
+  it('run as shown, after the quick start', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const block = readme.split('Run from the shell')[1]!.split('```sh\n')[1]!.split('```')[0]!;
+    const lines = block.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(6);
+    const cwd = await tempDir();
+    const quickstart = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'examples/quickstart/run.ts')], { cwd, encoding: 'utf8', timeout: 60_000 });
+    expect(quickstart.status, quickstart.stderr).toBe(0);
+    const results: Record<string, { status: number | null; stdout: string; stderr: string }> = {};
+    for (const line of lines) {
+      const command = line.replace('npm run dpf --', `node ${join(ROOT, 'dist/cli/main.js')}`).replace('examples/', `${ROOT}/examples/`);
+      const result = spawnSync('bash', ['-c', command], { cwd, encoding: 'utf8', timeout: 120_000 });
+      results[line.split('#')[0]!.trim()] = result;
+      // The quick start's run ended SUCCESS: its rerun has nothing to do, and says so.
+      if (line.includes(' rerun ')) {
+        expect(result.status, line).toBe(1);
+        expect(result.stderr, line).toContain('nothing to rerun');
+      } else {
+        expect(result.status, `${line}\n${result.stderr}`).toBe(0);
+      }
+    }
+    const byStore = await (await DPFRun.restoreFrom('by-store', join(cwd, 'stage'))).getPartitionDetails();
+    expect(Object.keys(byStore)).toEqual(['store-0', 'store-1', 'store-2']);
+    expect(await listFiles(join(cwd, 'results'))).toContain('berlin.csv/summary.json');
+    expect((await readdir(join(cwd, 'tables'))).sort()).toEqual(['sales.parquet', 'summary.parquet']);
+    const status = JSON.parse(Object.entries(results).find(([line]) => line.includes('status store-sales --json'))![1].stdout);
+    expect(status).toMatchObject({ runId: 'store-sales', status: 'SUCCESS', numPartitions: 3, counts: { DONE: 3 } });
+    const runs = JSON.parse(Object.entries(results).find(([line]) => line.endsWith('runs --json'))![1].stdout);
+    expect(runs.map((run: { runId: string }) => run.runId).sort()).toEqual(['by-store', 'store-sales']);
+    // Eight processes one after another (the quick start, then each line): on a busy machine, more than the default minute.
+  }, 180_000);
 });

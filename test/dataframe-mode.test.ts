@@ -187,7 +187,7 @@ describe('DataFrame mode', () => {
     await expect(run.query('SELECT * FROM view')).rejects.toThrow(/^The results query names "view", which is not one of its views; Its views are: partitions/);
     await expect(run.query('SELECT * FROM view')).rejects.not.toThrow(/pg_views/);
     await expect(run.query('SELECT nope FROM summaries', views)).rejects.toThrow(/^The results query failed: Binder Error: Referenced column "nope" not found/);
-    await expect(run.query('SELECT 1', { notes: 'notes.txt' })).rejects.toThrow(/^views\.notes: "notes\.txt" is not a Parquet, CSV or JSON artifact/);
+    await expect(run.query('SELECT 1', { notes: 'notes.txt' })).rejects.toThrow(/^views\.notes: "notes\.txt" is not a Parquet, Arrow, CSV or JSON artifact/);
     await expect(run.query('SELECT 1', { partitions: 'summary.json' })).rejects.toThrow(/^views\.partitions: is the view dpf gives of the run's partitions; name yours differently/);
   });
 

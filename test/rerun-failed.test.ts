@@ -1,9 +1,11 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, ManyModelTraining, NothingToRerunError, PartitionStatus, rerunFailed, RunInProgressError, RunStatus, TrainingRun } from 'dpf';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countingModule, inputFiles, release } from './support/counting-run.js';
 import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
+import { startWorker } from './support/queue-workers.js';
+import { type RedisTestServer, startRedisServer } from './support/redis-server.js';
 import { tempDir, writeFiles, writeModule } from './helpers.js';
 
 describe('rerunFailed', () => {
@@ -101,3 +103,41 @@ describe('rerunFailed', () => {
     expect(await restored.getModel('0')).toEqual({ key: '0', n: 5, scale: 2 });
   });
 });
+
+describe('rerunFailed of a queue run', () => {
+  let redis: RedisTestServer;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('sends the partitions back to the queue, where a dpf worker runs them', async () => {
+    const dir = await tempDir();
+    const input = await inputFiles(dir, 3);
+    const stage = join(dir, 'stage');
+    const log = JSON.stringify(join(dir, 'ran.log'));
+    const fixed = JSON.stringify(join(dir, 'fixed'));
+    const module = await writeModule(
+      dir,
+      `fs.appendFileSync(${log}, context.partitionId + ' ' + process.pid + '\\n');
+      if (context.partitionId === 'p01.csv' && !fs.existsSync(${fixed})) throw new Error('not fixed yet');
+      await context.uploadToStage({ ok: true }, 'result.json');`,
+      { prelude: "import fs from 'node:fs';" },
+    );
+    const worker = await startWorker(redis.url);
+    const run = await new DPF(module, { stage, queue: redis.url }).runFromStage({ stageLocation: input, filePattern: '*.csv', runId: 'queued', executionOptions: { useHeadNode: false, maxRetries: 0 } });
+    expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    await expect(rerunFailed('queued', stage, { queueUrl: 'redis://127.0.0.1:1' })).rejects.toThrow(/^queueUrl: names redis:\/\/127\.0\.0\.1:1, and run "queued" went through the queue at redis:/);
+    await fix(dir);
+
+    const rerun = await rerunFailed('queued', stage, { queueUrl: redis.url });
+    expect(rerun.queue).toMatchObject({ name: 'dpf' });
+    expect(await rerun.wait()).toBe(RunStatus.SUCCESS);
+    const ran = (await readFile(join(dir, 'ran.log'), 'utf8')).trim().split('\n').map((line) => line.split(' '));
+    expect(ran.filter(([id]) => id === 'p01.csv').map(([, pid]) => Number(pid))).toEqual([worker.pid, worker.pid]);
+    expect(ran.filter(([id]) => id === 'p00.csv')).toHaveLength(1);
+  });
+});
+

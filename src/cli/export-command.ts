@@ -1,6 +1,6 @@
 import { lstat, mkdir, readdir, realpath } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { DPFError, ExportError } from '../errors.js';
+import { ExportError } from '../errors.js';
 import type { DPFRun } from '../run/dpf-run.js';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
 import { isTableArtifact } from '../run/results-query.js';
@@ -29,9 +29,8 @@ export async function exportCommand(run: DPFRun, flags: ExportFlags, stageFlag: 
   const out = await prepareOut(flags.out, flags.force === true);
   const done = run.selectPartitions(new Set([PartitionStatus.DONE]), Infinity).details;
   const notDone = run.numPartitions - done.length;
-  const left = notDone === 0 ? '' : `; ${formatCount(notDone)} partition(s) not DONE have no artifacts (\`dpf rerun ${run.runId} --failed${stageFlag}\` runs them)`;
   const code = flags.format === 'parquet' ? await exportTables(run, done, out) : await exportFiles(run, done, out);
-  if (left !== '') process.stdout.write(`${left.slice(2)}\n`);
+  if (notDone > 0) process.stdout.write(`${formatCount(notDone)} partition(s) not DONE have no artifacts (\`dpf rerun ${run.runId} --failed${stageFlag}\` runs them)\n`);
   return code;
 }
 
@@ -79,9 +78,9 @@ async function exportTables(run: DPFRun, done: readonly SinglePartitionDetails[]
       written++;
       process.stdout.write(`wrote ${displayText(file)}: ${formatCount(rows)} row(s) from the ${displayText(name)} of ${formatCount(names.get(name)!)} partition(s)\n`);
     } catch (error) {
-      if (!(error instanceof DPFError)) throw error;
+      // One artifact's table that cannot be read (a CSV DuckDB cannot parse, a damaged file) does not stop the others.
       code = 1;
-      process.stdout.write(`failed ${displayText(name)}: ${displayText(error.message)}\n`);
+      process.stderr.write(`dpf export: ${displayText(name)} not written: ${displayText(error instanceof Error ? error.message : String(error))}\n`);
     }
   }
   process.stdout.write(`wrote ${formatCount(written)} table(s) of run ${run.runId} to ${out.path}\n`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `dpf` command: look at runs on a stage from any shell, during or after the run.
+ * The `dpf` command: run partition functions, and look at runs on a stage from any shell, during or
+ * after the run.
  *
  *   dpf runs [--json]                        the runs on the stage: status, partition counts, times
  *   dpf status RUN_ID [--json]               the run (whether its driver is gone, how to resume it)
@@ -48,7 +49,7 @@ const DEFAULT_STAGE = './stage';
 
 const program = new Command()
   .name('dpf')
-  .description(`Inspect and control dpf runs stored on a stage (--stage, else $DPF_STAGE, else ${DEFAULT_STAGE}).`)
+  .description(`Run, inspect and control dpf runs stored on a stage (--stage, else $DPF_STAGE, else ${DEFAULT_STAGE}).`)
   .showHelpAfterError();
 
 function stageOption(what: string): Option {
@@ -133,7 +134,8 @@ program
   .argument('<module>', 'the .ts, .js or .mjs module exporting the partition function (its default export, or --export)')
   .requiredOption('--run-id <id>', 'names the run: letters, digits, ".", "_" and "-"')
   .option('--partition-by <columns>', 'DataFrame mode: the column whose distinct values are the partitions (several: comma-separated)', parseColumns)
-  .option('--source <sql>', "DataFrame mode: what to partition, as DuckDB SQL (\"SELECT * FROM 'sales.parquet'\") or a table name")
+  .option('--source <sql>', "DataFrame mode: what to partition, as DuckDB SQL (\"SELECT * FROM 'sales.parquet'\"), or a table of --database")
+  .option('--database <file>', 'DataFrame mode: a DuckDB database file --source reads from (opened read-only)')
   .option('--from <dir>', 'stage mode: the folder (or s3://bucket/prefix) whose files are the partitions')
   .option('--pattern <glob>', 'stage mode: which files under --from (default: *.parquet; **/*.csv includes sub-folders)')
   .option('--export <name>', 'the named export of the module to call (default: its default export)')

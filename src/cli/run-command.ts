@@ -12,6 +12,7 @@ const FLAG_OF_OPTION: Record<string, string> = {
   runId: '--run-id',
   partitionBy: '--partition-by',
   source: '--source',
+  database: '--database',
   stageLocation: '--from',
   filePattern: '--pattern',
   args: '--args',
@@ -45,7 +46,7 @@ export async function runCommand(modulePath: string, flags: RunFlags, stageFlag:
     const run = await withFlagNames(async () => {
       const dpf = new DPF(flags.export === undefined ? module : { module, exportName: flags.export }, { stage: flags.stage });
       if (input.mode === 'stage') return dpf.runFromStage({ ...common, stageLocation: input.from, ...(input.pattern !== undefined ? { filePattern: input.pattern } : {}) });
-      return dpf.run({ ...common, partitionBy: input.partitionBy, ...(input.source !== undefined ? { source: input.source } : {}) });
+      return dpf.run({ ...common, partitionBy: input.partitionBy, ...(input.source !== undefined ? { source: input.source } : {}), ...(flags.database !== undefined ? { database: flags.database } : {}) });
     });
     return await followRun(run, interrupts, stageFlag);
   } finally {
@@ -57,9 +58,9 @@ type RunInput = { mode: 'stage'; from: string; pattern: string | undefined } | {
 
 /** The run's input, from --partition-by/--source (DataFrame mode) or --from/--pattern (stage mode). */
 function checkInput(flags: RunFlags): RunInput {
-  const dataframe = flags.source !== undefined || flags.partitionBy !== undefined;
+  const dataframe = flags.source !== undefined || flags.partitionBy !== undefined || flags.database !== undefined;
   if (dataframe && flags.from !== undefined) {
-    const given = flags.source !== undefined ? '--source' : '--partition-by';
+    const given = flags.source !== undefined ? '--source' : flags.partitionBy !== undefined ? '--partition-by' : '--database';
     throw new InvalidOptionError('--from', `cannot be given with ${given}: give --partition-by COL --source SQL (a table, one partition per distinct value) or --from DIR --pattern GLOB (one partition per file), not both`);
   }
   if (flags.pattern !== undefined && flags.from === undefined) {

@@ -6,6 +6,7 @@ export interface RunFlags {
   runId: string;
   partitionBy?: string[];
   source?: string;
+  database?: string;
   from?: string;
   pattern?: string;
   export?: string;
