@@ -212,7 +212,7 @@ export function histogramChart(container) {
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: false, range: () => [low, high] }, y: { range: () => [0, Math.max(...counts) * 1.1] } },
-        axes: [{ values: (_, splits) => splits.map(formatDuration) }, { label: 'partitions', size: 50 }],
+        axes: [{ values: (_, splits) => splits.map(formatDuration) }, { label: 'partitions', size: 64 }],
         series: [{}, { label: 'partitions', fill: color, stroke: color, paths: uPlot.paths.bars({ size: [0.92, Infinity] }), points: { show: false } }],
       },
       [centers, counts],

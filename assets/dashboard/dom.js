@@ -122,6 +122,7 @@ export function formatTime(epochMs) {
 /** `850 ms`, `12.3 s`, `4 m 05 s`, `2 h 03 m`. */
 export function formatDuration(ms) {
   if (ms === undefined || ms === null || !Number.isFinite(ms)) return '';
+  if (ms < 10) return `${Number(ms.toFixed(1))} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
   const seconds = Math.round(ms / 1000);

@@ -110,7 +110,7 @@ export function showPartition(main, runId, partitionId) {
 
   function showArtifacts(view) {
     if (view.artifacts.length === 0) {
-      fill(artifacts, h('p', { className: 'muted' }, view.status === 'DONE' ? 'The partition saved no artifact.' : 'Artifacts appear when the partition is DONE.'));
+      fill(artifacts, h('p', { className: 'muted' }, view.status === 'DONE' ? 'The partition saved no artifact.' : 'Only DONE partitions keep artifacts.'));
       return;
     }
     fill(

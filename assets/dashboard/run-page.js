@@ -24,12 +24,12 @@ export function showRun(main, runId) {
     errors,
     header,
     actions,
-    h('h2', {}, 'Partitions'),
-    tableSection,
     h('h2', {}, 'Timeline'),
     timelineSection,
     h('h2', {}, 'Durations'),
     histogramSection,
+    h('h2', {}, 'Partitions'),
+    tableSection,
   );
 
   let stopped = false;
