@@ -291,3 +291,6 @@ export class ModelNotFoundError extends DPFError {
 export class ModelSerdeError extends DPFError {
   readonly retryable = false;
 }
+
+/** The dashboard would be reachable from other machines without a token: refused before it listens. */
+export class DashboardExposedError extends DPFError {}

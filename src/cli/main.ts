@@ -22,7 +22,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DPFError, RunNotFoundError } from '../errors.js';
 import { DPFRun } from '../run/dpf-run.js';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
-import { openStage } from '../stage/open-stage.js';
+import { restoreStageRun, stageFolders } from '../run/stage-runs.js';
 import { PARTITION_STATUSES, type PartitionStatus } from '../status.js';
 import { artifactOutput } from './artifact-output.js';
 import { displayText, shownId } from './display-text.js';
@@ -48,18 +48,14 @@ program
   .description('list the runs on the stage: status, partition counts, start and end times')
   .addOption(stageOption('the runs'))
   .action(async (options: { stage: string }) => {
-    const stage = await openStage(options.stage, { create: false });
+    const { location, folders } = await stageFolders(options.stage);
     const runs: ListedRun[] = [];
     // One run at a time: a run of a million partitions takes memory while it is read.
-    for (const runId of stage === undefined ? [] : await stage.listFolders('')) {
-      try {
-        runs.push(listedRun(await DPFRun.restoreFrom(runId, options.stage)));
-      } catch (error) {
-        if (error instanceof RunNotFoundError) continue; // a folder that is not a run
-        runs.push({ runId, damaged: (error as Error).message });
-      }
+    for (const runId of folders) {
+      const found = await restoreStageRun(runId, options.stage);
+      if (found !== undefined) runs.push('run' in found ? listedRun(found.run) : found);
     }
-    process.stdout.write(formatRuns(runs, stage?.location ?? options.stage));
+    process.stdout.write(formatRuns(runs, location));
   });
 
 program
@@ -138,6 +134,18 @@ program
     await runQueueWorker({ ...options, queue: options.queue });
   });
 
+program
+  .command('dashboard')
+  .description("serve a web page of the stage's runs — progress, partitions, logs, artifacts, cancel — until Ctrl-C")
+  .addOption(stageOption('the runs'))
+  .option('--port <n>', 'the port to listen on (0: any free one)', parsePort, 8610)
+  .option('--host <address>', 'the address to listen on; anything but 127.0.0.1/localhost needs --token', '127.0.0.1')
+  .addOption(new Option('--token <token>', 'a secret every request must carry (open the page with ?token=…)').env('DPF_DASHBOARD_TOKEN'))
+  .action(async (options: { stage: string; port: number; host: string; token?: string }) => {
+    const { runDashboard } = await import('./dashboard-command.js');
+    await runDashboard(options);
+  });
+
 /** The run on the command's stage; a run not found on the default stage says which stage that was. */
 async function restore(runId: string, command: Command): Promise<DPFRun> {
   const stage = command.opts<{ stage: string }>().stage;
@@ -176,6 +184,11 @@ function parsePositive(flag: string): (value: string) => number {
     if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError(`${flag} takes a whole number of at least 1, such as 4; not "${value}"`);
     return Number(value);
   };
+}
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) > 65535) throw new InvalidArgumentError(`--port takes a port number from 0 (any free one) to 65535, such as 8610; not "${value}"`);
+  return Number(value);
 }
 
 function parseLimit(value: string): number {

@@ -36,6 +36,11 @@ export class ArtifactsManager {
     return this.refs.map((ref) => ref.name).sort();
   }
 
+  /** @internal Each artifact's name and size in bytes, sorted by name (the dashboard lists them so). */
+  sizes(): Array<{ name: string; bytes: number }> {
+    return this.refs.map((ref) => ({ name: ref.name, bytes: ref.length })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   /** Reads an artifact, by its extension's default format or with `readFunction(localPath)`. */
   async get<T = unknown>(name: string, readFunction?: ReadFunction<T>): Promise<T> {
     return readArtifactRef(this.stage, this.find(name), name, this.what(name), readFunction);

@@ -20,7 +20,7 @@ import { ProgressBar } from './progress-bar.js';
 import type { RunDriver } from './run-driver.js';
 import { RunFollower } from './run-follower.js';
 import { type DataFrameInput, readRunSpec, type RunSpec, type StageInput } from './run-spec.js';
-import type { PartitionEvent, RunState } from './run-state.js';
+import type { PartitionEvent, PartitionState, RunState } from './run-state.js';
 
 /** Options of {@link DPFRun.wait}. */
 export interface WaitOptions {
@@ -351,6 +351,20 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   partitionDetails(partitionId: string): SinglePartitionDetails | undefined {
     const index = this.partitions.findIndex((partition) => partition.id === partitionId);
     return index < 0 ? undefined : this.details(this.partitions[index]!, index, this.abandoned);
+  }
+
+  /**
+   * @internal The partitions and their states as last observed, without building details: for the
+   * dashboard, which pages, filters and sorts 100,000 partitions on every request. A state left
+   * RUNNING under a driver that is gone is reported PENDING by details (`abandoned`).
+   */
+  partitionStates(): { partitions: readonly PlannedPartition[]; states: readonly PartitionState[]; abandoned: boolean } {
+    return { partitions: this.partitions, states: this.state.partitions, abandoned: this.abandoned };
+  }
+
+  /** @internal Reads what the run's journal and lease gained since the last look (restored runs; a live run is always current). */
+  async observe(): Promise<void> {
+    await this.refresh();
   }
 
   /** @internal When the run was created, when its current driver started it (a resume's start), and when it ended. */

@@ -1,0 +1,89 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import { DashboardExposedError } from '../errors.js';
+
+/** The cookie a `?token=` link leaves, so that the page's own requests carry the token. */
+const TOKEN_COOKIE = 'dpf_dashboard_token';
+
+/** The header the page's POST actions send: a cross-site form cannot set it. */
+export const ACTION_HEADER = 'X-DPF-Action';
+
+/** What every response carries: the page loads only its own files, runs no inline script, and is framed by no one. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+};
+
+/** Whether a host name to listen on reaches this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/** Refuses to listen where other machines reach the dashboard without a token. */
+export function checkExposure(host: string, token: string | undefined): void {
+  if (isLoopbackHost(host) || (token !== undefined && token !== '')) return;
+  throw new DashboardExposedError(
+    `the dashboard would listen on ${host}, where other machines reach it, without a token: give --token T (or set DPF_DASHBOARD_TOKEN), and open it with ?token=T; or listen on 127.0.0.1`,
+  );
+}
+
+/** Whether two tokens are equal, in a time that does not tell how much of them matched. */
+export function sameToken(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function errorResponse(c: Context, status: 400 | 401 | 403 | 404 | 409 | 500, error: string): Response {
+  return c.json({ error }, status);
+}
+
+/**
+ * The dashboard's guards, in order: security headers on every response; the Host header (a page
+ * on another site that points its own name at 127.0.0.1 — DNS rebinding — sends its own name);
+ * the token; and for POST, the Origin and the action header (a cross-site form sends neither).
+ */
+export function guard(options: { loopback: boolean; port: () => number; token: string | undefined }): MiddlewareHandler {
+  return async (c, next) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
+    const response = await check(c, options);
+    if (response !== undefined) return response;
+    await next();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+  };
+}
+
+async function check(c: Context, options: { loopback: boolean; port: () => number; token: string | undefined }): Promise<Response | undefined> {
+  const host = c.req.header('host') ?? '';
+  if (options.loopback) {
+    const port = options.port();
+    if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host.toLowerCase())) {
+      return errorResponse(c, 403, `the dashboard answers only as 127.0.0.1:${port} or localhost:${port}, not as "${host}"`);
+    }
+  }
+  const token = options.token;
+  if (token !== undefined && token !== '') {
+    const url = new URL(c.req.url);
+    const query = url.searchParams.get('token');
+    if (query !== null) {
+      if (!sameToken(query, token)) return errorResponse(c, 401, 'wrong token');
+      setCookie(c, TOKEN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/' });
+      url.searchParams.delete('token');
+      return c.redirect(`${url.pathname}${url.search}`, 303);
+    }
+    const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
+    const given = bearer ?? getCookie(c, TOKEN_COOKIE);
+    if (given === undefined || !sameToken(given, token)) {
+      return errorResponse(c, 401, 'the dashboard needs its token: open it with ?token=T, or send Authorization: Bearer T');
+    }
+  }
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    const origin = c.req.header('origin');
+    if (origin !== undefined && origin !== `http://${host}`) return errorResponse(c, 403, `an action from ${origin} is refused: only the dashboard's own page may act`);
+    if (c.req.header(ACTION_HEADER) !== '1') return errorResponse(c, 403, `an action needs the header ${ACTION_HEADER}: 1 (the dashboard's page sends it)`);
+  }
+  return undefined;
+}

@@ -1,0 +1,327 @@
+import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { serve } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { ArtifactNotFoundError, ArtifactNameError } from '../errors.js';
+import type { DPFRun } from '../run/dpf-run.js';
+import type { SinglePartitionDetails } from '../run/partition-details.js';
+import { isFinalPartitionStatus, PARTITION_STATUSES, type PartitionStatus, RunStatus } from '../status.js';
+import type { ActionResponse, PartitionView, RunsResponse, RunSummary } from './api-types.js';
+import { artifactPreview, previewKind } from './artifact-preview.js';
+import { durationHistogram } from './durations.js';
+import { dashboardMetrics } from './metrics.js';
+import { MAX_PAGE_ROWS, queryPartitions, SORT_KEYS, type SortKey } from './partitions-query.js';
+import { redact } from './redact.js';
+import { RunCache } from './run-cache.js';
+import { RunEvents } from './run-events.js';
+import { runSummary } from './run-summary.js';
+import { checkExposure, errorResponse, guard, isLoopbackHost } from './security.js';
+import { readStaticFile, staticFiles } from './static-assets.js';
+import { runTimeline } from './timeline.js';
+import { downloadHeaders } from './download-headers.js';
+
+/** Options of {@link startDashboard}. */
+export interface DashboardOptions {
+  /** The stage whose runs it shows: a folder or `s3://bucket/prefix`. */
+  stage: string;
+  /**
+   * The port to listen on; 0 takes any free one.
+   * @defaultValue 8610
+   */
+  port?: number;
+  /**
+   * The address to listen on. Anything but a loopback address needs a `token`.
+   * @defaultValue '127.0.0.1'
+   */
+  host?: string;
+  /** When given, every request must carry it (`Authorization: Bearer T`, or `?token=T` once, which leaves a cookie). */
+  token?: string;
+  /**
+   * Starts a rerun of an ended run's failed partitions (the rerun-failed action); without it the
+   * action answers 409.
+   */
+  rerunFailed?: (runId: string, stage: string) => Promise<DPFRun>;
+}
+
+/** A dashboard that listens. */
+export interface Dashboard {
+  /** Where it answers, such as `http://127.0.0.1:8610/`. */
+  url: string;
+  port: number;
+  /** Stops listening and every timer. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_DASHBOARD_PORT = 8610;
+
+/** How often a followed log is read again. */
+const LOG_FOLLOW_MS = 500;
+/** A comment on every event stream this often, so proxies keep it open. */
+const HEARTBEAT_MS = 15_000;
+
+/** Starts the dashboard's HTTP server on a stage; resolves once it listens. */
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const host = options.host ?? '127.0.0.1';
+  const token = options.token === '' ? undefined : options.token;
+  checkExposure(host, token);
+  let port = options.port ?? DEFAULT_DASHBOARD_PORT;
+  const cache = new RunCache(options.stage);
+  const events = new RunEvents(cache);
+  const streams = new Set<() => void>();
+  const app = dashboardApp({ cache, events, streams, loopback: isLoopbackHost(host), port: () => port, token, rerunFailed: options.rerunFailed, stage: options.stage });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const listening = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
+      port = info.port;
+      resolve(listening);
+    });
+    listening.once('error', reject);
+  });
+  const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${port}/`,
+    port,
+    close: async () => {
+      events.close();
+      for (const stop of streams) stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+    },
+  };
+}
+
+interface AppContext {
+  cache: RunCache;
+  events: RunEvents;
+  /** What ends each open event stream (the server closes). */
+  streams: Set<() => void>;
+  loopback: boolean;
+  port: () => number;
+  token: string | undefined;
+  stage: string;
+  rerunFailed: DashboardOptions['rerunFailed'];
+}
+
+/** The dashboard's routes (see api-types.ts). */
+function dashboardApp(context: AppContext): Hono {
+  const { cache, events } = context;
+  const files = staticFiles();
+  const app = new Hono();
+  app.use('*', guard({ loopback: context.loopback, port: context.port, token: context.token }));
+
+  app.notFound((c) => errorResponse(c, 404, 'no such page'));
+  app.onError((error, c) => {
+    if (error instanceof ArtifactNotFoundError || error instanceof ArtifactNameError) return errorResponse(c, 404, redact(error.message));
+    return errorResponse(c, 500, redact(error instanceof Error ? error.message : String(error)));
+  });
+
+  const run = async (c: Context): Promise<DPFRun | Response> => (await cache.get(c.req.param('run')!)) ?? errorResponse(c, 404, 'no such run on the stage');
+  const partition = async (c: Context): Promise<{ run: DPFRun; details: SinglePartitionDetails } | Response> => {
+    const found = await run(c);
+    if (found instanceof Response) return found;
+    const details = found.partitionDetails(c.req.param('partition')!);
+    return details === undefined ? errorResponse(c, 404, `run "${found.runId}" has no such partition`) : { run: found, details };
+  };
+
+  app.get('/api/runs', async (c) => {
+    const listed = await cache.list();
+    const runs: RunsResponse['runs'] = listed.map((found) => ('run' in found ? runSummary(found.run) : { runId: found.runId, damaged: redact(found.damaged) }));
+    const createdAt = (entry: RunsResponse['runs'][number]): number => ('damaged' in entry ? Infinity : entry.createdAt);
+    runs.sort((a, b) => createdAt(a) - createdAt(b) || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+    return c.json({ stage: redact(cache.location), runs } satisfies RunsResponse);
+  });
+
+  app.get('/api/runs/:run', async (c) => {
+    const found = await run(c);
+    return found instanceof Response ? found : c.json(runSummary(found));
+  });
+
+  app.get('/api/runs/:run/events', async (c) => {
+    const found = await run(c);
+    if (found instanceof Response) return found;
+    return streamSSE(c, async (stream) => {
+      let stop: (() => void) | undefined;
+      const ended = new Promise<void>((resolve) => {
+        const finish = (): void => {
+          stop?.();
+          context.streams.delete(finish);
+          resolve();
+        };
+        context.streams.add(finish);
+        stream.onAbort(finish);
+        const send = (event: string, summary: RunSummary): void => void stream.writeSSE({ event, data: JSON.stringify(summary) }).catch(finish);
+        void events
+          .listen(found.runId, {
+            summary: (summary) => send('summary', summary),
+            end: (summary) => {
+              send('end', summary);
+              finish();
+            },
+          })
+          .then((unlisten) => {
+            stop = unlisten;
+            if (!context.streams.has(finish)) unlisten();
+          }, finish);
+      });
+      const heartbeat = setInterval(() => void stream.write(': heartbeat\n\n').catch(() => undefined), HEARTBEAT_MS);
+      try {
+        await ended;
+      } finally {
+        clearInterval(heartbeat);
+      }
+    });
+  });
+
+  app.get('/api/runs/:run/partitions', async (c) => {
+    const found = await run(c);
+    if (found instanceof Response) return found;
+    const query = partitionsQuery(c);
+    if (typeof query === 'string') return errorResponse(c, 400, query);
+    return c.json(queryPartitions(found, query));
+  });
+
+  app.get('/api/runs/:run/timeline', async (c) => {
+    const found = await run(c);
+    return found instanceof Response ? found : c.json(await runTimeline(found));
+  });
+
+  app.get('/api/runs/:run/durations', async (c) => {
+    const found = await run(c);
+    return found instanceof Response ? found : c.json(durationHistogram(found));
+  });
+
+  app.get('/api/runs/:run/partitions/:partition', async (c) => {
+    const found = await partition(c);
+    if (found instanceof Response) return found;
+    const { details } = found;
+    const view: PartitionView = {
+      runId: found.run.runId,
+      id: details.partitionId,
+      status: details.status,
+      attempts: details.attempts,
+      artifacts: (details.artifacts.sizes()).map(({ name, bytes }) => ({ name, bytes, preview: previewKind(name) })),
+    };
+    if (details.startedAt !== undefined) view.startedAt = details.startedAt.getTime();
+    if (details.finishedAt !== undefined) view.finishedAt = details.finishedAt.getTime();
+    if (details.durationMs !== undefined) view.durationMs = details.durationMs;
+    if (details.numRows !== undefined) view.rows = details.numRows;
+    if (details.error !== undefined) {
+      view.error = { name: details.error.name, message: redact(details.error.message) };
+      if (details.error.stack !== undefined) view.error.stack = redact(details.error.stack);
+    }
+    return c.json(view);
+  });
+
+  app.get('/api/runs/:run/partitions/:partition/log', async (c) => {
+    const found = await partition(c);
+    if (found instanceof Response) return found;
+    if (c.req.query('follow') !== '1') {
+      return c.body(redact(await found.details.logs()), 200, { 'Content-Type': 'text/plain; charset=utf-8' });
+    }
+    const { runId } = found.run;
+    const partitionId = found.details.partitionId;
+    return streamSSE(c, async (stream) => {
+      let closed = false;
+      const finish = (): void => {
+        closed = true;
+      };
+      context.streams.add(finish);
+      stream.onAbort(finish);
+      let sent = 0;
+      try {
+        for (;;) {
+          const current = (await cache.get(runId))?.partitionDetails(partitionId);
+          if (current === undefined || closed) break;
+          const text = await current.logs();
+          if (text.length > sent) {
+            await stream.writeSSE({ event: 'log', data: JSON.stringify(redact(text.slice(sent))) });
+            sent = text.length;
+          }
+          if (isFinalPartitionStatus(current.status)) {
+            await stream.writeSSE({ event: 'end', data: JSON.stringify(current.status) });
+            break;
+          }
+          await stream.sleep(LOG_FOLLOW_MS);
+        }
+      } finally {
+        context.streams.delete(finish);
+      }
+    });
+  });
+
+  app.get('/api/runs/:run/partitions/:partition/artifacts/:name', async (c) => {
+    const found = await partition(c);
+    if (found instanceof Response) return found;
+    const name = c.req.param('name');
+    if (!found.details.artifacts.sizes().some((artifact) => artifact.name === name)) return errorResponse(c, 404, 'the partition has no such artifact');
+    const bytes = await found.details.artifacts.get(name, (path) => readFile(path));
+    const inline = c.req.query('inline') === '1';
+    return c.body(new Uint8Array(bytes), 200, downloadHeaders(name, inline));
+  });
+
+  app.get('/api/runs/:run/partitions/:partition/artifacts/:name/preview', async (c) => {
+    const found = await partition(c);
+    if (found instanceof Response) return found;
+    const name = c.req.param('name');
+    if (!found.details.artifacts.sizes().some((artifact) => artifact.name === name)) return errorResponse(c, 404, 'the partition has no such artifact');
+    return c.json(await artifactPreview(found.details, name, new URL(c.req.url).pathname.replace(/\/preview$/, '')));
+  });
+
+  app.post('/api/runs/:run/cancel', async (c) => {
+    const found = await run(c);
+    if (found instanceof Response) return found;
+    if (found.status !== RunStatus.IN_PROGRESS) return errorResponse(c, 409, `run "${found.runId}" has ended (${found.status}): nothing to cancel`);
+    await found.cancel();
+    const after = (await cache.reread(found.runId)) ?? found;
+    return c.json({ runId: found.runId, message: `run "${found.runId}" was cancelled: ${after.status}`, status: after.status } satisfies ActionResponse);
+  });
+
+  app.post('/api/runs/:run/rerun-failed', async (c) => {
+    const found = await run(c);
+    if (found instanceof Response) return found;
+    if (found.status === RunStatus.IN_PROGRESS) return errorResponse(c, 409, `run "${found.runId}" is still in progress: cancel it or wait for it to end first`);
+    if (!runSummary(found).actions.rerunFailed) return errorResponse(c, 409, `run "${found.runId}" has no failed, cancelled or pending partition to run again`);
+    if (context.rerunFailed === undefined) return errorResponse(c, 409, 'this dashboard cannot start runs');
+    const rerun = await context.rerunFailed(found.runId, context.stage);
+    const after = (await cache.reread(found.runId)) ?? rerun;
+    return c.json({ runId: found.runId, message: `run "${found.runId}" runs its failed partitions again`, status: after.status } satisfies ActionResponse);
+  });
+
+  app.get('/metrics', async (c) => c.body(dashboardMetrics(await cache.list()), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));
+
+  for (const [path, file] of files) {
+    app.get(path, async (c) => c.body(new Uint8Array(await readStaticFile(file)), 200, { 'Content-Type': file.mediaType }));
+  }
+  return app;
+}
+
+/** The partitions table's query from a request's parameters, or what is wrong with them. */
+function partitionsQuery(c: Context): Parameters<typeof queryPartitions>[1] | string {
+  const status = c.req.query('status');
+  let statuses: Set<PartitionStatus> | undefined;
+  if (status !== undefined && status !== '') {
+    statuses = new Set();
+    for (const part of status.split(',')) {
+      const value = part.trim().toUpperCase() as PartitionStatus;
+      if (!PARTITION_STATUSES.includes(value)) return `"${part}" is not a partition status; the statuses are ${PARTITION_STATUSES.join(', ')}`;
+      statuses.add(value);
+    }
+  }
+  const sort = c.req.query('sort') ?? 'id';
+  if (!(SORT_KEYS as readonly string[]).includes(sort)) return `sort takes ${SORT_KEYS.join(', ')}; not "${sort}"`;
+  const order = c.req.query('order') ?? 'asc';
+  if (order !== 'asc' && order !== 'desc') return `order takes asc or desc; not "${order}"`;
+  const whole = (name: string, fallback: number, max: number): number | string => {
+    const value = c.req.query(name);
+    if (value === undefined || value === '') return fallback;
+    if (!/^\d+$/.test(value) || Number(value) > max) return `${name} takes a whole number up to ${max}; not "${value}"`;
+    return Number(value);
+  };
+  const offset = whole('offset', 0, Number.MAX_SAFE_INTEGER);
+  const limit = whole('limit', 100, MAX_PAGE_ROWS);
+  if (typeof offset === 'string') return offset;
+  if (typeof limit === 'string') return limit;
+  return { statuses, search: c.req.query('q') ?? '', sort: sort as SortKey, descending: order === 'desc', offset, limit };
+}
