@@ -106,7 +106,8 @@ export function timelineChart(container) {
         cursor: { y: false, points: { show: false }, drag: { x: true, y: false } },
         scales: {
           x: { time: true },
-          y: { auto: false, range: () => [-0.5, timeline.lanes.length - 0.5] },
+          // Lane 0 on top.
+          y: { auto: false, dir: -1, range: () => [-0.5, timeline.lanes.length - 0.5] },
         },
         axes: [
           {},
