@@ -33,7 +33,7 @@ export function timelineChart(container) {
     const { ctx, bbox } = u;
     const laneHeight = Math.abs(u.valToPos(1, 'y', true) - u.valToPos(0, 'y', true));
     const barHeight = Math.max(2, laneHeight * 0.7);
-    const minWidth = Math.max(1, devicePixelRatio);
+    const minWidth = 2 * Math.max(1, devicePixelRatio);
     ctx.save();
     ctx.beginPath();
     ctx.rect(bbox.left, bbox.top, bbox.width, bbox.height);
@@ -49,28 +49,33 @@ export function timelineChart(container) {
         ctx.fillRect(x0, y, Math.max(minWidth, x1 - x0), barHeight);
       }
     }
+    // A failed attempt's end: a dark tick above and below its bar (not over it, so a short bar keeps its color).
     ctx.fillStyle = '#212529';
+    const tick = Math.max(1, (laneHeight * 0.9 - barHeight) / 2);
     for (let k = 0; k < timeline.outcome.length; k++) {
       if (!FAILED_OUTCOMES.has(timeline.outcome[k]) || timeline.end[k] === null) continue;
-      const x1 = u.valToPos(endOf(k), 'x', true);
-      const y = u.valToPos(timeline.lane[k], 'y', true) - laneHeight * 0.45;
-      ctx.fillRect(x1 - minWidth, y, 2 * minWidth, laneHeight * 0.9);
+      const x0 = u.valToPos(timeline.start[k], 'x', true);
+      const x1 = Math.max(x0 + minWidth, u.valToPos(endOf(k), 'x', true));
+      const y = u.valToPos(timeline.lane[k], 'y', true);
+      ctx.fillRect(x1 - minWidth / 2, y - barHeight / 2 - tick, minWidth / 2, tick);
+      ctx.fillRect(x1 - minWidth / 2, y + barHeight / 2, minWidth / 2, tick);
     }
     ctx.restore();
   }
 
-  /** The attempt under the cursor, if any: in the lane the cursor is on, the bar its x falls in (a few pixels' slack). */
+  /** The attempt under the cursor, if any: in the lane the cursor is on, the bar its x falls in (else one within a few pixels: bars are at least 2 px wide). */
   function attemptAt(u, left, top) {
     const lane = Math.round(u.posToVal(top, 'y'));
     const attempts = byLane[lane];
     if (!attempts) return undefined;
     const x = u.posToVal(left, 'x');
     const slack = Math.abs(u.posToVal(left + 3, 'x') - x);
-    let best;
+    let near;
     for (const k of attempts) {
-      if (timeline.start[k] - slack <= x && x <= endOf(k) + slack) best = k;
+      if (timeline.start[k] <= x && x <= endOf(k)) return k;
+      if (near === undefined && timeline.start[k] - slack <= x && x <= endOf(k) + slack) near = k;
     }
-    return best;
+    return near;
   }
 
   function hover(u) {
