@@ -60,4 +60,5 @@ console.log(`\nAll ${models.numRows} models agree with DuckDB's avg and regr_slo
 console.log(`Stage:     ${join(stage, run.runId)} (each airport's model.json and log, packed in _dpf/packs/; npm run dpf -- logs shows a log)`);
 console.log(`Inspect:   npm run dpf -- status ${run.runId} --stage ${stage}`);
 console.log(`           npm run dpf -- artifacts ${run.runId} ATL model.json --stage ${stage}`);
+console.log(`Dashboard: npm run dpf -- dashboard --stage ${stage}    then open http://127.0.0.1:8610/#/runs/${run.runId}`);
 if (status !== 'SUCCESS' || worstDifference > 1e-9) process.exitCode = 1;

@@ -102,25 +102,9 @@ export interface PartitionsPage {
 
 /**
  * GET /api/runs/:run/timeline: every attempt of every partition, columnar (index k of each array
- * is attempt k), so 100,000 attempts stay a few MB. Lanes are the workers that ran them; a
- * resumed run's workers are new lanes.
+ * is attempt k); lanes are the workers that ran them. See run/attempt-timeline.ts.
  */
-export interface Timeline {
-  /** Lane labels, such as `driver 1 · worker 3`. */
-  lanes: string[];
-  /** Partition ids, indexed by `partition`. */
-  ids: string[];
-  partition: number[];
-  lane: number[];
-  /** The attempt's number (1, then 2… on retries). */
-  attempt: number[];
-  /** Epoch ms. */
-  start: number[];
-  /** Epoch ms; null while it runs. */
-  end: Array<number | null>;
-  /** DONE, FAILED (last attempt), RETRIED (failed and retried), CANCELLED, TIMEOUT, CRASHED, INTERNAL_ERROR, or RUNNING. */
-  outcome: string[];
-}
+export type { AttemptTimeline as Timeline, AttemptOutcome } from '../run/attempt-timeline.js';
 
 /** GET /api/runs/:run/durations: the finished partitions' durations, in equal bins from the shortest to the longest. */
 export interface DurationHistogram {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { DashboardExposedError } from '../errors.js';
@@ -37,6 +38,12 @@ export function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** The Host header exactly as the client sent it (the adapter fills in a missing one from the listening address). */
+function requestHost(c: Context): string {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming !== undefined ? (incoming.headers.host ?? '') : (c.req.header('host') ?? '');
+}
+
 export function errorResponse(c: Context, status: 400 | 401 | 403 | 404 | 409 | 500, error: string): Response {
   return c.json({ error }, status);
 }
@@ -57,7 +64,7 @@ export function guard(options: { loopback: boolean; port: () => number; token: s
 }
 
 async function check(c: Context, options: { loopback: boolean; port: () => number; token: string | undefined }): Promise<Response | undefined> {
-  const host = c.req.header('host') ?? '';
+  const host = requestHost(c);
   if (options.loopback) {
     const port = options.port();
     if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host.toLowerCase())) {

@@ -143,6 +143,7 @@ function dashboardApp(context: AppContext): Hono {
     if (found instanceof Response) return found;
     return streamSSE(c, async (stream) => {
       let stop: (() => void) | undefined;
+      let writes = Promise.resolve();
       const ended = new Promise<void>((resolve) => {
         const finish = (): void => {
           stop?.();
@@ -151,7 +152,10 @@ function dashboardApp(context: AppContext): Hono {
         };
         context.streams.add(finish);
         stream.onAbort(finish);
-        const send = (event: string, summary: RunSummary): void => void stream.writeSSE({ event, data: JSON.stringify(summary) }).catch(finish);
+        // One write after another, and all of them before the stream closes.
+        const send = (event: string, summary: RunSummary): void => {
+          writes = writes.then(() => stream.writeSSE({ event, data: JSON.stringify(summary) })).catch(finish);
+        };
         void events
           .listen(found.runId, {
             summary: (summary) => send('summary', summary),
@@ -168,6 +172,7 @@ function dashboardApp(context: AppContext): Hono {
       const heartbeat = setInterval(() => void stream.write(': heartbeat\n\n').catch(() => undefined), HEARTBEAT_MS);
       try {
         await ended;
+        await writes;
       } finally {
         clearInterval(heartbeat);
       }

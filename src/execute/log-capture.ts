@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { format } from 'node:util';
 
@@ -33,6 +33,7 @@ export class LogCapture {
   private spooled = 0;
   private dropped = { bytes: 0, lines: 0 };
   private readonly partial = { stdout: '', stderr: '' };
+  private keptLines = 0;
 
   constructor(
     private readonly attempt: number,
@@ -85,6 +86,29 @@ export class LogCapture {
     return { file: this.spoolFile, length };
   }
 
+  /** Lines kept so far: a reader of {@link LogCapture.tail} knows whether there is more. */
+  get linesKept(): number {
+    return this.keptLines;
+  }
+
+  /**
+   * The last `maxBytes` (about) of what the attempt logged so far, whole lines — what a watcher
+   * of a running attempt sees (see PartitionAttempt's live log). Reads the end of the spool file
+   * when lines went there.
+   */
+  tail(maxBytes: number): string {
+    let text = this.lines.join('');
+    if (this.spooled > 0 && Buffer.byteLength(text) < maxBytes) {
+      const want = Math.min(this.spooled, maxBytes - Buffer.byteLength(text));
+      const spooled = readTail(this.spoolFile, this.spooled, want);
+      text = spooled + text;
+    }
+    const bytes = Buffer.from(text);
+    if (bytes.byteLength <= maxBytes) return text;
+    const cut = bytes.subarray(bytes.byteLength - maxBytes).toString('utf8');
+    return cut.slice(cut.indexOf('\n') + 1);
+  }
+
   /** Ends the log and puts all of it in the spool file, synchronously: the worker is exiting. */
   spillAll(): void {
     this.close();
@@ -124,6 +148,7 @@ export class LogCapture {
       return;
     }
     this.kept += bytes;
+    this.keptLines++;
     this.append(line);
   }
 
@@ -135,6 +160,19 @@ export class LogCapture {
 
   private line(stream: string, text: string): string {
     return `${new Date().toISOString()} [attempt ${this.attempt}] [${stream}] ${text}\n`;
+  }
+}
+
+/** The last `length` of the first `size` bytes of a file, from a line's start. */
+function readTail(path: string, size: number, length: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const read = readSync(fd, buffer, 0, length, size - length);
+    const text = buffer.subarray(0, read).toString('utf8');
+    return length < size ? text.slice(text.indexOf('\n') + 1) : text;
+  } finally {
+    closeSync(fd);
   }
 }
 

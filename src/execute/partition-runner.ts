@@ -16,6 +16,7 @@ import { PARTITION_LOG, type RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { AttemptSession, type SessionProvider } from './attempt-session.js';
 import { downloadSource } from './download-source.js';
+import { LiveLog } from './live-log.js';
 import { beginCapture, type CapturedLog, endCapture, formatLogArguments, LogCapture } from './log-capture.js';
 import type { PartitionContext, PartitionLog } from './partition-context.js';
 import type { PartitionFunction } from './partition-module.js';
@@ -142,6 +143,7 @@ export class PartitionAttempt {
             this.stop('timeout', new PartitionTimeoutError(`partition "${this.task.id}" ran longer than timeoutMs (${this.environment.timeoutMs} ms)`));
           }, this.environment.timeoutMs);
     beginCapture(this.capture);
+    const live = new LiveLog(this.environment.stage, this.environment.layout.liveLog(this.token), this.capture);
     let error: unknown;
     try {
       const stoppedFromOutside = new Promise<void>((resolve) => {
@@ -164,6 +166,7 @@ export class PartitionAttempt {
       this.uploads?.end();
       if (timer !== undefined) clearTimeout(timer);
       endCapture();
+      await live.stop();
     }
     const outcome: TaskOutcome = { index: this.task.index, attempt: this.task.attempt, dispatch: this.task.dispatch, status: 'DONE', startedAt, finishedAt: 0 };
     const rows = connector.rowsRead;

@@ -13,6 +13,7 @@ import { openStage } from '../stage/open-stage.js';
 import { RunLayout } from '../stage/run-layout.js';
 import type { Stage } from '../stage/stage.js';
 import { finishedRunStatus, PARTITION_STATUSES, PartitionStatus, RunStatus } from '../status.js';
+import { AttemptTimelineReader } from './attempt-timeline.js';
 import { describeHolder, type LeaseHolder, readLease, RunLease } from './lease.js';
 import { PartitionDetails, type SinglePartitionDetails } from './partition-details.js';
 import { interruptHandled, stopOnInterrupt } from './interrupt.js';
@@ -371,6 +372,11 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   get times(): { createdAt: Date; startedAt: Date | undefined; finishedAt: Date | undefined } {
     const at = (time: number | undefined): Date | undefined => (time === undefined ? undefined : new Date(time));
     return { createdAt: new Date(this.spec.createdAt), startedAt: at(this.state.startedAt), finishedAt: at(this.state.finishedAt) };
+  }
+
+  /** @internal A reader of the run's attempts over time (its whole journal), for the dashboard's timeline. */
+  attemptTimeline(): AttemptTimelineReader {
+    return new AttemptTimelineReader(this.stage, this.spec);
   }
 
   /** @internal Who held the run's lease when it was last observed (restored runs). */

@@ -2,9 +2,9 @@ import type { SerializedError } from '../errors.js';
 import type { RunLayout } from '../stage/run-layout.js';
 import { joinStagePath, type Stage } from '../stage/stage.js';
 import { readStoredRef } from '../stage/stored-ref.js';
-import type { PartitionStatus } from '../status.js';
+import { PartitionStatus } from '../status.js';
 import { ArtifactsManager } from './artifacts-manager.js';
-import type { PartitionState } from './run-state.js';
+import { type PartitionState, tokenOf } from './run-state.js';
 
 /** Everything known about one partition of a run (Snowflake DPF's `SinglePartitionDetails`). */
 export interface SinglePartitionDetails {
@@ -29,7 +29,8 @@ export interface SinglePartitionDetails {
   readonly numRows: number | undefined;
   /**
    * The partition's log — every attempt's lines, with timestamps, in order — read from the stage;
-   * empty when it logged nothing. Rejects with StageDamagedError naming the file if part of it is gone.
+   * empty when it logged nothing. While the partition runs, its running attempt's lines so far
+   * follow (the last 256 KiB of them, as its worker last wrote them: once a second). Rejects with StageDamagedError naming the file if part of it is gone.
    */
   logs(): Promise<string>;
   /** The partition's artifacts. */
@@ -47,7 +48,10 @@ export class PartitionDetails implements SinglePartitionDetails {
   readonly durationMs: number | undefined;
   readonly numRows: number | undefined;
   readonly artifacts: ArtifactsManager;
+  private readonly layout: RunLayout;
   private readonly logRefs: PartitionState['logs'];
+  /** A RUNNING partition: the token of its attempt (where its live log is). */
+  private readonly runningToken: string | undefined;
 
   constructor(
     readonly partitionId: string,
@@ -68,11 +72,26 @@ export class PartitionDetails implements SinglePartitionDetails {
     this.durationMs = state.startedAt !== undefined && state.finishedAt !== undefined ? state.finishedAt - state.startedAt : undefined;
     this.numRows = state.numRows;
     this.logRefs = [...state.logs];
+    this.runningToken = status === PartitionStatus.RUNNING ? tokenOf(state) : undefined;
+    this.layout = layout;
     this.artifacts = new ArtifactsManager(stage, layout, partitionId, state.artifacts ?? []);
   }
 
   async logs(): Promise<string> {
     const parts = await Promise.all(this.logRefs.map((ref) => readStoredRef(this.stage, ref, `the log of attempt ${ref.attempt} of partition "${this.partitionId}"`)));
+    const live = await this.liveLog();
+    if (live !== undefined) parts.push(live);
     return Buffer.concat(parts).toString('utf8');
+  }
+
+  /**
+   * What the running attempt has logged so far — its last 256 KiB, written once a second by its
+   * worker (execute/live-log.ts) — or undefined when the partition is not RUNNING or its attempt
+   * has written none yet.
+   */
+  private async liveLog(): Promise<Buffer | undefined> {
+    if (this.runningToken === undefined) return undefined;
+    const object = await this.stage.get(this.layout.liveLog(this.runningToken)).catch(() => undefined);
+    return object?.bytes;
   }
 }

@@ -183,6 +183,8 @@ export class RunDriver {
       const status = this.state.finalStatus();
       this.journal.record({ t: 'end', epoch: lease.epoch, at: Date.now(), status });
       await this.journal.flush();
+      // Running attempts' log tails (execute/live-log.ts) are of no use once nothing runs.
+      await stage.deletePrefix(layout.liveLogFolder).catch(() => undefined);
       return status;
     } catch (error) {
       throw this.failure ?? error;

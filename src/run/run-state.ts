@@ -393,7 +393,8 @@ export class RunState {
    * and its own came together): it was RUNNING in between, and a watcher is told so first.
    */
   private ranInQueue(record: PartitionRecord, onPartition: ((index: number, record: PartitionRecord) => void) | undefined): void {
-    const ran = record.s === PartitionStatus.DONE || record.s === PartitionStatus.FAILED || record.s === PartitionStatus.INTERNAL_ERROR;
+    // A failed attempt to be retried (PENDING with its error) ran too.
+    const ran = record.s === PartitionStatus.DONE || record.s === PartitionStatus.FAILED || record.s === PartitionStatus.INTERNAL_ERROR || (record.s === PartitionStatus.PENDING && record.error !== undefined);
     if (ran && this.partitions[record.i]?.worker !== undefined) this.markRunning(record.i, record.from ?? record.at, onPartition);
   }
 

@@ -16,6 +16,8 @@ import { joinStagePath } from './stage.js';
  *   _dpf/checkpoints/{seq}.json         the state folded up to a segment, for long runs
  *   _dpf/packs/{writer}-{n}.pack        small artifacts and logs, many partitions' per object
  *   _dpf/cancel                         written by anyone who asks the run to stop
+ *   _dpf/live/{token}.log               the tail of a running attempt's log, rewritten while it runs
+ *                                       (attempts over a second); deleted when the run ends
  *   _dpf/input/{epoch}/                 DataFrame mode: the planned partition data (StartRecord.input says which)
  * ```
  *
@@ -67,6 +69,13 @@ export class RunLayout {
   }
   pack(writer: string, n: number): string {
     return joinStagePath(this.stateFolder, 'packs', `${writer}-${String(n).padStart(6, '0')}.pack`);
+  }
+  /** Where a running attempt's log tail is while it runs (read only for a partition RUNNING that attempt). */
+  liveLog(token: string): string {
+    return joinStagePath(this.liveLogFolder, `${token}.log`);
+  }
+  get liveLogFolder(): string {
+    return joinStagePath(this.stateFolder, 'live') + '/';
   }
   get cancelRequest(): string {
     return joinStagePath(this.stateFolder, 'cancel');
