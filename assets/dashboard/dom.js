@@ -43,7 +43,8 @@ export function badge(status) {
 /** The counts by status as a thin stacked bar (each status its color, its width its share). */
 export function statusBar(counts, total) {
   const bar = h('div', { className: 'status-bar', title: countsText(counts) });
-  for (const status of PARTITION_STATUSES) {
+  // Finished partitions from the left, what is still to do on the right.
+  for (const status of ['DONE', 'FAILED', 'INTERNAL_ERROR', 'CANCELLED', 'RUNNING', 'PENDING']) {
     const count = counts[status] ?? 0;
     if (count === 0) continue;
     bar.append(h('span', { className: `s-${status}`, style: { flexGrow: String(count) } }));

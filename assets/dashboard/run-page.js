@@ -71,7 +71,7 @@ export function showRun(main, runId) {
         ['Started', formatTime(next.startedAt)],
         ['Finished', formatTime(next.finishedAt)],
         ['Duration', elapsed],
-        ['Driver', next.driverHolder ? `${next.driver} (pid ${next.driverHolder.pid} on ${next.driverHolder.host})` : next.driver],
+        ['Driver', h('span', { id: 'run-driver', dataset: { driver: next.driver } }, next.driverHolder ? `${next.driver} (pid ${next.driverHolder.pid} on ${next.driverHolder.host})` : next.driver)],
       ]),
       next.warnings.length > 0 ? h('ul', { className: 'warnings' }, next.warnings.map((warning) => h('li', {}, warning))) : null,
     );
