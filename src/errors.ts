@@ -21,6 +21,9 @@ export class InvalidOptionError extends DPFError {
   }
 }
 
+/** `dpf export` refuses its output folder: one that is not empty (without --force), or a path that would lead outside it. */
+export class ExportError extends DPFError {}
+
 /** The partition function's module cannot be found, imported, or lacks the named export. */
 export class ModuleLoadError extends DPFError {}
 
@@ -47,6 +50,12 @@ export class RunInProgressError extends DPFError {}
 
 /** No run with this runId exists on the stage. */
 export class RunNotFoundError extends DPFError {}
+
+/**
+ * `rerunFailed` found nothing to rerun: every partition of the run is DONE (or it has none), or
+ * the run never started, so it does not say how its partitions are run.
+ */
+export class NothingToRerunError extends DPFError {}
 
 /**
  * The driver of a run stopped reporting (it was killed or its machine went away) before the run

@@ -6,6 +6,7 @@ export { DPF, type DPFOptions, type StageRunOptions, type DataFrameRunOptions } 
 export type { DataFrameSource } from './plan/dataframe-source.js';
 export type { PostgresSource } from './plan/postgres-source.js';
 export { DPFRun, type RunProgress, type WaitOptions } from './run/dpf-run.js';
+export { rerunFailed, type RerunOptions } from './rerun-failed.js';
 export type { SinglePartitionDetails } from './run/partition-details.js';
 export type { ArtifactsManager } from './run/artifacts-manager.js';
 export type { PartitionEvent } from './run/run-state.js';
@@ -35,6 +36,7 @@ export {
   RunExistsError,
   RunInProgressError,
   RunNotFoundError,
+  NothingToRerunError,
   RunAbandonedError,
   StageError,
   StageDamagedError,

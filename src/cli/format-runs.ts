@@ -1,18 +1,19 @@
 import type { DPFRun } from '../run/dpf-run.js';
-import type { RunStatus } from '../status.js';
+import type { PartitionStatus, RunStatus } from '../status.js';
 import { displayId, displayText, formatCount, formatTime } from './display-text.js';
 import { countsText } from './format-status.js';
 import { textTable } from './text-table.js';
 
 /** A run `dpf runs` found on the stage, as one row says it; or the reason it could not be read. */
 export type ListedRun =
-  | { runId: string; status: RunStatus; abandoned: boolean; waiting: boolean; partitions: number; counts: string; createdAt: Date; finishedAt: Date | undefined }
+  | { runId: string; status: RunStatus; abandoned: boolean; waiting: boolean; partitions: number; counts: string; statusCounts: Map<PartitionStatus, number>; createdAt: Date; finishedAt: Date | undefined }
   | { runId: string; damaged: string };
 
 /** What `dpf runs` shows of a run (so the run itself need not be kept while the others are read). */
 export function listedRun(run: DPFRun): ListedRun {
   const { createdAt, finishedAt } = run.times;
-  return { runId: run.runId, status: run.status, abandoned: run.abandoned, waiting: run.waitingForDriver, partitions: run.numPartitions, counts: countsText(run.statusCounts()), createdAt, finishedAt };
+  const statusCounts = run.statusCounts();
+  return { runId: run.runId, status: run.status, abandoned: run.abandoned, waiting: run.waitingForDriver, partitions: run.numPartitions, counts: countsText(statusCounts), statusCounts, createdAt, finishedAt };
 }
 
 /** The table `dpf runs` prints: each run's status, partition counts, and start and end times, oldest first. */

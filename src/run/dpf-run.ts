@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readInputManifest } from '../data/input-segments.js';
 import { RunAbandonedError, RunNotFoundError } from '../errors.js';
 import { DRIVER_HANDED_OVER, SUBMITTED_NOTE } from '../model/lease.js';
-import type { JournalRecord, PartitionRecord } from '../model/journal.js';
+import type { JournalRecord, PartitionRecord, StartRecord } from '../model/journal.js';
 import type { PlannedPartition } from '../model/partition.js';
 import type { ModuleReference } from '../model/run-spec.js';
 import { openStage } from '../stage/open-stage.js';
@@ -191,6 +191,14 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
   /** @internal What the run's workers call (its module, args and layer), as its latest driver ran it. */
   get called(): ModuleReference | undefined {
     return this.state.start?.module;
+  }
+
+  /**
+   * @internal How its latest driver ran it — module, execution options, session database
+   * (without credentials), queue — as its start record says; undefined before any start.
+   */
+  get lastStart(): Readonly<StartRecord> | undefined {
+    return this.state.start;
   }
 
   /** @internal The run's uid (tells it from an earlier run of the same id that was overwritten). */
@@ -411,7 +419,7 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
 
   /**
    * Runs SQL (DuckDB's dialect) over what the partitions uploaded. Each entry of `views` names a
-   * view over one artifact — a Parquet, CSV or JSON file every DONE partition uploaded under that
+   * view over one artifact — a Parquet, Arrow, CSV or JSON file every DONE partition uploaded under that
    * name — read as one table whose first column, `partition_id`, says which partition wrote the
    * row. The view `partitions` is always there: `partition_id`, `status`, `attempts`, `num_rows`,
    * `duration_ms`, `folder`.
@@ -429,6 +437,16 @@ export class DPFRun extends EventEmitter<{ partition: [PartitionEvent]; end: [Ru
     await this.refresh();
     const { queryRunResults } = await import('./results-query.js');
     return queryRunResults(this.stage, this.layout, this.partitions, this.state, sql, views);
+  }
+
+  /**
+   * @internal Writes one artifact name's table (as {@link DPFRun.query} reads it: `partition_id`
+   * first, then the rows of every DONE partition's artifact) to a Parquet file; returns its rows.
+   */
+  async exportTable(artifact: string, path: string): Promise<number> {
+    await this.refresh();
+    const { exportArtifactTable } = await import('./results-query.js');
+    return exportArtifactTable(this.stage, this.layout, this.partitions, this.state, artifact, path);
   }
 
   /**

@@ -20,7 +20,7 @@ const PARALLEL_DOWNLOADS = 16;
 
 /**
  * SQL over what a run's partitions uploaded (Snowflake's `SELECT … FROM @stage/run_id/`): each
- * named view is one artifact name — a Parquet, CSV or JSON file every DONE partition wrote —
+ * named view is one artifact name — a Parquet, Arrow, CSV or JSON file every DONE partition wrote —
  * read by DuckDB as one table, with the partition's id as the first column `partition_id`. The
  * view `partitions` lists every partition with its status, attempts, rows and duration.
  */
@@ -32,16 +32,55 @@ export async function queryRunResults(
   sql: string,
   views: Readonly<Record<string, string>>,
 ): Promise<Table> {
-  const [{ withDuckDB, queryAsArrowOn }, { appendArrowTable }, { Table, tableFromJSON }] = await Promise.all([
-    loadDuckDBEngine(),
-    loadArrowToDuckDB(),
-    loadArrow(),
-  ]);
+  const [{ queryAsArrowOn }, { Table }] = await Promise.all([loadDuckDBEngine(), loadArrow()]);
+  return withRunViews({ stage, layout, partitions, state }, views, /\bpartitions\b/i.test(sql), async (connection) => {
+    try {
+      // Materialised, not streamed: the whole table is returned anyway, and a query that fails midway raises its error (see streamQueryAsArrow).
+      return new Table(await queryAsArrowOn(connection, sql, 65_536));
+    } catch (error) {
+      throw queryError(error as Error, Object.keys(views));
+    }
+  });
+}
+
+/** A run's partitions and state, as the results are read from them. */
+interface RunResults {
+  stage: Stage;
+  layout: RunLayout;
+  partitions: readonly PlannedPartition[];
+  state: RunState;
+}
+
+/**
+ * Writes one artifact name's table — the artifact of every DONE partition that has it, as
+ * {@link queryRunResults} reads it, with `partition_id` first — to a Parquet file at `path`
+ * (replaced if there). Returns the number of rows written.
+ */
+export async function exportArtifactTable(stage: Stage, layout: RunLayout, partitions: readonly PlannedPartition[], state: RunState, artifact: string, path: string): Promise<number> {
+  return withRunViews({ stage, layout, partitions, state }, { dpf_export: artifact }, false, async (connection) => {
+    const result = await connection.runAndReadAll(`COPY (SELECT * FROM dpf_export) TO ${sqlString(path)} (FORMAT parquet)`);
+    return Number(result.getRowObjectsJS()[0]?.Count ?? 0);
+  });
+}
+
+/** Whether results queries (and `dpf export --format parquet`) read an artifact of this name as a table. */
+export function isTableArtifact(artifact: string): boolean {
+  return isJson(artifact) || isArrow(artifact) || FILE_TABLES.includes(extname(artifact).toLowerCase());
+}
+
+/** Runs `fn` on a DuckDB connection holding a view per entry of `views` (and the view `partitions` when `withPartitions`). */
+async function withRunViews<T>(
+  { stage, layout, partitions, state }: RunResults,
+  views: Readonly<Record<string, string>>,
+  withPartitions: boolean,
+  fn: (connection: DuckDBConnection) => Promise<T>,
+): Promise<T> {
+  const [{ withDuckDB }, { appendArrowTable }, { tableFromIPC, tableFromJSON }] = await Promise.all([loadDuckDBEngine(), loadArrowToDuckDB(), loadArrow()]);
   checkViews(views);
   const copies: LocalCopy[] = [];
   try {
     return await withDuckDB(async (connection) => {
-      if (/\bpartitions\b/i.test(sql)) await createPartitionsTable(connection, partitions, state);
+      if (withPartitions) await createPartitionsTable(connection, partitions, state);
       for (const [view, artifact] of Object.entries(views)) {
         // Every DONE partition that uploaded the artifact, as its record says; a listed artifact
         // that is gone from the stage is an error, never a partition silently left out.
@@ -54,6 +93,24 @@ export async function queryRunResults(
           const texts = await readStoredRefs(stage, found.map((entry) => entry.ref), what);
           const documents = found.map((entry, i) => ({ id: entry.partition.id, text: texts[i]!.toString('utf8'), where: `${what(i)} (${stage.describe(entry.ref.key)})` }));
           await createJsonView(connection, view, artifact, documents);
+          continue;
+        }
+        if (isArrow(artifact)) {
+          // DuckDB reads no Arrow IPC file by itself: each partition's table goes in through the appender.
+          const bytes = await readStoredRefs(stage, found.map((entry) => entry.ref), what);
+          const selects: string[] = [];
+          for (let i = 0; i < found.length; i++) {
+            let table: Table;
+            try {
+              table = tableFromIPC(bytes[i]!);
+            } catch (error) {
+              throw new SourceError(`${what(i)} is not an Arrow IPC file or stream: ${(error as Error).message}`, { cause: error });
+            }
+            const name = `dpf_arrow_${view}_${i}`;
+            await appendArrowTable(connection, name, table, { create: 'temporary' });
+            selects.push(`SELECT ${sqlString(found[i]!.partition.id)} AS partition_id, * FROM ${sqlIdentifier(name)}`);
+          }
+          await connection.run(`CREATE TEMP VIEW ${sqlIdentifier(view)} AS ${selects.join(' UNION ALL BY NAME ')}`);
           continue;
         }
         const files = await inBatches(found, PARALLEL_DOWNLOADS, async (entry, i) => {
@@ -69,12 +126,7 @@ export async function queryRunResults(
             `FROM ${reader(artifact, list)} AS a JOIN ${sqlIdentifier(table)} AS f ON a.filename = f.path`,
         );
       }
-      try {
-        // Materialised, not streamed: the whole table is returned anyway, and a query that fails midway raises its error (see streamQueryAsArrow).
-        return new Table(await queryAsArrowOn(connection, sql, 65_536));
-      } catch (error) {
-        throw queryError(error as Error, Object.keys(views));
-      }
+      return await fn(connection);
     });
   } finally {
     await Promise.all(copies.map((copy) => copy.release()));
@@ -102,6 +154,13 @@ const PARTITIONS_VIEW = 'partitions';
 function isJson(artifact: string): boolean {
   return ['.json', '.ndjson', '.jsonl'].includes(extname(artifact).toLowerCase());
 }
+
+function isArrow(artifact: string): boolean {
+  return ['.arrow', '.feather', '.arrows'].includes(extname(artifact).toLowerCase());
+}
+
+/** Artifacts DuckDB reads as files: {@link reader}. */
+const FILE_TABLES = ['.parquet', '.csv', '.tsv'];
 
 function noArtifact(layout: RunLayout, artifact: string, view: string): ArtifactNotFoundError {
   return new ArtifactNotFoundError(`No DONE partition of run "${layout.runId}" uploaded "${artifact}", so view "${view}" would be empty`);
@@ -249,8 +308,8 @@ function checkViews(views: unknown): asserts views is Readonly<Record<string, st
   for (const [view, artifact] of Object.entries(views as Record<string, unknown>)) {
     if (view.toLowerCase() === PARTITIONS_VIEW) throw new InvalidOptionError(`views.${view}`, "is the view dpf gives of the run's partitions; name yours differently");
     if (typeof artifact !== 'string' || artifact.trim() === '') throw new InvalidOptionError(`views.${view}`, 'expected the name of an artifact, such as "summary.json"');
-    if (!isJson(artifact) && !['.parquet', '.csv', '.tsv'].includes(extname(artifact).toLowerCase())) {
-      throw new InvalidOptionError(`views.${view}`, `"${artifact}" is not a Parquet, CSV or JSON artifact, which are what results queries read`);
+    if (!isTableArtifact(artifact)) {
+      throw new InvalidOptionError(`views.${view}`, `"${artifact}" is not a Parquet, Arrow, CSV or JSON artifact, which are what results queries read`);
     }
   }
 }
