@@ -2,12 +2,17 @@
 // - the timeline: one lane per worker, one bar per attempt colored by its outcome, drawn on
 //   uPlot's canvas in a `draw` hook (uPlot gives the scales, axes, zoom and cursor);
 // - the histogram of partition durations, as uPlot bars.
-import { fill, formatCount, formatDuration, h, statusColor } from './dom.js';
+import { fill, formatCount, formatDuration, formatTime, h, statusColor } from './dom.js';
 
 /** Outcomes that ended an attempt with a failure: their bars get a dark mark at the end. */
 const FAILED_OUTCOMES = new Set(['FAILED', 'RETRIED', 'TIMEOUT', 'CRASHED', 'INTERNAL_ERROR']);
 const OUTCOMES = ['DONE', 'RUNNING', 'RETRIED', 'FAILED', 'TIMEOUT', 'CRASHED', 'INTERNAL_ERROR', 'CANCELLED'];
 const LANE_HEIGHT = 22;
+
+/** An axis label for a time since the first attempt: `0`, `+250 ms`, `+1.5 s`, `+2 m 05 s`. */
+function formatOffset(ms) {
+  return ms <= 0 ? '0' : `+${formatDuration(ms)}`;
+}
 
 function chartWidth(container) {
   return Math.max(320, container.clientWidth || 900);
@@ -110,12 +115,13 @@ export function timelineChart(container) {
         legend: { show: false },
         cursor: { y: false, points: { show: false }, drag: { x: true, y: false } },
         scales: {
-          x: { time: true },
+          // Time since the first attempt started (the caption says when that was).
+          x: { time: false },
           // Lane 0 on top.
           y: { auto: false, dir: -1, range: () => [-0.5, timeline.lanes.length - 0.5] },
         },
         axes: [
-          {},
+          { space: 70, values: (u, splits) => splits.map((at) => formatOffset(at - u.data[0][0])) },
           {
             splits: () => timeline.lanes.map((_, lane) => lane),
             values: (_, splits) => splits.map((lane) => timeline.lanes[lane] ?? ''),
@@ -155,7 +161,8 @@ export function timelineChart(container) {
     for (let k = 0; k < timeline.lane.length; k++) byLane[timeline.lane[k]]?.push(k);
     caption.dataset.lanes = String(timeline.lanes.length);
     caption.dataset.attempts = String(timeline.start.length);
-    caption.textContent = `${formatCount(timeline.start.length)} attempts on ${formatCount(timeline.lanes.length)} worker lanes · drag to zoom, double-click to reset`;
+    const first = timeline.start.length === 0 ? undefined : span()[0][0];
+    caption.textContent = `${formatCount(timeline.start.length)} attempts on ${formatCount(timeline.lanes.length)} worker lanes${first === undefined ? '' : `, from ${formatTime(first)}`} · drag to zoom, double-click to reset`;
     const present = OUTCOMES.filter((outcome) => timeline.outcome.includes(outcome));
     fill(legend, present.map((outcome) => h('span', { className: `key k-${outcome}` }, outcome)));
     if (timeline.start.length === 0) {

@@ -5,7 +5,9 @@ import { histogramChart, timelineChart } from './charts.js';
 import { action, api, apiPath, badge, countsList, facts, fill, formatCount, formatDuration, formatTime, h, notice, statusBar, throttle } from './dom.js';
 import { partitionsTable } from './partitions-table.js';
 
-const REDRAW_MS = 2000;
+/** While the run goes on, the table is read again at most every 2 s, the charts every 5 s. */
+const TABLE_MS = 2000;
+const CHARTS_MS = 5000;
 
 export function showRun(main, runId) {
   const header = h('section', { className: 'run-header', id: 'run-header' });
@@ -49,11 +51,13 @@ export function showRun(main, runId) {
       if (!stopped) fill(errors, notice(`Could not load the charts: ${error.message}`, 'error'));
     }
   }
-  const redraw = throttle(() => {
-    if (stopped) return;
-    void table.refresh();
-    void loadCharts();
-  }, REDRAW_MS);
+  // The table is one page of rows; the charts read every attempt, so they follow more slowly.
+  const refreshTable = throttle(() => void (stopped || table.refresh()), TABLE_MS);
+  const refreshCharts = throttle(() => void (stopped || loadCharts()), CHARTS_MS);
+  const redraw = () => {
+    refreshTable();
+    refreshCharts();
+  };
 
   function showSummary(next) {
     summary = next;
@@ -136,7 +140,8 @@ export function showRun(main, runId) {
   return () => {
     stopped = true;
     unfollow();
-    redraw.cancel();
+    refreshTable.cancel();
+    refreshCharts.cancel();
     table.destroy();
     timeline.destroy();
     histogram.destroy();
