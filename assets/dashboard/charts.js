@@ -121,7 +121,17 @@ export function timelineChart(container) {
           y: { auto: false, dir: -1, range: () => [-0.5, timeline.lanes.length - 0.5] },
         },
         axes: [
-          { space: 70, values: (u, splits) => splits.map((at) => formatOffset(at - u.data[0][0])) },
+          {
+            space: 70,
+            // Ticks at round offsets from the first start, not at round clock times.
+            splits: (u, _axis, min, max, increment) => {
+              const origin = u.data[0][0];
+              const ticks = [];
+              for (let at = origin + Math.ceil((min - origin) / increment) * increment; at <= max; at += increment) ticks.push(at);
+              return ticks;
+            },
+            values: (u, splits) => splits.map((at) => formatOffset(at - u.data[0][0])),
+          },
           {
             splits: () => timeline.lanes.map((_, lane) => lane),
             values: (_, splits) => splits.map((lane) => timeline.lanes[lane] ?? ''),
