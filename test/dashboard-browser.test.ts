@@ -1,19 +1,22 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DPF, DPFRun, RunStatus } from 'dpf';
+import { DPF, DPFRun, rerunFailed, RunStatus } from 'dpf';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunsResponse, RunSummary, Timeline } from '../src/dashboard/api-types.js';
 import { startDashboard } from '../dist/dashboard/server.js';
 import { exists, ROOT, runNodeScript, waitFor, writeModule } from './helpers.js';
 import { until } from './support/barriers.js';
+import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
+import { writeFinishedRun } from './support/written-run.js';
 import { launchChromium } from './support/chromium.js';
 
 /**
  * The dashboard's page in a real Chromium, over real runs on a temporary stage: a finished run
  * (DONE and FAILED partitions, retries, JSON / Parquet / PNG artifacts, a partition whose id and
- * log are HTML that must stay text) and a live run whose partitions wait for the test to release
- * them, one by one, until the page cancels it.
+ * log are HTML that must stay text), a run of 250 partitions to page through, a run whose failed
+ * partitions the page reruns once their cause is fixed, and a live run whose partitions wait for
+ * the test to release them, one by one, until the page cancels it.
  */
 
 /** A 1×1 PNG. */
@@ -23,6 +26,9 @@ const XSS_LOG = ['<script>window.__pwned=1</script>', '<img src=x onerror="windo
 const FINISHED_IDS = ['alpha', 'beta', 'gamma', 'delta', 'flaky', 'broken1', 'broken2', XSS_ID];
 const FAILED_IDS = ['broken1', 'broken2'];
 const LIVE_IDS = ['live-0', 'live-1', 'live-2', 'live-3'];
+const PAGED_FAILED = [3, 120, 240];
+const FIXABLE_IDS = ['f1', 'f2', 'f3', 'f4'];
+const FIXABLE_FAILING = ['f2', 'f4'];
 const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
 
 /** `expect.poll` with a deadline for a loaded machine: what the page shows, once it shows it. */
@@ -57,8 +63,12 @@ beforeAll(async () => {
   const source = FINISHED_IDS.flatMap((k, n) => Array.from({ length: n + 1 }, (_, i) => ({ k, v: i * 10 })));
   const finished = await new DPF(module, { stage }).run({ partitionBy: 'k', source, runId: 'finished', executionOptions: { maxRetries: 1, availableCpus: 2 } });
   expect(await finished.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+  await writeFinishedRun(stage, 'paged', 250, new Set(PAGED_FAILED));
+  await mkdir(join(dir, 'fixable'));
+  const fixable = await new DPF(await fixableModule(join(dir, 'fixable'), FIXABLE_FAILING), { stage }).run({ partitionBy: 'k', source: FIXABLE_IDS.map((k) => ({ k })), runId: 'fixable' });
+  expect(await fixable.wait()).toBe(RunStatus.PARTIAL_FAILURE);
   browser = await launchChromium();
-  dashboard = await startDashboard({ stage, port: 0 });
+  dashboard = await startDashboard({ stage, port: 0, rerunFailed: (runId, at) => rerunFailed(runId, at) });
 }, 120_000);
 
 afterAll(async () => {
@@ -115,6 +125,11 @@ async function shownCounts(page: Page, selector: string): Promise<Record<string,
 
 function nonZero(counts: Record<string, number> | Map<string, number>): Record<string, number> {
   return Object.fromEntries([...(counts instanceof Map ? counts : Object.entries(counts))].filter(([, count]) => count > 0));
+}
+
+/** Waits until the partitions table is sorted by `column` in `order` and its rows for that have arrived. */
+async function settled(page: Page, column: string, order: 'ascending' | 'descending'): Promise<void> {
+  await page.locator(`#partitions[aria-busy="false"] th[aria-sort="${order}"] button[data-sort="${column}"]`).waitFor({ timeout: 30_000 });
 }
 
 async function shownIds(page: Page): Promise<string[]> {
@@ -205,11 +220,57 @@ describe('the dashboard in a browser', () => {
     // Sorting by duration, both ways: the rows come in the order of their durations.
     const durations = async () => (await page.locator('#partitions tbody td[data-ms]').evaluateAll((cells) => cells.map((cell) => (cell as { dataset: { ms: string } }).dataset.ms))).map(Number);
     await page.locator('button[data-sort="duration"]').click();
-    await eventually(() => page.locator('th[aria-sort="ascending"] button[data-sort="duration"]').count()).toBe(1);
-    await eventually(async () => isSorted(await durations())).toBe(true);
+    await settled(page, 'duration', 'ascending');
+    expect(isSorted(await durations())).toBe(true);
     await page.locator('button[data-sort="duration"]').click();
-    await eventually(() => page.locator('th[aria-sort="descending"] button[data-sort="duration"]').count()).toBe(1);
-    await eventually(async () => isSorted((await durations()).reverse())).toBe(true);
+    await settled(page, 'duration', 'descending');
+    expect(isSorted((await durations()).reverse())).toBe(true);
+    await expectClean(watch);
+  });
+
+  it('pages through a run of 250 partitions as the server pages them', async () => {
+    const watch = await openPage('#/runs/paged');
+    const { page } = watch;
+    const showing = page.locator('#partitions-showing');
+    await eventually(() => showing.textContent()).toBe('showing 1–100 of 250');
+    expect(await shownIds(page)).toHaveLength(100);
+    expect(await page.locator('#page-previous').isDisabled()).toBe(true);
+    await page.locator('#page-next').click();
+    await eventually(() => showing.textContent()).toBe('showing 101–200 of 250');
+    await page.locator('#page-next').click();
+    await eventually(() => showing.textContent()).toBe('showing 201–250 of 250');
+    expect(await shownIds(page)).toHaveLength(50);
+    expect(await page.locator('#page-next').isDisabled()).toBe(true);
+    await page.locator('#page-previous').click();
+    await eventually(() => showing.textContent()).toBe('showing 101–200 of 250');
+    // Sorted by id, descending: the page shows the server's first page, in its order.
+    await page.locator('button[data-sort="id"]').click();
+    await settled(page, 'id', 'descending');
+    expect(await showing.textContent()).toBe('showing 1–100 of 250');
+    const api = await apiJson<{ rows: Array<{ id: string }> }>('/api/runs/paged/partitions?sort=id&order=desc&offset=0&limit=100');
+    expect(await shownIds(page)).toEqual(api.rows.map((row) => row.id));
+    await page.locator('#status-filter input[value="FAILED"]').check();
+    await eventually(async () => (await shownIds(page)).sort()).toEqual(PAGED_FAILED.map((i) => `k${i}`).sort());
+    expect(await showing.textContent()).toBe('showing 1–3 of 3 (250 in the run)');
+    await expectClean(watch);
+  });
+
+  it("reruns a run's failed partitions from the page once their cause is fixed", async () => {
+    const watch = await openPage('#/runs/fixable');
+    const { page } = watch;
+    await eventually(() => page.locator('#run-status').textContent()).toBe(RunStatus.PARTIAL_FAILURE);
+    expect(await page.locator('#action-cancel').isEnabled()).toBe(false);
+    expect(await page.locator('#action-rerun-failed').isEnabled()).toBe(true);
+    const before = await executionCounts(join(dir, 'fixable'));
+    await fix(join(dir, 'fixable'));
+    await page.locator('#action-rerun-failed').click();
+    await eventually(() => page.locator('#action-message').textContent()).toMatch(/runs its failed partitions again/);
+    await eventually(() => page.locator('#run-status').textContent()).toBe(RunStatus.SUCCESS);
+    await eventually(async () => shownCounts(page, '#run-counts')).toEqual({ DONE: FIXABLE_IDS.length });
+    expect((await DPFRun.restoreFrom('fixable', stage)).status).toBe(RunStatus.SUCCESS);
+    // The DONE partitions were kept; only the failed ones ran again.
+    expect(await executionCounts(join(dir, 'fixable'))).toEqual({ ...before, f2: before.f2! + 1, f4: before.f4! + 1 });
+    expect(await page.locator('#action-rerun-failed').isEnabled()).toBe(false);
     await expectClean(watch);
   });
 
@@ -308,6 +369,7 @@ describe('the dashboard in a browser', () => {
     `);
     await waitFor(() => exists(join(stage, 'live/_dpf/run.json')), 30_000, 'the live run to start');
     const live = await DPFRun.restoreFrom('live', stage);
+    const list = await openPage('#/');
     const watch = await openPage('#/runs/live');
     const { page } = watch;
     const done = async () => (await shownCounts(page, '#run-counts')).DONE ?? 0;
@@ -334,6 +396,9 @@ describe('the dashboard in a browser', () => {
       await eventually(async () => (await page.locator('#partitions tbody tr[data-partition] .badge').allTextContents()).filter((status) => status === 'DONE').length).toBe(released.size);
     }
     await page.screenshot({ path: join(SCREENSHOTS, 'live-run.png'), fullPage: true });
+    // The runs list, open all along, caught up on its own.
+    await eventually(() => shownCounts(list.page, '#runs tr[data-run="live"]')).toEqual({ PENDING: 1, RUNNING: 1, DONE: 2 });
+    await expectClean(list);
 
     // A running partition's page follows its log as it is written, and shows the partition DONE once it is.
     const running = await nextRunning();

@@ -96,6 +96,7 @@ export function partitionsTable(container, runId) {
     if (state.statuses.size > 0) query.set('status', [...state.statuses].join(','));
     if (state.q !== '') query.set('q', state.q);
     renderHead();
+    table.ariaBusy = 'true';
     try {
       const page = await api(`${apiPath('runs', runId, 'partitions')}?${query}`);
       if (mine !== request) return; // a newer request is on its way
@@ -103,6 +104,8 @@ export function partitionsTable(container, runId) {
       render(page);
     } catch (error) {
       if (mine === request) fill(errors, notice(`Could not load the partitions: ${error.message}`, 'error'));
+    } finally {
+      if (mine === request) table.ariaBusy = 'false';
     }
   }
 
