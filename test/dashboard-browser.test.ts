@@ -274,6 +274,27 @@ describe('the dashboard in a browser', () => {
     await expectClean(watch);
   });
 
+  it('works behind a token: the link with ?token= leaves the cookie the page's requests carry', async () => {
+    const guarded = await startDashboard({ stage, port: 0, token: 'page-token' });
+    try {
+      expect((await fetch(new URL('/api/runs', guarded.url))).status).toBe(401);
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (error) => problems.push(error.message));
+      page.on('console', (message) => void (message.type() === 'error' && problems.push(message.text())));
+      await page.goto(`${guarded.url}?token=page-token#/runs/finished`);
+      await eventually(() => page.locator('#run-status').textContent()).toBe(RunStatus.PARTIAL_FAILURE);
+      await eventually(() => shownIds(page)).toHaveLength(FINISHED_IDS.length);
+      expect(page.url()).not.toContain('page-token');
+      await page.goto(`${guarded.url}#/runs/finished/partitions/gamma`);
+      await eventually(() => page.locator('#partition-log').textContent()).toContain('hello from gamma');
+      expect(problems).toEqual([]);
+      await page.close();
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('draws the timeline, one lane per worker, and the histogram of durations', async () => {
     const timeline = await apiJson<Timeline>('/api/runs/finished/timeline');
     const watch = await openPage('#/runs/finished');

@@ -27,6 +27,7 @@ export function showPartition(main, runId, partitionId) {
 
   let stopped = false;
   let following;
+  let retry;
 
   async function load() {
     let view;
@@ -90,16 +91,15 @@ export function showPartition(main, runId, partitionId) {
       log.append(document.createTextNode(JSON.parse(event.data)));
       log.scrollTop = log.scrollHeight;
     });
-    const ended = () => {
+    following.addEventListener('end', () => {
       stopFollowing();
       void load();
-    };
-    following.addEventListener('end', ended);
+    });
+    // The stream broke without its `end` (the server went away, or restarts): EventSource would
+    // reconnect and replay the whole log into the page, so stop it, and look again in a moment.
     following.addEventListener('error', () => {
-      if (following?.readyState === EventSource.CLOSED) ended();
-      // The server ends the stream when the attempt ends; EventSource would reconnect and
-      // replay the log, so a closed stream is the end of following.
-      else if (following?.readyState === EventSource.CONNECTING) ended();
+      stopFollowing();
+      retry = setTimeout(() => void load(), 2000);
     });
   }
 
@@ -143,6 +143,7 @@ export function showPartition(main, runId, partitionId) {
   void load();
   return () => {
     stopped = true;
+    clearTimeout(retry);
     stopFollowing();
   };
 }
