@@ -1,15 +1,18 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, RunStatus } from 'dpf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArtifactPreview, PartitionsPage, PartitionView, RunsResponse, RunSummary } from '../src/dashboard/api-types.js';
+import type { ArtifactPreview, PartitionsPage, PartitionView, RunsResponse, RunSummary, Timeline } from '../src/dashboard/api-types.js';
 // The built server, as the CLI runs it (and as the runs here are made: the same dpf modules, so it sees this process's drivers alive).
 import { type Dashboard, startDashboard } from '../dist/dashboard/server.js';
 import { DashboardExposedError } from '../dist/errors.js';
 import { getJson, openEvents, send } from './support/dashboard-client.js';
 import { UNTIL_ABORTED, untilFile } from './support/barriers.js';
-import { listFiles, POSTGRES_URL, postgres, ROOT, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
+import { dpfCommand, listFiles, POSTGRES_URL, postgres, ROOT, runNodeScript, tempDir, waitFor, writeFiles, writeModule } from './helpers.js';
+import { executionCounts, fix, fixableModule } from './support/fixable-run.js';
 import { writeFinishedRun } from './support/written-run.js';
+import { startRedisServer } from './support/redis-server.js';
+import { Redis } from 'ioredis';
 
 /** A partition id, and a log line, that would be markup if a page put them in as HTML. */
 const XSS = '<img src=x onerror=alert(1)>';
@@ -261,6 +264,19 @@ describe('the dashboard API', () => {
     expect(JSON.parse(followed.received[0]!.data)).toBe(log.text);
   });
 
+  it('gives every attempt of a run on the timeline, retries included', async () => {
+    const timeline = await getJson<Timeline>(base, '/api/runs/frames/timeline');
+    expect(timeline.ids.slice().sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    const attempts = timeline.partition.map((partition, k) => ({ id: timeline.ids[partition], attempt: timeline.attempt[k], outcome: timeline.outcome[k], lane: timeline.lanes[timeline.lane[k]!] }));
+    const of = (id: string): string[] => attempts.filter((attempt) => attempt.id === id).sort((a, b) => a.attempt! - b.attempt!).map((attempt) => `${attempt.attempt} ${attempt.outcome}`);
+    expect(attempts).toHaveLength(10);
+    expect(of('k0')).toEqual(['1 DONE']);
+    expect(of('k1')).toEqual(['1 RETRIED', '2 DONE']);
+    expect(of('k3')).toEqual(['1 RETRIED', '2 RETRIED', '3 FAILED']);
+    for (const [k, start] of timeline.start.entries()) expect(timeline.end[k]).toBeGreaterThanOrEqual(start);
+    expect(attempts.every((attempt) => typeof attempt.lane === 'string')).toBe(true);
+  });
+
   it('gives markup in ids and logs back as plain JSON strings', async () => {
     const id = `${XSS}.csv`;
     const page = await send(base, partitionsPath('files', `q=${encodeURIComponent('onerror')}`));
@@ -295,6 +311,21 @@ describe('the dashboard API', () => {
     expect(script.text).toContain('uPlot');
     const style = await send(base, '/assets/vendor/uPlot.min.css');
     expect(style.headers['content-type']).toMatch(/^text\/css/);
+  });
+
+  it('serves the page\'s files at /assets/ and its index.html at /', async () => {
+    const folder = join(ROOT, 'assets', 'dashboard');
+    const names = (await listFiles(folder)).filter((name) => /\.(html|js|css)$/.test(name));
+    for (const name of names) {
+      const answer = await send(base, `/assets/${name}`);
+      expect(answer.status, name).toBe(200);
+      expect(answer.body.equals(await readFile(join(folder, name))), name).toBe(true);
+      expect(answer.headers['content-type'], name).toMatch(name.endsWith('.js') ? /^text\/javascript/ : name.endsWith('.css') ? /^text\/css/ : /^text\/html/);
+    }
+    const index = await send(base, '/');
+    if (names.includes('index.html')) expect(index.body.equals(await readFile(join(folder, 'index.html')))).toBe(true);
+    else expect(index.status).toBe(404);
+    expect((await send(base, '/assets/no-such-file.js')).status).toBe(404);
   });
 
   it('never answers with a file outside what the runs list: traversal in every route gives 400 or 404', async () => {
@@ -420,6 +451,100 @@ describe('the dashboard with a live run', () => {
     } finally {
       await live.close();
     }
+  });
+});
+
+describe('the dashboard with a queue run', () => {
+  it('shows a run waiting on a password-protected queue as queued, without the password, and cancels it', async () => {
+    const redis = await startRedisServer();
+    try {
+      const admin = new Redis(redis.url);
+      await admin.config('SET', 'requirepass', PASSWORD);
+      admin.disconnect();
+      const queueUrl = `redis://:${PASSWORD}@127.0.0.1:${redis.port}`;
+      const dir = await tempDir();
+      const stage = join(dir, 'stage');
+      await writeFiles(join(dir, 'input'), { 'a.csv': 'x\n1\n' });
+      const module = await writeModule(dir, '');
+      // No dpf worker takes it: it waits on its queue for one.
+      await new DPF(module, { stage, queue: queueUrl }).runFromStage({ stageLocation: join(dir, 'input'), runId: 'queued', filePattern: '*.csv', executionOptions: { useHeadNode: false } });
+      const live = await startDashboard({ stage, port: 0 });
+      try {
+        const summary = await getJson<RunSummary>(live.url, '/api/runs/queued');
+        expect(summary).toMatchObject({ status: 'IN_PROGRESS', driver: 'queued', queue: `"dpf" at redis://127.0.0.1:${redis.port}`, actions: { cancel: true } });
+        for (const path of ['/api/runs', '/api/runs/queued', '/metrics', partitionsPath('queued', ''), partitionPath('queued', 'a.csv'), '/api/runs/queued/timeline']) {
+          expect((await send(live.url, path)).text, path).not.toContain(PASSWORD);
+        }
+        const cancelled = await send(live.url, '/api/runs/queued/cancel', { method: 'POST', headers: { 'X-DPF-Action': '1' } });
+        expect(cancelled.status).toBe(200);
+        expect(cancelled.json).toMatchObject({ status: RunStatus.CANCELLED });
+        expect(cancelled.text).not.toContain(PASSWORD);
+        expect((await DPFRun.restoreFrom('queued', stage)).status).toBe(RunStatus.CANCELLED);
+      } finally {
+        await live.close();
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe('the dashboard\'s rerun action', () => {
+  it('reruns an ended run\'s failed partitions on POST, and refuses a run with nothing to rerun', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const module = await fixableModule(dir, ['k1']);
+    const run = await new DPF(module, { stage }).run({ runId: 'fixable', partitionBy: 'k', source: "SELECT 'k' || (i % 3) AS k, i AS v FROM range(9) t(i)", executionOptions: { maxRetries: 0 } });
+    expect(await run.wait()).toBe(RunStatus.PARTIAL_FAILURE);
+    const live = await startDashboard({ stage, port: 0 });
+    try {
+      expect((await getJson<RunSummary>(live.url, '/api/runs/fixable')).actions).toEqual({ cancel: false, rerunFailed: true });
+      expect((await send(live.url, '/api/runs/fixable/rerun-failed', { method: 'POST' })).status).toBe(403);
+      await fix(dir);
+      const answer = await send(live.url, '/api/runs/fixable/rerun-failed', { method: 'POST', headers: { 'X-DPF-Action': '1' } });
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({ runId: 'fixable', status: RunStatus.IN_PROGRESS });
+      expect((answer.json as { message: string }).message).toContain('1 partition(s) again');
+      await waitFor(async () => (await getJson<RunSummary>(live.url, '/api/runs/fixable')).status === RunStatus.SUCCESS, 30_000, 'the rerun to succeed');
+      expect(await executionCounts(dir)).toEqual({ k0: 1, k1: 2, k2: 1 });
+      expect(live.reruns).toEqual([]);
+      const nothing = await send(live.url, '/api/runs/fixable/rerun-failed', { method: 'POST', headers: { 'X-DPF-Action': '1' } });
+      expect(nothing.status).toBe(409);
+      expect((nothing.json as { error: string }).error).toContain('nothing to rerun');
+    } finally {
+      await live.close();
+    }
+  });
+});
+
+describe('dpf dashboard', () => {
+  it('serves the stage until SIGINT, on the port it prints', async () => {
+    const dir = await tempDir();
+    await writeFinishedRun(join(dir, 'stage'), 'written', 5, new Set([2]));
+    let printed = '';
+    let resolveUrl: (url: string) => void = () => undefined;
+    const urlPrinted = new Promise<string>((resolve) => (resolveUrl = resolve));
+    const script = `process.argv = [process.argv[0], 'dpf', 'dashboard', '--stage', ${JSON.stringify(join(dir, 'stage'))}, '--port', '0']; await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))});`;
+    const child = runNodeScript(script, {
+      onStdout: (text) => {
+        printed += text;
+        const url = /^dpf dashboard: (http:\/\/127\.0\.0\.1:\d+\/) \(stage .*\) — Ctrl-C stops it$/m.exec(printed)?.[1];
+        if (url !== undefined) resolveUrl(url);
+      },
+    });
+    const url = await urlPrinted;
+    const { runs } = await getJson<RunsResponse>(url, '/api/runs');
+    expect(runs).toMatchObject([{ runId: 'written', status: 'PARTIAL_FAILURE', counts: { DONE: 4, FAILED: 1 } }]);
+    child.kill('SIGINT');
+    const exit = await child.done;
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toBe('');
+  });
+
+  it('refuses to listen on a non-loopback address without a token', () => {
+    const refused = dpfCommand('dashboard', '--stage', ROOT, '--host', '0.0.0.0', '--port', '0');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('--token T (or set DPF_DASHBOARD_TOKEN)');
   });
 });
 

@@ -15,4 +15,10 @@ export async function runDashboard(options: { stage: string; port: number; host:
     process.on('SIGTERM', stop);
   });
   await dashboard.close();
+  const reruns = dashboard.reruns;
+  if (reruns.length > 0) {
+    // The runs it started run in this process: they end before it does (Ctrl-C again stops them cleanly).
+    process.stdout.write(`dpf dashboard: stopped; waiting for the ${reruns.length} rerun(s) it started to end (Ctrl-C again cancels them)\n`);
+    await Promise.all(reruns.map((run) => run.wait().catch(() => undefined)));
+  }
 }

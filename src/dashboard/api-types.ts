@@ -71,6 +71,8 @@ export interface RunSummary {
   driverHolder?: { pid: number; host: string; renewedAt: number };
   /** Stage mode: `${filePattern} under ${location}`; DataFrame mode: the source and the partition columns. */
   input: string;
+  /** A queue run: its queue, `"name" at redis://host:port` (without the password). */
+  queue?: string;
   /** The module and export the run calls (a file: URL), when it ran one. */
   module?: string;
   /** What a reader should know (the run's warnings). */

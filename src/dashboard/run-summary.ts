@@ -25,7 +25,8 @@ export function runSummary(run: DPFRun, now = Date.now()): RunSummary {
     warnings: run.warnings.map(redact),
     actions: {
       cancel: !ended,
-      rerunFailed: ended && counts.FAILED + counts.INTERNAL_ERROR + counts.CANCELLED + counts.PENDING > 0,
+      // What rerunFailed accepts: an ended run, or one whose driver is gone, with partitions not DONE.
+      rerunFailed: (ended || driver === 'gone') && counts.FAILED + counts.INTERNAL_ERROR + counts.CANCELLED + counts.PENDING > 0,
     },
   };
   const layer = called?.layer?.module;
@@ -34,6 +35,7 @@ export function runSummary(run: DPFRun, now = Date.now()): RunSummary {
   if (finishedAt !== undefined) summary.finishedAt = finishedAt.getTime();
   const holder = run.driverLease;
   if (driver === 'alive' && holder !== undefined && holder.alive) summary.driverHolder = { pid: holder.pid, host: holder.host, renewedAt: holder.renewedAt };
+  if (run.queue !== undefined) summary.queue = redact(`"${run.queue.name}" at ${run.queue.url}`);
   if (called?.url !== undefined) summary.module = redact(called.url);
   return summary;
 }

@@ -44,6 +44,26 @@ function requestHost(c: Context): string {
   return incoming !== undefined ? (incoming.headers.host ?? '') : (c.req.header('host') ?? '');
 }
 
+/**
+ * Whether the path as the client sent it has a `.` or `..` segment (plain or percent-encoded): the
+ * router would resolve it away (`/assets/..` is `/`), and no dashboard URL has one.
+ */
+function hasDotSegment(c: Context): boolean {
+  const raw = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.url ?? new URL(c.req.url).pathname;
+  return raw
+    .split('?')[0]!
+    .split('/')
+    .some((segment) => {
+      let decoded = segment;
+      try {
+        decoded = decodeURIComponent(segment);
+      } catch {
+        // a malformed escape is the route's to refuse
+      }
+      return decoded === '.' || decoded === '..';
+    });
+}
+
 export function errorResponse(c: Context, status: 400 | 401 | 403 | 404 | 409 | 500, error: string): Response {
   return c.json({ error }, status);
 }
@@ -71,6 +91,7 @@ async function check(c: Context, options: { loopback: boolean; port: () => numbe
       return errorResponse(c, 403, `the dashboard answers only as 127.0.0.1:${port} or localhost:${port}, not as "${host}"`);
     }
   }
+  if (hasDotSegment(c)) return errorResponse(c, 400, 'a path with . or .. in it: the dashboard names nothing so');
   const token = options.token;
   if (token !== undefined && token !== '') {
     const url = new URL(c.req.url);

@@ -3,10 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { ArtifactNotFoundError, ArtifactNameError } from '../errors.js';
+import { ArtifactNameError, ArtifactNotFoundError, NothingToRerunError, RunInProgressError } from '../errors.js';
+import { rerunFailed } from '../rerun-failed.js';
 import type { DPFRun } from '../run/dpf-run.js';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
-import { isFinalPartitionStatus, PARTITION_STATUSES, type PartitionStatus, RunStatus } from '../status.js';
+import { isFinalPartitionStatus, PARTITION_STATUSES, PartitionStatus, RunStatus } from '../status.js';
 import type { ActionResponse, PartitionView, RunsResponse, RunSummary } from './api-types.js';
 import { artifactPreview, previewKind } from './artifact-preview.js';
 import { durationHistogram } from './durations.js';
@@ -37,11 +38,6 @@ export interface DashboardOptions {
   host?: string;
   /** When given, every request must carry it (`Authorization: Bearer T`, or `?token=T` once, which leaves a cookie). */
   token?: string;
-  /**
-   * Starts a rerun of an ended run's failed partitions (the rerun-failed action); without it the
-   * action answers 409.
-   */
-  rerunFailed?: (runId: string, stage: string) => Promise<DPFRun>;
 }
 
 /** A dashboard that listens. */
@@ -49,7 +45,9 @@ export interface Dashboard {
   /** Where it answers, such as `http://127.0.0.1:8610/`. */
   url: string;
   port: number;
-  /** Stops listening and every timer. */
+  /** The reruns the rerun-failed action started in this process that have not ended (they end with it). */
+  readonly reruns: DPFRun[];
+  /** Stops listening and every timer (the reruns it started go on). */
   close(): Promise<void>;
 }
 
@@ -69,7 +67,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const cache = new RunCache(options.stage);
   const events = new RunEvents(cache);
   const streams = new Set<() => void>();
-  const app = dashboardApp({ cache, events, streams, loopback: isLoopbackHost(host), port: () => port, token, rerunFailed: options.rerunFailed, stage: options.stage });
+  const reruns = new Set<DPFRun>();
+  const app = dashboardApp({ cache, events, streams, reruns, loopback: isLoopbackHost(host), port: () => port, token, stage: options.stage });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const listening = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
       port = info.port;
@@ -81,6 +80,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   return {
     url: `http://${shown}:${port}/`,
     port,
+    get reruns() {
+      return [...reruns].filter((run) => run.status === RunStatus.IN_PROGRESS);
+    },
     close: async () => {
       events.close();
       for (const stop of streams) stop();
@@ -101,7 +103,8 @@ interface AppContext {
   port: () => number;
   token: string | undefined;
   stage: string;
-  rerunFailed: DashboardOptions['rerunFailed'];
+  /** The runs the rerun-failed action started. */
+  reruns: Set<DPFRun>;
 }
 
 /** The dashboard's routes (see api-types.ts). */
@@ -234,15 +237,18 @@ function dashboardApp(context: AppContext): Hono {
       };
       context.streams.add(finish);
       stream.onAbort(finish);
-      let sent = 0;
+      let sent = '';
       try {
         for (;;) {
           const current = (await cache.get(runId))?.partitionDetails(partitionId);
           if (current === undefined || closed) break;
           const text = await current.logs();
-          if (text.length > sent) {
-            await stream.writeSSE({ event: 'log', data: JSON.stringify(redact(text.slice(sent))) });
-            sent = text.length;
+          // New text after what was sent. A running attempt's lines are its live tail until the
+          // attempt's own log replaces them: what differs is sent from where it differs.
+          const from = text.startsWith(sent) ? sent.length : commonPrefixLength(text, sent);
+          if (text.length > from) {
+            await stream.writeSSE({ event: 'log', data: JSON.stringify(redact(text.slice(from))) });
+            sent = text;
           }
           if (isFinalPartitionStatus(current.status)) {
             await stream.writeSSE({ event: 'end', data: JSON.stringify(current.status) });
@@ -286,20 +292,44 @@ function dashboardApp(context: AppContext): Hono {
   app.post('/api/runs/:run/rerun-failed', async (c) => {
     const found = await run(c);
     if (found instanceof Response) return found;
-    if (found.status === RunStatus.IN_PROGRESS) return errorResponse(c, 409, `run "${found.runId}" is still in progress: cancel it or wait for it to end first`);
-    if (!runSummary(found).actions.rerunFailed) return errorResponse(c, 409, `run "${found.runId}" has no failed, cancelled or pending partition to run again`);
-    if (context.rerunFailed === undefined) return errorResponse(c, 409, 'this dashboard cannot start runs');
-    const rerun = await context.rerunFailed(found.runId, context.stage);
-    const after = (await cache.reread(found.runId)) ?? rerun;
-    return c.json({ runId: found.runId, message: `run "${found.runId}" runs its failed partitions again`, status: after.status } satisfies ActionResponse);
+    let rerun: DPFRun;
+    try {
+      rerun = await rerunFailed(found.runId, context.stage);
+    } catch (error) {
+      if (error instanceof RunInProgressError || error instanceof NothingToRerunError) return errorResponse(c, 409, redact(error.message));
+      throw error;
+    }
+    context.reruns.add(rerun);
+    rerun.once('end', () => context.reruns.delete(rerun));
+    const counts = rerun.statusCounts();
+    const again = counts.get(PartitionStatus.PENDING)! + counts.get(PartitionStatus.RUNNING)!;
+    await cache.reread(found.runId);
+    return c.json({ runId: found.runId, message: `run "${found.runId}" runs ${again} partition(s) again; its ${counts.get(PartitionStatus.DONE)!} DONE ones are kept`, status: rerun.status } satisfies ActionResponse);
   });
 
   app.get('/metrics', async (c) => c.body(dashboardMetrics(await cache.list()), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));
 
-  for (const [path, file] of files) {
-    app.get(path, async (c) => c.body(new Uint8Array(await readStaticFile(file)), 200, { 'Content-Type': file.mediaType }));
-  }
+  // The page's files by their URL path, looked up in the list made at start (never joined into a file path).
+  const serveFile = async (c: Context): Promise<Response> => {
+    let path: string;
+    try {
+      path = decodeURIComponent(c.req.path);
+    } catch {
+      return errorResponse(c, 400, 'a malformed path');
+    }
+    const file = files.get(path);
+    if (file === undefined) return errorResponse(c, 404, path === '/' ? "the dashboard's page is not installed (assets/dashboard/index.html); the API answers under /api/" : 'no such file');
+    return c.body(new Uint8Array(await readStaticFile(file)), 200, { 'Content-Type': file.mediaType });
+  };
+  app.get('/', serveFile);
+  app.get('/assets/*', serveFile);
   return app;
+}
+
+function commonPrefixLength(a: string, b: string): number {
+  let k = 0;
+  while (k < a.length && k < b.length && a.charCodeAt(k) === b.charCodeAt(k)) k++;
+  return k;
 }
 
 /** The partitions table's query from a request's parameters, or what is wrong with them. */
