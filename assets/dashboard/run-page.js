@@ -70,6 +70,7 @@ export function showRun(main, runId) {
       facts([
         ['Mode', next.layer ? `${next.mode} · ${next.layer}` : next.mode],
         ['Input', next.input],
+        ['Queue', next.queue],
         ['Function', next.module],
         ['Created', formatTime(next.createdAt)],
         ['Started', formatTime(next.startedAt)],
