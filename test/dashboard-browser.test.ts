@@ -57,6 +57,7 @@ beforeAll(async () => {
     await context.uploadToStage({ id, rows: rows.length }, 'result.json');
     await context.uploadToStage(rows.map((row, i) => ({ id, i, value: row.v })), 'table.parquet');
     await context.uploadToStage(PNG, 'pixel.png');
+    await context.uploadToStage('notes on ' + id + ': <b>not bold</b>', 'notes.txt');
     `,
     { prelude: `const PNG = Buffer.from(${JSON.stringify(PNG.toString('base64'))}, 'base64');` },
   );
@@ -326,10 +327,13 @@ describe('the dashboard in a browser', () => {
     await eventually(() => page.locator('#partition-log').textContent()).toContain('hello from gamma attempt 1');
     expect(await page.locator('#partition-status').textContent()).toBe('DONE');
     expect(await page.locator('#artifacts .artifact').evaluateAll((items) => items.map((item) => (item as { dataset: { artifact: string } }).dataset.artifact).sort())).toEqual([
+      'notes.txt',
       'pixel.png',
       'result.json',
       'table.parquet',
     ]);
+    await eventually(() => page.locator('[data-artifact="notes.txt"] pre').textContent()).toBe('notes on gamma: <b>not bold</b>');
+    expect(await page.locator('[data-artifact="notes.txt"] b').count()).toBe(0);
     const json = page.locator('[data-artifact="result.json"] pre.json');
     await eventually(() => json.textContent()).toContain('"id": "gamma"');
     expect(JSON.parse((await json.textContent())!)).toEqual({ id: 'gamma', rows: 3 });
