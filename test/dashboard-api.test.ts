@@ -65,6 +65,7 @@ beforeAll(async () => {
     await context.uploadToStage('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 'drawing.svg');
     await context.uploadToStage('<html><script>alert(1)</script></html>', 'page.html');
     await context.uploadToStage('hello\\nworld\\n', 'notes.txt');
+    await context.uploadToStage('0123456789abcdef'.repeat(192 * 1024), 'big.txt');
     await context.uploadToStage(Buffer.from([0, 159, 146, 150, 0, 1]), 'blob.bin');
   `,
     { name: 'files.mjs' },
@@ -105,6 +106,8 @@ beforeAll(async () => {
     await new DPF(secretive, { stage, sessionDatabase: sessionUrl }).run({ runId: 'secretive', partitionBy: 'k', source: "SELECT * FROM (VALUES ('a'), ('b')) t(k)", executionOptions: { maxRetries: 0 } })
   ).wait();
 
+  // A folder that looks like a run and cannot be read.
+  await writeFiles(join(stage, 'broken', '_dpf'), { 'run.json': '{ not json' });
   await writeFinishedRun(stage, 'big', BIG, new Set(Array.from({ length: BIG / 7 }, (_, i) => i * 7)));
 
   dashboard = await startDashboard({ stage, port: 0 });
@@ -125,8 +128,10 @@ describe('the dashboard API', () => {
     expect(body.stage).toBe(stage);
     const runs = await runsOnStage();
     expect([...runs.keys()].sort()).toEqual(['big', 'files', 'frames', 'secretive']);
-    // Oldest first: the written run is dated 2024.
+    // Oldest first: the written run is dated 2024; the damaged one last.
     expect(body.runs[0]!.runId).toBe('big');
+    expect(body.runs).toHaveLength(5);
+    expect(body.runs.at(-1)).toEqual({ runId: 'broken', damaged: expect.stringContaining('run.json') });
     for (const [runId, summary] of runs) {
       const run = await DPFRun.restoreFrom(runId, stage);
       const progress = await run.getProgress();
@@ -201,6 +206,7 @@ describe('the dashboard API', () => {
     expect(view).toMatchObject({ runId: 'files', id: 'a.csv', status: 'DONE', attempts: 1, rows: 2 });
     expect(view.durationMs).toBe(view.finishedAt! - view.startedAt!);
     expect(view.artifacts.map((artifact) => [artifact.name, artifact.preview])).toEqual([
+      ['big.txt', 'text'],
       ['blob.bin', 'text'],
       ['drawing.svg', 'image'],
       ['frame.arrow', 'table'],
@@ -227,6 +233,12 @@ describe('the dashboard API', () => {
     expect(await preview('frame.arrow')).toEqual({ kind: 'table', columns: ['n', 's'], rows: [['10', 'ten']], totalRows: 1 });
     expect(await preview('notes.txt')).toEqual({ kind: 'text', text: 'hello\nworld\n', truncated: false });
     expect(await preview('blob.bin')).toMatchObject({ kind: 'none' });
+    // A 3 MiB artifact: downloaded whole (streamed from its file), previewed as its first 64 KiB.
+    const big = await send(base, partitionPath('files', 'a.csv', '/artifacts/big.txt'));
+    expect(big.body.length).toBe(3 * 1024 * 1024);
+    expect(big.headers['content-length']).toBe(String(3 * 1024 * 1024));
+    expect(big.text).toBe('0123456789abcdef'.repeat(192 * 1024));
+    expect(await preview('big.txt')).toEqual({ kind: 'text', text: '0123456789abcdef'.repeat(4096), truncated: true });
     const png = await preview('pixel.png');
     expect(png).toEqual({ kind: 'image', url: `${partitionPath('files', 'a.csv', '/artifacts/pixel.png')}?inline=1`, mediaType: 'image/png' });
     const image = await send(base, (png as { url: string }).url);

@@ -19,6 +19,8 @@
  *   dpf cancel RUN_ID                        stop a run another process is executing
  *   dpf worker --queue redis://…             run queue runs' partitions (and drive their runs) here,
  *       [--concurrency N] [--isolation process] until SIGTERM or Ctrl-C, which drain it
+ *   dpf dashboard [--port 8610] [--host H]   a web page of the stage's runs at http://127.0.0.1:8610/
+ *       [--token T]                          until Ctrl-C (another --host needs --token or DPF_DASHBOARD_TOKEN)
  *
  * Every command takes `--stage DIR` (a folder or s3://bucket/prefix); without it, the environment
  * variable DPF_STAGE, else `./stage`. A partition id shown in quotes (`"two\nlines"`: it holds

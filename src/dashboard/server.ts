@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { readFile } from 'node:fs/promises';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -10,6 +9,7 @@ import type { SinglePartitionDetails } from '../run/partition-details.js';
 import { isFinalPartitionStatus, PARTITION_STATUSES, PartitionStatus, RunStatus } from '../status.js';
 import type { ActionResponse, PartitionView, RunsResponse, RunSummary } from './api-types.js';
 import { artifactPreview, previewKind } from './artifact-preview.js';
+import { artifactStream } from './artifact-stream.js';
 import { durationHistogram } from './durations.js';
 import { dashboardMetrics } from './metrics.js';
 import { MAX_PAGE_ROWS, queryPartitions, SORT_KEYS, type SortKey } from './partitions-query.js';
@@ -267,9 +267,8 @@ function dashboardApp(context: AppContext): Hono {
     if (found instanceof Response) return found;
     const name = c.req.param('name');
     if (!found.details.artifacts.sizes().some((artifact) => artifact.name === name)) return errorResponse(c, 404, 'the partition has no such artifact');
-    const bytes = await found.details.artifacts.get(name, (path) => readFile(path));
-    const inline = c.req.query('inline') === '1';
-    return c.body(new Uint8Array(bytes), 200, downloadHeaders(name, inline));
+    const { body, bytes } = await artifactStream(found.details, name);
+    return c.body(body, 200, { ...downloadHeaders(name, c.req.query('inline') === '1'), 'Content-Length': String(bytes) });
   });
 
   app.get('/api/runs/:run/partitions/:partition/artifacts/:name/preview', async (c) => {
