@@ -529,6 +529,31 @@ describe('the dashboard\'s rerun action', () => {
   });
 });
 
+describe('the dashboard with runs that change under it', () => {
+  it('shows a run overwritten by a new run of its id as the new run, and a deleted run as gone', async () => {
+    const dir = await tempDir();
+    const stage = join(dir, 'stage');
+    const source = "SELECT 'k' || (i % 2) AS k FROM range(4) t(i)";
+    const failing = await writeModule(dir, `throw new Error('no');`, { name: 'failing.mjs' });
+    await (await new DPF(failing, { stage }).run({ runId: 'again', partitionBy: 'k', source, executionOptions: { maxRetries: 0 } })).wait();
+    const live = await startDashboard({ stage, port: 0 });
+    try {
+      const before = await getJson<RunSummary>(live.url, '/api/runs/again');
+      expect(before.status).toBe(RunStatus.FAILURE);
+      const passing = await writeModule(dir, '', { name: 'passing.mjs' });
+      expect(await (await new DPF(passing, { stage }).run({ runId: 'again', partitionBy: 'k', source, onExistingArtifacts: 'overwrite' })).wait()).toBe(RunStatus.SUCCESS);
+      await waitFor(async () => (await getJson<RunSummary>(live.url, '/api/runs/again')).status === RunStatus.SUCCESS, 30_000, 'the new run shown');
+      const after = await getJson<RunSummary>(live.url, '/api/runs/again');
+      expect(after.module).toMatch(/passing\.mjs$/);
+      await rm(join(stage, 'again'), { recursive: true });
+      await waitFor(async () => (await send(live.url, '/api/runs/again')).status === 404, 30_000, 'the deleted run gone');
+      expect((await getJson<RunsResponse>(live.url, '/api/runs')).runs).toEqual([]);
+    } finally {
+      await live.close();
+    }
+  });
+});
+
 describe('dpf dashboard', () => {
   it('serves the stage until SIGINT, on the port it prints', async () => {
     const dir = await tempDir();

@@ -1,10 +1,12 @@
 import type { DPFRun } from '../run/dpf-run.js';
-import { restoreStageRun, stageFolders, type StageRun } from '../run/stage-runs.js';
+import { restoreStageRun, stageFolders, type StageRun, storedRunUid } from '../run/stage-runs.js';
 
 /** A run read again from the stage at most this often, however many requests ask for it. */
 const REFRESH_MS = 250;
 /** The stage's folders listed again at most this often. */
 const LIST_MS = 1000;
+/** Each kept run checked this often for having been overwritten by a new run of its id. */
+const UID_CHECK_MS = 5000;
 
 interface CachedRun {
   run: DPFRun;
@@ -25,6 +27,7 @@ export class RunCache {
   private folders: string[] = [];
   private listedAt = -Infinity;
   private listing: Promise<void> | undefined;
+  private uidsCheckedAt = Date.now();
   /** The stage's location as dpf resolved it (known once listed). */
   location: string;
 
@@ -46,14 +49,10 @@ export class RunCache {
 
   /** The run of this id, read within the last 250 ms; undefined when the stage has no such run. */
   async get(runId: string): Promise<DPFRun | undefined> {
-    let cached = this.runs.get(runId);
-    if (cached === undefined) {
-      // A run started since the last listing: list again (at most once a second).
-      await this.relist();
-      cached = this.runs.get(runId);
-      if (cached === undefined) return undefined;
-    }
-    return this.fresh(cached);
+    // A run started, overwritten or deleted since the last listing (listed at most once a second).
+    await this.relist();
+    const cached = this.runs.get(runId);
+    return cached === undefined ? undefined : this.fresh(cached);
   }
 
   /** The run as last read, without reading it again (undefined when not listed). */
@@ -83,8 +82,13 @@ export class RunCache {
     if (Date.now() - this.listedAt < LIST_MS) return this.listing;
     this.listing ??= (async () => {
       try {
-        const { location, folders } = await stageFolders(this.stage);
+        const { location, folders, stage } = await stageFolders(this.stage);
         this.location = location;
+        if (stage !== undefined && Date.now() - this.uidsCheckedAt >= UID_CHECK_MS) {
+          // A run overwritten (onExistingArtifacts: 'overwrite') is a new run: read afresh.
+          for (const [runId, cached] of this.runs) if ((await storedRunUid(stage, runId)) !== cached.run.uid) this.runs.delete(runId);
+          this.uidsCheckedAt = Date.now();
+        }
         const damaged = new Map<string, string>();
         for (const runId of folders) {
           if (this.runs.has(runId)) continue;
