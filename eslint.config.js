@@ -23,4 +23,14 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    // The dashboard's page: ES modules run by the browser, with uPlot loaded as a global.
+    files: ['assets/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'EventSource', 'URLSearchParams', 'Node', 'Intl', 'getComputedStyle', 'devicePixelRatio', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'console', 'uPlot'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );
