@@ -223,7 +223,9 @@ export function histogramChart(container) {
     }
     fill(holder);
     const { edges, counts } = histogram;
-    const centers = counts.map((_, k) => (edges[k] + edges[k + 1]) / 2);
+    const log = histogram.scale === 'log';
+    // A log-spaced bin's middle is its edges' geometric mean: the bars are equally wide on the log axis.
+    const centers = counts.map((_, k) => (log ? Math.sqrt(edges[k] * edges[k + 1]) : (edges[k] + edges[k + 1]) / 2));
     let low = edges[0];
     let high = edges[edges.length - 1];
     if (high <= low) [low, high] = [low - 1, high + 1];
@@ -234,7 +236,7 @@ export function histogramChart(container) {
         height: 200,
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: false, range: () => [low, high] }, y: { range: () => [0, Math.max(...counts) * 1.1] } },
+        scales: { x: log ? { time: false, distr: 3, log: 10, range: () => [low, high] } : { time: false, range: () => [low, high] }, y: { range: () => [0, Math.max(...counts) * 1.1] } },
         axes: [{ values: (_, splits) => splits.map(formatDuration) }, { label: 'partitions', size: 64 }],
         series: [{}, { label: 'partitions', fill: color, stroke: color, paths: uPlot.paths.bars({ size: [0.92, Infinity] }), points: { show: false } }],
       },

@@ -108,8 +108,13 @@ export interface PartitionsPage {
  */
 export type { AttemptTimeline as Timeline, AttemptOutcome } from '../run/attempt-timeline.js';
 
-/** GET /api/runs/:run/durations: the finished partitions' durations, in equal bins from the shortest to the longest. */
+/**
+ * GET /api/runs/:run/durations: the finished partitions' durations, in bins from the shortest to
+ * the longest — equal ones, or equal on a log scale when the longest is 20 times the shortest or more.
+ */
 export interface DurationHistogram {
+  /** How the bins are spaced (and how the page draws its axis). */
+  scale: 'linear' | 'log';
   /** Bin k counts durations in [edges[k], edges[k+1]) ms (the last bin includes its upper edge). */
   edges: number[];
   counts: number[];
