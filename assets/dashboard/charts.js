@@ -188,15 +188,7 @@ export function timelineChart(container) {
     } else plot.setData(span());
   }
 
-  const onResize = () => plot?.setSize({ width: chartWidth(container), height: plot.height });
-  window.addEventListener('resize', onResize);
-  return {
-    update,
-    destroy() {
-      window.removeEventListener('resize', onResize);
-      plot?.destroy();
-    },
-  };
+  return resizing(container, update, () => plot);
 }
 
 /** The histogram of finished partitions' durations, with n, p50, p95 and max. */
@@ -245,13 +237,18 @@ export function histogramChart(container) {
     );
   }
 
-  const onResize = () => plot?.setSize({ width: chartWidth(container), height: plot.height });
+  return resizing(container, update, () => plot);
+}
+
+/** A chart's handle: `update`, and `destroy`; its plot (`current()`) follows the window's width meanwhile. */
+function resizing(container, update, current) {
+  const onResize = () => current()?.setSize({ width: chartWidth(container), height: current().height });
   window.addEventListener('resize', onResize);
   return {
     update,
     destroy() {
       window.removeEventListener('resize', onResize);
-      plot?.destroy();
+      current()?.destroy();
     },
   };
 }
