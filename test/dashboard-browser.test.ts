@@ -14,7 +14,7 @@ import { launchChromium } from './support/chromium.js';
 /**
  * The dashboard's page in a real Chromium, over real runs on a temporary stage: a finished run
  * (DONE and FAILED partitions, retries, JSON / Parquet / PNG artifacts, a partition whose id and
- * log are HTML that must stay text), a run of 250 partitions to page through, a run whose failed
+ * log are HTML that must stay text), a run of 100,000 partitions to page through, a run whose failed
  * partitions the page reruns once their cause is fixed, and a live run whose partitions wait for
  * the test to release them, one by one, until the page cancels it.
  */
@@ -26,7 +26,9 @@ const XSS_LOG = ['<script>window.__pwned=1</script>', '<img src=x onerror="windo
 const FINISHED_IDS = ['alpha', 'beta', 'gamma', 'delta', 'flaky', 'broken1', 'broken2', XSS_ID];
 const FAILED_IDS = ['broken1', 'broken2'];
 const LIVE_IDS = ['live-0', 'live-1', 'live-2', 'live-3'];
-const PAGED_FAILED = [3, 120, 240];
+/** The paged run: big enough that the page must not hold its rows (the server pages them). */
+const PAGED = 100_000;
+const PAGED_FAILED = [3, 120, 99_998];
 const FIXABLE_IDS = ['f1', 'f2', 'f3', 'f4'];
 const FIXABLE_FAILING = ['f2', 'f4'];
 const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
@@ -64,7 +66,7 @@ beforeAll(async () => {
   const source = FINISHED_IDS.flatMap((k, n) => Array.from({ length: n + 1 }, (_, i) => ({ k, v: i * 10 })));
   const finished = await new DPF(module, { stage }).run({ partitionBy: 'k', source, runId: 'finished', executionOptions: { maxRetries: 1, availableCpus: 2 } });
   expect(await finished.wait()).toBe(RunStatus.PARTIAL_FAILURE);
-  await writeFinishedRun(stage, 'paged', 250, new Set(PAGED_FAILED));
+  await writeFinishedRun(stage, 'paged', PAGED, new Set(PAGED_FAILED));
   await mkdir(join(dir, 'fixable'));
   const fixable = await new DPF(await fixableModule(join(dir, 'fixable'), FIXABLE_FAILING), { stage }).run({ partitionBy: 'k', source: FIXABLE_IDS.map((k) => ({ k })), runId: 'fixable' });
   expect(await fixable.wait()).toBe(RunStatus.PARTIAL_FAILURE);
@@ -179,7 +181,7 @@ describe('the dashboard in a browser', () => {
       const row = `#runs tbody tr[data-run="${run.runId}"]`;
       expect(await page.locator(`${row} .badge`).textContent()).toBe(run.status);
       expect(await shownCounts(page, row)).toEqual(nonZero(run.counts));
-      expect(await page.locator(`${row} .total`).textContent()).toBe(String(run.numPartitions));
+      expect(await page.locator(`${row} .total`).textContent()).toBe(run.numPartitions.toLocaleString('en-US'));
       expect(await page.locator(`${row} .driver`).textContent()).toBe(run.driver);
     }
     expect(await page.locator('#stage').textContent()).toBe(api.stage);
@@ -229,30 +231,34 @@ describe('the dashboard in a browser', () => {
     await expectClean(watch);
   });
 
-  it('pages through a run of 250 partitions as the server pages them', async () => {
+  it('pages through a run of 100,000 partitions as the server pages them: filter, search and sort included', async () => {
     const watch = await openPage('#/runs/paged');
     const { page } = watch;
     const showing = page.locator('#partitions-showing');
-    await eventually(() => showing.textContent()).toBe('showing 1–100 of 250');
-    expect(await shownIds(page)).toHaveLength(100);
+    await eventually(() => showing.textContent()).toBe('showing 1–100 of 100,000');
+    const first = await apiJson<{ rows: Array<{ id: string }> }>('/api/runs/paged/partitions?sort=id&order=asc&offset=0&limit=100');
+    expect(await shownIds(page)).toEqual(first.rows.map((row) => row.id));
     expect(await page.locator('#page-previous').isDisabled()).toBe(true);
     await page.locator('#page-next').click();
-    await eventually(() => showing.textContent()).toBe('showing 101–200 of 250');
-    await page.locator('#page-next').click();
-    await eventually(() => showing.textContent()).toBe('showing 201–250 of 250');
-    expect(await shownIds(page)).toHaveLength(50);
-    expect(await page.locator('#page-next').isDisabled()).toBe(true);
+    await eventually(() => showing.textContent()).toBe('showing 101–200 of 100,000');
+    expect(await shownIds(page)).toHaveLength(100);
     await page.locator('#page-previous').click();
-    await eventually(() => showing.textContent()).toBe('showing 101–200 of 250');
+    await eventually(() => showing.textContent()).toBe('showing 1–100 of 100,000');
     // Sorted by id, descending: the page shows the server's first page, in its order.
     await page.locator('button[data-sort="id"]').click();
     await settled(page, 'id', 'descending');
-    expect(await showing.textContent()).toBe('showing 1–100 of 250');
+    expect(await showing.textContent()).toBe('showing 1–100 of 100,000');
     const api = await apiJson<{ rows: Array<{ id: string }> }>('/api/runs/paged/partitions?sort=id&order=desc&offset=0&limit=100');
     expect(await shownIds(page)).toEqual(api.rows.map((row) => row.id));
+    // A search narrows the 100,000 to the ids holding it; the last page of a result is short.
+    await page.locator('#partition-search').fill('k9999');
+    await eventually(async () => (await shownIds(page)).sort()).toEqual(['k9999', ...Array.from({ length: 10 }, (_, i) => `k9999${i}`)].sort());
+    expect(await showing.textContent()).toBe('showing 1–11 of 11 (100,000 in the run)');
+    expect(await page.locator('#page-next').isDisabled()).toBe(true);
+    await page.locator('#partition-search').fill('');
     await page.locator('#status-filter input[value="FAILED"]').check();
     await eventually(async () => (await shownIds(page)).sort()).toEqual(PAGED_FAILED.map((i) => `k${i}`).sort());
-    expect(await showing.textContent()).toBe('showing 1–3 of 3 (250 in the run)');
+    expect(await showing.textContent()).toBe('showing 1–3 of 3 (100,000 in the run)');
     await expectClean(watch);
   });
 
