@@ -199,6 +199,10 @@ describe('the dashboard API', () => {
     expect(durations.n).toBe(BIG);
     expect(durations.counts.reduce((sum, count) => sum + count, 0)).toBe(BIG);
     expect(durations.p50).toBe(1);
+    // Its timeline (an attempt per partition) goes gzip-compressed to a client that takes it.
+    const timeline = await fetch(new URL('/api/runs/big/timeline', base), { headers: { 'accept-encoding': 'gzip' } });
+    expect(timeline.headers.get('content-encoding')).toBe('gzip');
+    expect(((await timeline.json()) as Timeline).partition).toHaveLength(BIG);
   });
 
   it('shows a partition, its log and its artifacts (packed ones included) with previews', async () => {

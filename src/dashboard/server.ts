@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
+import { compress } from 'hono/compress';
 import { streamSSE } from 'hono/streaming';
 import { ArtifactNameError, ArtifactNotFoundError, NothingToRerunError, RunInProgressError } from '../errors.js';
 import { rerunFailed } from '../rerun-failed.js';
@@ -118,6 +119,8 @@ function dashboardApp(context: AppContext): Hono {
   const files = staticFiles();
   const app = new Hono();
   app.use('*', guard({ loopback: context.loopback, port: context.port, token: context.token }));
+  // JSON and text gzip-compressed when the client takes it (a 100,000-attempt timeline: 5 MB → a few hundred KB); event streams never.
+  app.use('*', compress());
 
   app.notFound((c) => errorResponse(c, 404, 'no such page'));
   app.onError((error, c) => {
