@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DPF, DPFRun, RunStatus } from 'dpf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -374,6 +374,27 @@ describe('the dashboard API', () => {
     }
   });
 
+  it('follows no symbolic link the stage holds in place of an artifact, for a download or a preview', async () => {
+    const file = join(stage, 'files', 'a.csv', 'big.txt');
+    const size = (await stat(file)).size;
+    // A file outside the stage of the artifact's size (what the journal records), linked in its place.
+    const outside = join(dir, 'outside.txt');
+    await writeFile(outside, SECRET.padEnd(size, '.'));
+    await rename(file, `${file}.kept`);
+    await symlink(outside, file);
+    try {
+      for (const path of ['/artifacts/big.txt', '/artifacts/big.txt/preview']) {
+        const answer = await send(base, partitionPath('files', 'a.csv', path));
+        expect(answer.status, path).toBe(500);
+        expect(answer.text).not.toContain(SECRET);
+        expect((answer.json as { error: string }).error).toMatch(/symbolic link/);
+      }
+    } finally {
+      await rm(file);
+      await rename(`${file}.kept`, file);
+    }
+  });
+
   it('shows no credential in any answer', async () => {
     const paths = ['/api/runs', '/api/runs/secretive', '/metrics', partitionsPath('secretive', 'sort=id'), '/api/runs/secretive/timeline', '/api/runs/secretive/durations'];
     for (const partition of ['a', 'b']) {
@@ -633,7 +654,17 @@ describe('the dashboard\'s access rules', () => {
       const withCookie = await send(guarded.url, '/api/runs/files?x=1', { headers: { Cookie: cookie.split(';')[0]! } });
       expect(withCookie.status).toBe(200);
       expect((withCookie.json as RunSummary).runId).toBe('files');
-      expect((await send(guarded.url, '/api/runs', { headers: { Cookie: 'dpf_dashboard_token=wrong' } })).status).toBe(401);
+      // The cookie is named for the port and holds no token; a cookie with the token itself is no key.
+      const port = new URL(guarded.url).port;
+      expect(cookie.split(';')[0]).toMatch(new RegExp(`^dpf_dashboard_${port}=`));
+      expect(cookie).not.toContain(token);
+      expect(cookie).not.toContain(encodeURIComponent(token));
+      expect((await send(guarded.url, '/api/runs', { headers: { Cookie: `dpf_dashboard_${port}=wrong` } })).status).toBe(401);
+      expect((await send(guarded.url, '/api/runs', { headers: { Cookie: `dpf_dashboard_${port}=${encodeURIComponent(token)}` } })).status).toBe(401);
+      // A link whose path starts with // redirects to a path of this server, not to another site.
+      const crafted = await send(guarded.url, `//evil.example/x?token=${encodeURIComponent(token)}`);
+      expect(crafted.status).toBe(303);
+      expect(crafted.headers.location).toBe('/evil.example/x');
     } finally {
       await guarded.close();
     }

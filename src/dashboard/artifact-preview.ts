@@ -1,8 +1,8 @@
-import { readFile, stat } from 'node:fs/promises';
 import { duckdbReader, tableFormatOf } from '../data/file-format.js';
 import { loadArrow, loadDuckDBEngine } from '../data/lazy-modules.js';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
 import type { ArtifactPreview, PartitionView } from './api-types.js';
+import { readArtifactHead } from './artifact-file.js';
 import { imageType } from './download-headers.js';
 import { redact } from './redact.js';
 
@@ -12,6 +12,8 @@ const PREVIEW_ROWS = 50;
 const PREVIEW_TEXT_BYTES = 64 * 1024;
 /** JSON bigger than this is shown as text (its start), not parsed and pretty-printed. */
 const PRETTY_JSON_BYTES = 4 * 1024 * 1024;
+/** Arrow IPC files up to this size are previewed (apache-arrow reads one whole). */
+const ARROW_PREVIEW_BYTES = 64 * 1024 * 1024;
 /** CSV files up to this size are counted for `totalRows` (a bigger one would be read whole for it). */
 const COUNT_CSV_BYTES = 16 * 1024 * 1024;
 
@@ -34,35 +36,39 @@ export async function artifactPreview(details: SinglePartitionDetails, name: str
   const kind = previewKind(name);
   if (kind === 'image') return { kind: 'image', url: `${downloadUrl}?inline=1`, mediaType: imageType(name)! };
   if (kind === 'table') return details.artifacts.get(name, (path) => tablePreview(path, name));
-  const bytes = await details.artifacts.get(name, (path) => readFile(path));
-  if (kind === 'json' && bytes.length <= PRETTY_JSON_BYTES) {
+  // Only the start of the file is read: JSON small enough to pretty-print, else the text preview's bytes (and a few, to tell a cut character).
+  const { head, size } = await details.artifacts.get(name, (path) => readArtifactHead(path, name, Math.max(kind === 'json' ? PRETTY_JSON_BYTES : 0, PREVIEW_TEXT_BYTES + 4)));
+  if (kind === 'json' && size <= PRETTY_JSON_BYTES) {
     try {
-      return { kind: 'json', text: redact(JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)) };
+      return { kind: 'json', text: redact(JSON.stringify(JSON.parse(head.toString('utf8')), null, 2)) };
     } catch {
       // Not JSON after all: shown as text, if it is.
     }
   }
-  return textPreview(bytes);
+  return textPreview(head, size);
 }
 
-function textPreview(bytes: Buffer): ArtifactPreview {
+function textPreview(bytes: Buffer, size: number): ArtifactPreview {
   const head = bytes.subarray(0, PREVIEW_TEXT_BYTES);
   let text: string;
   try {
     // `stream`: a character cut by the 64 KiB end is left out, not an error.
-    text = new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: bytes.length > PREVIEW_TEXT_BYTES });
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: size > PREVIEW_TEXT_BYTES });
   } catch {
     return { kind: 'none', reason: 'binary content: download it to open it' };
   }
   if (text.includes('\u0000')) return { kind: 'none', reason: 'binary content: download it to open it' };
-  return { kind: 'text', text: redact(text), truncated: bytes.length > PREVIEW_TEXT_BYTES };
+  return { kind: 'text', text: redact(text), truncated: size > PREVIEW_TEXT_BYTES };
 }
 
 async function tablePreview(path: string, name: string): Promise<ArtifactPreview> {
   const format = tableFormatOf(name);
+  // Read through a handle that follows no link (DuckDB below reads the path itself: the check first).
+  const { head, size } = await readArtifactHead(path, name, format === 'arrow' ? ARROW_PREVIEW_BYTES + 1 : 0);
   if (format === 'arrow') {
+    if (size > ARROW_PREVIEW_BYTES) return { kind: 'none', reason: `${name} is ${(size / 1024 / 1024).toFixed(0)} MB, too big to preview (an Arrow file is read whole): download it to open it` };
     const { tableFromIPC } = await loadArrow();
-    const table = tableFromIPC(await readFile(path));
+    const table = tableFromIPC(head);
     const columns = table.schema.fields.map((field) => field.name);
     const rows: string[][] = [];
     for (let row = 0; row < Math.min(PREVIEW_ROWS, table.numRows); row++) {
@@ -79,7 +85,7 @@ async function tablePreview(path: string, name: string): Promise<ArtifactPreview
     const columns = result.columnNames();
     const rows = result.getRowsJS().map((row) => row.map(cellText));
     const preview: ArtifactPreview = { kind: 'table', columns, rows };
-    if (format === 'parquet' || (await stat(path)).size <= COUNT_CSV_BYTES) {
+    if (format === 'parquet' || size <= COUNT_CSV_BYTES) {
       const count = (await connection.runAndReadAll(`SELECT count(*) FROM ${reader}`)).getRowsJS()[0]?.[0];
       if (count !== undefined) preview.totalRows = Number(count);
     }

@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
+import { openArtifactFile } from './artifact-file.js';
 
 /**
  * An artifact's bytes as a stream, read from its local file (the object itself on a local stage;
@@ -13,8 +12,9 @@ export function artifactStream(details: SinglePartitionDetails, name: string): P
     let started = false;
     details.artifacts
       .get(name, async (path) => {
-        const { size } = await stat(path);
-        const file = createReadStream(path);
+        const handle = await openArtifactFile(path, name);
+        const { size } = await handle.stat();
+        const file = handle.createReadStream();
         const ended = new Promise<void>((done) => {
           file.once('close', () => done());
         });

@@ -1,11 +1,18 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { DashboardExposedError } from '../errors.js';
 
-/** The cookie a `?token=` link leaves, so that the page's own requests carry the token. */
-const TOKEN_COOKIE = 'dpf_dashboard_token';
+/**
+ * The cookie a `?token=` link leaves, so that the page's own requests carry it: named for the
+ * port (browsers send a host's cookies to all its ports: dashboards on one host keep theirs apart)
+ * and holding not the token but a value only this server's process accepts (an HMAC of the token
+ * under a key made at start), so another service on the host that is sent it learns no token.
+ */
+function cookieName(port: number): string {
+  return `dpf_dashboard_${port}`;
+}
 
 /** The header the page's POST actions send: a cross-site form cannot set it. */
 export const ACTION_HEADER = 'X-DPF-Action';
@@ -74,16 +81,18 @@ export function errorResponse(c: Context, status: 400 | 401 | 403 | 404 | 409 | 
  * the token; and for POST, the Origin and the action header (a cross-site form sends neither).
  */
 export function guard(options: { loopback: boolean; port: () => number; token: string | undefined }): MiddlewareHandler {
+  const key = randomBytes(32);
+  const session = options.token === undefined ? '' : createHmac('sha256', key).update(options.token).digest('base64url');
   return async (c, next) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
-    const response = await check(c, options);
+    const response = await check(c, options, session);
     if (response !== undefined) return response;
     await next();
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
   };
 }
 
-async function check(c: Context, options: { loopback: boolean; port: () => number; token: string | undefined }): Promise<Response | undefined> {
+async function check(c: Context, options: { loopback: boolean; port: () => number; token: string | undefined }, session: string): Promise<Response | undefined> {
   const host = requestHost(c);
   if (options.loopback) {
     const port = options.port();
@@ -98,13 +107,14 @@ async function check(c: Context, options: { loopback: boolean; port: () => numbe
     const query = url.searchParams.get('token');
     if (query !== null) {
       if (!sameToken(query, token)) return errorResponse(c, 401, 'wrong token');
-      setCookie(c, TOKEN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/' });
+      setCookie(c, cookieName(options.port()), session, { httpOnly: true, sameSite: 'Strict', path: '/' });
       url.searchParams.delete('token');
-      return c.redirect(`${url.pathname}${url.search}`, 303);
+      // A path, never `//host…` (which a browser takes for another site): the redirect stays here.
+      return c.redirect(`/${url.pathname.replace(/^\/+/, '')}${url.search}`, 303);
     }
     const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
-    const given = bearer ?? getCookie(c, TOKEN_COOKIE);
-    if (given === undefined || !sameToken(given, token)) {
+    const cookie = getCookie(c, cookieName(options.port()));
+    if (bearer !== undefined ? !sameToken(bearer, token) : cookie === undefined || !sameToken(cookie, session)) {
       return errorResponse(c, 401, 'the dashboard needs its token: open it with ?token=T, or send Authorization: Bearer T');
     }
   }
