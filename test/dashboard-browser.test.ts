@@ -157,16 +157,24 @@ function colorPixels(page: Page, selector: string, status: string): Promise<{ co
     probe.fillRect(0, 0, 1, 1);
     const [r, g, b] = probe.getImageData(0, 0, 1, 1).data;
     const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    const matches = (p) => Math.abs(pixels[p * 4] - r) + Math.abs(pixels[p * 4 + 1] - g) + Math.abs(pixels[p * 4 + 2] - b) < 12;
     let count = 0;
     let first = -1;
-    for (let i = 0; i < pixels.length; i += 4) {
-      if (Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b) >= 12) continue;
+    for (let p = 0; p < pixels.length / 4; p++) {
+      if (!matches(p)) continue;
       count++;
-      if (first < 0) first = i / 4;
+      if (first < 0) first = p;
     }
+    // The middle of the first patch of the color: its run along the first row, then down that column.
+    const row = Math.floor(first / canvas.width);
+    let width = 0;
+    while ((first % canvas.width) + width < canvas.width && matches(first + width)) width++;
+    const column = (first % canvas.width) + Math.floor((width - 1) / 2);
+    let height = 0;
+    while (row + height < canvas.height && matches((row + height) * canvas.width + column)) height++;
     const box = canvas.getBoundingClientRect();
     const scale = canvas.width / box.width;
-    return { count, x: box.left + ((first % canvas.width) + 2) / scale, y: box.top + (Math.floor(first / canvas.width) + 2) / scale };
+    return { count, x: box.left + (column + 0.5) / scale, y: box.top + (row + Math.floor(height / 2) + 0.5) / scale };
   })()`);
 }
 

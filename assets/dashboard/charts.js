@@ -68,19 +68,26 @@ export function timelineChart(container) {
     ctx.restore();
   }
 
-  /** The attempt under the cursor, if any: in the lane the cursor is on, the bar its x falls in (else one within a few pixels: bars are at least 2 px wide). */
+  /**
+   * The attempt under the cursor, if any: in the lane the cursor is on, the bar drawn at its x as
+   * drawBars draws it (at least its minimum width; where bars overlap, the one drawn last, which
+   * is the one seen), else one within a few pixels.
+   */
   function attemptAt(u, left, top) {
     const lane = Math.round(u.posToVal(top, 'y'));
     const attempts = byLane[lane];
     if (!attempts) return undefined;
-    const x = u.posToVal(left, 'x');
-    const slack = Math.abs(u.posToVal(left + 3, 'x') - x);
+    const minWidth = (2 * Math.max(1, devicePixelRatio)) / devicePixelRatio;
+    const drawnLast = (a, b) => (a === undefined || OUTCOMES.indexOf(timeline.outcome[b]) * timeline.outcome.length + b > OUTCOMES.indexOf(timeline.outcome[a]) * timeline.outcome.length + a ? b : a);
+    let hit;
     let near;
     for (const k of attempts) {
-      if (timeline.start[k] <= x && x <= endOf(k)) return k;
-      if (near === undefined && timeline.start[k] - slack <= x && x <= endOf(k) + slack) near = k;
+      const x0 = u.valToPos(timeline.start[k], 'x');
+      const x1 = Math.max(x0 + minWidth, u.valToPos(endOf(k), 'x'));
+      if (x0 <= left && left <= x1) hit = drawnLast(hit, k);
+      else if (near === undefined && x0 - 3 <= left && left <= x1 + 3) near = k;
     }
-    return near;
+    return hit ?? near;
   }
 
   function hover(u) {
