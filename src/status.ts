@@ -47,3 +47,8 @@ export function finishedRunStatus(done: number, total: number, cancelled: boolea
   if (cancelled) return RunStatus.CANCELLED;
   return done === 0 ? RunStatus.FAILURE : RunStatus.PARTIAL_FAILURE;
 }
+
+/** Partition counts by status as a plain object with every status a key (0 when none): what JSON answers hold. */
+export function statusCountsRecord(counts: ReadonlyMap<PartitionStatus, number>): Record<PartitionStatus, number> {
+  return Object.fromEntries(PARTITION_STATUSES.map((status) => [status, counts.get(status) ?? 0])) as Record<PartitionStatus, number>;
+}

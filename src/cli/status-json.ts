@@ -1,6 +1,6 @@
 import type { DPFRun } from '../run/dpf-run.js';
 import type { SinglePartitionDetails } from '../run/partition-details.js';
-import { PARTITION_STATUSES, type PartitionStatus, RunStatus } from '../status.js';
+import { type PartitionStatus, RunStatus, statusCountsRecord } from '../status.js';
 import type { ListedRun } from './format-runs.js';
 
 /**
@@ -72,7 +72,7 @@ export function* statusJson(run: DPFRun, statuses: ReadonlySet<PartitionStatus> 
     driverAlive,
     driver: holder === undefined || run.status !== RunStatus.IN_PROGRESS ? null : { pid: holder.pid, host: holder.host, lastHeardAt: new Date(holder.renewedAt).toISOString() },
     numPartitions: run.numPartitions,
-    counts: countsJson(run.statusCounts()),
+    counts: statusCountsRecord(run.statusCounts()),
     createdAt: createdAt.toISOString(),
     startedAt: iso(startedAt),
     finishedAt: iso(finishedAt),
@@ -101,7 +101,7 @@ export function runsJson(runs: readonly ListedRun[]): string {
         abandoned: listed.abandoned,
         waitingForDriver: listed.waiting,
         numPartitions: listed.partitions,
-        counts: countsJson(listed.statusCounts),
+        counts: statusCountsRecord(listed.statusCounts),
         createdAt: listed.createdAt.toISOString(),
         finishedAt: iso(listed.finishedAt),
       };
@@ -120,10 +120,6 @@ function partitionJson(details: SinglePartitionDetails): PartitionJson {
     rows: details.numRows ?? null,
     error: details.error === undefined ? null : { name: details.error.name, message: details.error.message },
   };
-}
-
-function countsJson(counts: ReadonlyMap<PartitionStatus, number>): Record<PartitionStatus, number> {
-  return Object.fromEntries(PARTITION_STATUSES.map((status) => [status, counts.get(status) ?? 0])) as Record<PartitionStatus, number>;
 }
 
 function iso(date: Date | undefined): string | null {

@@ -1,12 +1,12 @@
 import type { DPFRun } from '../run/dpf-run.js';
-import { PARTITION_STATUSES, type PartitionStatus, RunStatus } from '../status.js';
+import { RERUN_STATUSES } from '../rerun-failed.js';
+import { RunStatus, statusCountsRecord } from '../status.js';
 import type { RunSummary } from './api-types.js';
 import { redact } from './redact.js';
 
 /** What the dashboard shows of a run in its list row and its page's header (as last observed). */
 export function runSummary(run: DPFRun, now = Date.now()): RunSummary {
-  const counts = Object.fromEntries(PARTITION_STATUSES.map((status) => [status, 0])) as Record<PartitionStatus, number>;
-  for (const [status, count] of run.statusCounts()) counts[status] = count;
+  const counts = statusCountsRecord(run.statusCounts());
   const { createdAt, startedAt, finishedAt } = run.times;
   const ended = run.status !== RunStatus.IN_PROGRESS;
   const driver = ended ? 'ended' : run.abandoned ? 'gone' : run.waitingForDriver ? 'queued' : 'alive';
@@ -26,7 +26,7 @@ export function runSummary(run: DPFRun, now = Date.now()): RunSummary {
     actions: {
       cancel: !ended,
       // What rerunFailed accepts: an ended run, or one whose driver is gone, with partitions not DONE.
-      rerunFailed: (ended || driver === 'gone') && counts.FAILED + counts.INTERNAL_ERROR + counts.CANCELLED + counts.PENDING > 0,
+      rerunFailed: (ended || driver === 'gone') && [...RERUN_STATUSES].some((status) => counts[status] > 0),
     },
   };
   const layer = called?.layer?.module;

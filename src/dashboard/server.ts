@@ -136,6 +136,14 @@ function dashboardApp(context: AppContext): Hono {
     return details === undefined ? errorResponse(c, 404, `run "${found.runId}" has no such partition`) : { run: found, details };
   };
 
+  /** A partition's artifact by the name in the path: only a name the partition's record lists (nothing is looked up on disk by it). */
+  const artifact = async (c: Context): Promise<{ run: DPFRun; details: SinglePartitionDetails; name: string } | Response> => {
+    const found = await partition(c);
+    if (found instanceof Response) return found;
+    const name = c.req.param('name')!;
+    return (await found.details.artifacts.list()).includes(name) ? { ...found, name } : errorResponse(c, 404, 'the partition has no such artifact');
+  };
+
   app.get('/api/runs', async (c) => {
     const listed = await cache.list();
     const runs: RunsResponse['runs'] = listed.map((found) => ('run' in found ? runSummary(found.run) : { runId: found.runId, damaged: redact(found.damaged) }));
@@ -271,19 +279,17 @@ function dashboardApp(context: AppContext): Hono {
   });
 
   app.get('/api/runs/:run/partitions/:partition/artifacts/:name', async (c) => {
-    const found = await partition(c);
+    const found = await artifact(c);
     if (found instanceof Response) return found;
-    const name = c.req.param('name');
-    if (!found.details.artifacts.sizes().some((artifact) => artifact.name === name)) return errorResponse(c, 404, 'the partition has no such artifact');
+    const { name } = found;
     const { body, bytes } = await artifactStream(found.details, name);
     return c.body(body, 200, { ...downloadHeaders(name, c.req.query('inline') === '1'), 'Content-Length': String(bytes) });
   });
 
   app.get('/api/runs/:run/partitions/:partition/artifacts/:name/preview', async (c) => {
-    const found = await partition(c);
+    const found = await artifact(c);
     if (found instanceof Response) return found;
-    const name = c.req.param('name');
-    if (!found.details.artifacts.sizes().some((artifact) => artifact.name === name)) return errorResponse(c, 404, 'the partition has no such artifact');
+    const { name } = found;
     return c.json(await artifactPreview(found.details, name, new URL(c.req.url).pathname.replace(/\/preview$/, '')));
   });
 
