@@ -65,6 +65,22 @@ describe('RUNNING partitions', () => {
     expect(statuses(restored)).toEqual(statuses(state));
   });
 
+  it('is reported for a task that ran and failed, to be retried, in the same records as the one before it', () => {
+    const state = new RunState(2);
+    const changes: Array<[string, number | undefined]> = [];
+    state.apply([{ ...START, partitions: 2 } as JournalRecord, { t: 'running', i: [0, 1], a: [1, 1], d: [0, 1], at: 2, w: 0 }]);
+    const retried: PartitionRecord = { t: 'partition', i: 1, s: PartitionStatus.PENDING, a: 1, at: 4, from: 3, d: 1, error: { name: 'Error', message: 'once' } };
+    // On the worker it ran in: its lane is known when it is seen RUNNING (the timeline needs it).
+    state.apply([done(0, 3), retried], (index, change) => changes.push([`${index}:${change.s}`, state.partitions[index]!.worker]));
+    expect(changes).toEqual([
+      ['0:DONE', undefined],
+      ['1:RUNNING', 0],
+      ['1:PENDING', undefined],
+    ]);
+    expect(statuses(state)).toEqual(['DONE', 'PENDING']);
+    expect(state.count(PartitionStatus.RUNNING)).toBe(0);
+  });
+
   it('are every task of a batch in journals written before workers were named', () => {
     const state = new RunState(3);
     state.apply([START, { t: 'running', i: [0, 1, 2], a: [1, 1, 1], d: [0, 1, 2], at: 2 }]);
